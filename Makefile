@@ -1,0 +1,29 @@
+# make test is the one test command: it starts throwaway Redis, Redis Cluster
+# and PostgreSQL servers on loopback (scripts/testenv.sh), runs go vet, the
+# gofmt check and the race-enabled tests against them, and stops the servers
+# whatever happens.
+GO ?= go
+
+.PHONY: test check unit build run bench fmt
+
+test:
+	scripts/testenv.sh run $(MAKE) --no-print-directory check
+
+check:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) test -race -count=1 ./...
+
+# unit runs the tests without servers: those that need one are skipped.
+unit:
+	$(GO) test -count=1 ./...
+
+build:
+	$(GO) build -ldflags "-X main.version=$$(git describe --tags --always --dirty 2>/dev/null || echo dev)" -o bin/authd ./cmd/authd
+
+run:
+	$(GO) run ./cmd/authd
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')

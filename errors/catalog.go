@@ -1,0 +1,403 @@
+package errors
+
+import "net/http"
+
+// The codes. RFC 6749 §4.1.2.1 and §5.2 define the OAuth ones, RFC 6750 §3.1
+// the Bearer ones, RFC 7009 §2.2.1 unsupported_token_type; the rest are
+// authd's. The list is append-only.
+const (
+	InvalidRequest          Code = "invalid_request"
+	UnauthorizedClient      Code = "unauthorized_client"
+	AccessDenied            Code = "access_denied"
+	UnsupportedResponseType Code = "unsupported_response_type"
+	InvalidScope            Code = "invalid_scope"
+	ServerError             Code = "server_error"
+	TemporarilyUnavailable  Code = "temporarily_unavailable"
+	InvalidClient           Code = "invalid_client"
+	InvalidGrant            Code = "invalid_grant"
+	UnsupportedGrantType    Code = "unsupported_grant_type"
+	UnsupportedTokenType    Code = "unsupported_token_type"
+	InvalidToken            Code = "invalid_token"
+	InsufficientScope       Code = "insufficient_scope"
+	MissingAuthToken        Code = "missing_auth_token"
+	MalformedAuthToken      Code = "malformed_auth_token"
+	InvalidPublicKey        Code = "invalid_public_key"
+	InvalidSignature        Code = "invalid_signature"
+	InvalidTimestamp        Code = "invalid_timestamp"
+	BackupNotFound          Code = "backup_not_found"
+	BackupTooLarge          Code = "backup_too_large"
+	InvalidBackupFormat     Code = "invalid_backup_format"
+	EncryptionRequired      Code = "encryption_required"
+	BackupConflict          Code = "backup_conflict"
+	RateLimitExceeded       Code = "rate_limit_exceeded"
+	GoogleAuthFailed        Code = "google_auth_failed"
+	GitHubAuthFailed        Code = "github_auth_failed"
+	NotFound                Code = "not_found"
+	MethodNotAllowed        Code = "method_not_allowed"
+	RequestTooLarge         Code = "request_too_large"
+)
+
+// Entry is one code's row in the catalog: what the status is, where it is
+// used, and what a client developer should do about it. The page at
+// /docs/errors and /docs/errors.json are generated from these rows.
+type Entry struct {
+	Code   Code   `json:"code"`
+	Status int    `json:"status"`
+	Title  string `json:"title"`
+	// Description is the default error_description, and for statuses >= 500
+	// the only one ever sent.
+	Description string   `json:"description"`
+	UsedBy      []string `json:"used_by"`
+	Headers     []string `json:"headers,omitempty"`
+	// Retryable says whether sending the same request again can succeed.
+	Retryable bool     `json:"retryable"`
+	Retry     string   `json:"retry"`
+	Causes    []string `json:"causes"`
+	Fix       string   `json:"fix"`
+	// Redirectable codes may be delivered to a validated redirect_uri
+	// (RFC 6749 §4.1.2.1); all others are answered directly.
+	Redirectable bool `json:"redirectable"`
+}
+
+// catalog is the source of truth for every code. Keep it in the order of the
+// table in DESIGN.md; append new codes at the end.
+var catalog = []Entry{
+	{
+		Code: InvalidRequest, Status: http.StatusBadRequest,
+		Title:       "Invalid request",
+		Description: "The request is missing a required parameter, repeats a parameter, or has a malformed one",
+		UsedBy:      []string{"all endpoints"},
+		Retry:       "No. Fix the parameter named in error_description first.",
+		Causes: []string{
+			"A required parameter is missing (the description names it, e.g. \"Missing required parameter: client_id\").",
+			"A parameter appears twice in the query or the form.",
+			"A parameter has the wrong syntax, e.g. a code_verifier shorter than 43 characters.",
+			"A public client sent no PKCE code_challenge, or used the plain method.",
+			"Two client authentication methods in one token request (Basic header and client_secret in the form).",
+			"An unknown client_id or unregistered redirect_uri at /authorize (never redirected).",
+		},
+		Fix:          "Read error_description: it names the parameter. Send each parameter once, with the syntax the RFC requires.",
+		Redirectable: true,
+	},
+	{
+		Code: UnauthorizedClient, Status: http.StatusBadRequest,
+		Title:        "Client not authorized for this grant",
+		Description:  "The client is not allowed to use this grant type or response type",
+		UsedBy:       []string{"/authorize", "/token"},
+		Retry:        "No. The client's registration must change first.",
+		Causes:       []string{"The client was registered without this grant (client_credentials must be asked for at registration)."},
+		Fix:          "Register the client with the grant it needs: authd client create --grant authorization_code,refresh_token,client_credentials.",
+		Redirectable: true,
+	},
+	{
+		Code: AccessDenied, Status: http.StatusForbidden,
+		Title:        "Access denied",
+		Description:  "The resource owner or authorization server denied the request",
+		UsedBy:       []string{"/authorize"},
+		Retry:        "Only if the user chooses to sign in again.",
+		Causes:       []string{"The user declined to sign in or to consent.", "Sign-in with Google or GitHub failed; error_uri then points at google_auth_failed or github_auth_failed."},
+		Fix:          "Show the user that sign-in did not complete and offer to start again.",
+		Redirectable: true,
+	},
+	{
+		Code: UnsupportedResponseType, Status: http.StatusBadRequest,
+		Title:        "Unsupported response type",
+		Description:  "Only response_type=code is supported",
+		UsedBy:       []string{"/authorize"},
+		Retry:        "No.",
+		Causes:       []string{"response_type was token (implicit flow) or anything other than code."},
+		Fix:          "Use the authorization-code flow with PKCE: response_type=code.",
+		Redirectable: true,
+	},
+	{
+		Code: InvalidScope, Status: http.StatusBadRequest,
+		Title:        "Invalid scope",
+		Description:  "The requested scope is invalid, unknown, or exceeds what the client may ask for",
+		UsedBy:       []string{"/authorize", "/token"},
+		Retry:        "No. Ask for fewer scopes.",
+		Causes:       []string{"A scope the client was not registered for.", "A refresh request asking for more scope than the original grant.", "A scope value outside the RFC 6749 §3.3 syntax."},
+		Fix:          "Ask only for scopes registered for the client; omit scope to get all of them. A refresh may only narrow scope.",
+		Redirectable: true,
+	},
+	{
+		Code: ServerError, Status: http.StatusInternalServerError,
+		Title:        "Internal server error",
+		Description:  "The server encountered an unexpected condition",
+		UsedBy:       []string{"all endpoints"},
+		Retryable:    true,
+		Retry:        "Yes, with backoff. If it persists, report the request_id to the operator.",
+		Causes:       []string{"A bug or an unexpected failure inside authd. The cause is logged with the request_id; it is never sent."},
+		Fix:          "Retry later. Operators: search the logs for the request_id.",
+		Redirectable: true,
+	},
+	{
+		Code: TemporarilyUnavailable, Status: http.StatusServiceUnavailable,
+		Title:       "Temporarily unavailable",
+		Description: "The service is temporarily unable to handle the request; retry after the indicated delay",
+		UsedBy:      []string{"all endpoints"},
+		Headers:     []string{"Retry-After"},
+		Retryable:   true,
+		Retry:       "Yes, after Retry-After seconds (also in retry_after).",
+		Causes:      []string{"Redis or the database is unreachable or timed out.", "The server is shutting down."},
+		Fix:         "Wait retry_after seconds and send the request again. Operators: check /readyz.",
+	},
+	{
+		Code: InvalidClient, Status: http.StatusUnauthorized,
+		Title:       "Client authentication failed",
+		Description: "Client authentication failed",
+		UsedBy:      []string{"/token", "/revoke", "/introspect"},
+		Headers:     []string{`WWW-Authenticate: Basic realm="authd" (when the client used the Authorization header)`},
+		Retry:       "No. Fix the credentials.",
+		Causes:      []string{"Unknown client_id.", "Wrong client_secret.", "A confidential client sent no credentials.", "A public client on an endpoint that needs client authentication."},
+		Fix:         "Send client_id and client_secret with HTTP Basic (each form-urlencoded first, RFC 6749 §2.3.1) or in the form body, not both.",
+	},
+	{
+		Code: InvalidGrant, Status: http.StatusBadRequest,
+		Title:       "Invalid grant",
+		Description: "The authorization code or refresh token is invalid, expired, revoked, or was issued to another client",
+		UsedBy:      []string{"/token"},
+		Retry:       "No. Start a new authorization.",
+		Causes: []string{
+			"The code expired (10 minutes) or was already used; a reused code also revokes the tokens issued from it.",
+			"The refresh token expired, was revoked, was already rotated, or belongs to another client.",
+			"PKCE: the code_verifier does not match the code_challenge, is missing, or was sent for a code issued without a challenge.",
+			"The redirect_uri differs from the one in the authorization request.",
+		},
+		Fix: "Run the authorization flow again. Redeem each code once, and use only the newest refresh token.",
+	},
+	{
+		Code: UnsupportedGrantType, Status: http.StatusBadRequest,
+		Title:       "Unsupported grant type",
+		Description: "The grant type is not supported",
+		UsedBy:      []string{"/token"},
+		Retry:       "No.",
+		Causes:      []string{"grant_type was not authorization_code, refresh_token or client_credentials. A missing grant_type is invalid_request."},
+		Fix:         "Use authorization_code, refresh_token or client_credentials.",
+	},
+	{
+		Code: UnsupportedTokenType, Status: http.StatusBadRequest,
+		Title:       "Unsupported token type",
+		Description: "The server does not support revocation of this token type",
+		UsedBy:      []string{"/revoke"},
+		Retry:       "No.",
+		Causes:      []string{"token_type_hint named a token type authd does not issue (RFC 7009 §2.2.1)."},
+		Fix:         "Use token_type_hint=access_token or refresh_token, or omit it.",
+	},
+	{
+		Code: InvalidToken, Status: http.StatusUnauthorized,
+		Title:       "Invalid access token",
+		Description: "The access token is missing, malformed, expired or revoked",
+		UsedBy:      []string{"/userinfo", "/backup (Bearer)"},
+		Headers:     []string{`WWW-Authenticate: Bearer realm="authd", error="invalid_token", … (only realm when no credentials were sent, RFC 6750 §3.1)`},
+		Retry:       "No. Refresh the access token, then retry once.",
+		Causes:      []string{"No Authorization: Bearer header.", "The token expired, was revoked, or was not issued by this server.", "The token was sent in the query string, which is refused."},
+		Fix:         "Send a current access token in the Authorization header: Authorization: Bearer <token>. Use the refresh token to get a new one.",
+	},
+	{
+		Code: InsufficientScope, Status: http.StatusForbidden,
+		Title:       "Insufficient scope",
+		Description: "The access token does not carry the scope this resource requires",
+		UsedBy:      []string{"/userinfo", "/backup (Bearer)"},
+		Headers:     []string{`WWW-Authenticate: Bearer realm="authd", error="insufficient_scope", scope="…"`},
+		Retry:       "No. A new authorization with the scope is needed.",
+		Causes:      []string{"The token lacks profile (for /userinfo) or backup (for /backup)."},
+		Fix:         "Ask for the scope named in the WWW-Authenticate header when authorizing.",
+	},
+	{
+		Code: MissingAuthToken, Status: http.StatusUnauthorized,
+		Title:       "Bitcoin authentication required",
+		Description: "X-Auth-Token header is required for Bitcoin authentication",
+		UsedBy:      []string{"Bitcoin-authenticated routes (/backup, /authorize)"},
+		Headers:     []string{`WWW-Authenticate: Bitcoin-Auth realm="authd"`},
+		Retry:       "No. Sign the request first.",
+		Causes:      []string{"Neither X-Auth-Token nor Authorization: Bitcoin-Auth was sent."},
+		Fix:         "Sign the request with your key (for example with authd token sign) and send the token in X-Auth-Token.",
+	},
+	{
+		Code: MalformedAuthToken, Status: http.StatusBadRequest,
+		Title:       "Malformed auth token",
+		Description: "Auth token format is invalid; expected sigma:<address>:<timestamp>|<signature> or <pubkey>|<bsm|brc77>|<timestamp>|<requestPath>|<signature>",
+		UsedBy:      []string{"Bitcoin-authenticated routes"},
+		Retry:       "No.",
+		Causes: []string{
+			"The token has the wrong number of parts or an unknown scheme.",
+			"The address is not a base58check mainnet P2PKH address (starting with 1).",
+			"The signature is not 88 characters of strict, padded base64 (65 bytes).",
+		},
+		Fix: "Build the token exactly in one of the two syntaxes; the bitcoin-auth npm library and authd token sign do.",
+	},
+	{
+		Code: InvalidPublicKey, Status: http.StatusBadRequest,
+		Title:       "Invalid public key",
+		Description: "Public key is not a valid secp256k1 point",
+		UsedBy:      []string{"Bitcoin-authenticated routes"},
+		Retry:       "No.",
+		Causes:      []string{"The pubkey part is not 66 hex characters of a compressed key (02/03 prefix) on the secp256k1 curve."},
+		Fix:         "Send the compressed public key of the signing key, hex encoded.",
+	},
+	{
+		Code: InvalidSignature, Status: http.StatusUnauthorized,
+		Title:       "Invalid signature",
+		Description: "Bitcoin signature verification failed",
+		UsedBy:      []string{"Bitcoin-authenticated routes"},
+		Retry:       "No. Repeated failures lock the client out for a while (rate_limit_exceeded).",
+		Causes: []string{
+			"The signature was made by another key, or over another message.",
+			"The request path, query or body differs from what was signed (the message is <path?query>|<timestamp>|<sha256(body) hex>).",
+			"The signature uses a segwit header (BIP-137 35-42); only P2PKH signatures are accepted.",
+		},
+		Fix: "Sign exactly <request path with query>|<timestamp>|<lowercase hex SHA-256 of the body, or empty> with the key of the address.",
+	},
+	{
+		Code: InvalidTimestamp, Status: http.StatusUnauthorized,
+		Title:       "Invalid or replayed timestamp",
+		Description: "Auth token timestamp is outside the accepted window or was already used",
+		UsedBy:      []string{"Bitcoin-authenticated routes"},
+		Retry:       "Only with a newly signed token.",
+		Causes:      []string{"The timestamp is more than the window (5 minutes by default) from the server's clock, in either direction.", "The timestamp is not RFC 3339 UTC.", "The same signed POST, PUT, PATCH or DELETE was sent twice."},
+		Fix:         "Sign each request just before sending it, with an accurate clock, and never resend a signed unsafe request.",
+	},
+	{
+		Code: BackupNotFound, Status: http.StatusNotFound,
+		Title:       "Backup not found",
+		Description: "No backup found for this user",
+		UsedBy:      []string{"/backup"},
+		Retry:       "No.",
+		Causes:      []string{"This identity has never stored a backup, or deleted it."},
+		Fix:         "Store a backup with PUT /backup first.",
+	},
+	{
+		Code: BackupTooLarge, Status: http.StatusRequestEntityTooLarge,
+		Title:       "Backup too large",
+		Description: "Backup exceeds the 1 MiB limit (1048576 bytes)",
+		UsedBy:      []string{"/backup"},
+		Retry:       "No.",
+		Causes:      []string{"The request body is over 1,048,576 bytes."},
+		Fix:         "Store only the encrypted wallet secrets; a backup made by bitcoin-backup is a few kilobytes.",
+	},
+	{
+		Code: InvalidBackupFormat, Status: http.StatusBadRequest,
+		Title:       "Invalid backup format",
+		Description: "Backup must be strict base64 of salt(16) || iv(12) || AES-256-GCM ciphertext, at least 44 bytes decoded",
+		UsedBy:      []string{"/backup"},
+		Retry:       "No.",
+		Causes:      []string{"The body is not strict, padded base64.", "The decoded data is shorter than 44 bytes."},
+		Fix:         "Send the string the bitcoin-backup library's encrypt function returns, unchanged.",
+	},
+	{
+		Code: EncryptionRequired, Status: http.StatusBadRequest,
+		Title:       "Encryption required",
+		Description: "Backup looks like unencrypted key material; encrypt it on the client before upload",
+		UsedBy:      []string{"/backup"},
+		Retry:       "No.",
+		Causes:      []string{"The body is JSON, a WIF private key, an xprv/tprv, or a mnemonic word list.", "The decoded data has far too little entropy to be ciphertext."},
+		Fix:         "Encrypt the backup on the client (bitcoin-backup does) and upload only the ciphertext. authd never accepts plaintext keys.",
+	},
+	{
+		Code: BackupConflict, Status: http.StatusPreconditionFailed,
+		Title:       "Backup changed",
+		Description: "The stored backup does not match the request's precondition (If-Match or If-None-Match)",
+		UsedBy:      []string{"/backup"},
+		Retry:       "Only after fetching the current backup and its ETag.",
+		Causes:      []string{"If-Match named an ETag that is no longer current: another device wrote first.", "If-None-Match: * was sent and a backup already exists."},
+		Fix:         "GET /backup, merge, and PUT again with If-Match set to the new ETag.",
+	},
+	{
+		Code: RateLimitExceeded, Status: http.StatusTooManyRequests,
+		Title:       "Rate limit exceeded",
+		Description: "Too many requests; retry after the indicated delay",
+		UsedBy:      []string{"every rate-limited route", "Bitcoin authentication lockout"},
+		Headers:     []string{"Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "RateLimit-Policy", "RateLimit"},
+		Retryable:   true,
+		Retry:       "Yes, after retry_after seconds.",
+		Causes:      []string{"More requests than the route's policy allows in its window.", "Repeated failed signature verifications: 5 failures lock out for 30 s, then 2 min, then 10 min."},
+		Fix:         "Wait retry_after seconds. Spread requests out, and do not retry failed signatures in a loop.",
+	},
+	{
+		Code: GoogleAuthFailed, Status: http.StatusUnauthorized,
+		Title:       "Google sign-in failed",
+		Description: "Google authentication was unsuccessful",
+		UsedBy:      []string{"/callback/google"},
+		Retry:       "Only by starting the sign-in again.",
+		Causes: []string{
+			"provider_error is Google's own error, e.g. access_denied when the user cancelled.",
+			"provider_error invalid_state: the sign-in took too long or the callback was opened twice.",
+			"provider_error server_error or timeout: Google could not be reached or answered badly.",
+		},
+		Fix: "Start the authorization again from the client application.",
+	},
+	{
+		Code: GitHubAuthFailed, Status: http.StatusUnauthorized,
+		Title:       "GitHub sign-in failed",
+		Description: "GitHub authentication was unsuccessful",
+		UsedBy:      []string{"/callback/github"},
+		Retry:       "Only by starting the sign-in again.",
+		Causes: []string{
+			"provider_error is GitHub's own error, e.g. access_denied when the user cancelled.",
+			"provider_error invalid_state: the sign-in took too long or the callback was opened twice.",
+			"provider_error server_error or timeout: GitHub could not be reached or answered badly.",
+		},
+		Fix: "Start the authorization again from the client application.",
+	},
+	{
+		Code: NotFound, Status: http.StatusNotFound,
+		Title:       "Not found",
+		Description: "No such endpoint",
+		UsedBy:      []string{"unknown routes"},
+		Retry:       "No.",
+		Causes:      []string{"The path is not one of authd's endpoints."},
+		Fix:         "Check the path against the server metadata at /.well-known/oauth-authorization-server.",
+	},
+	{
+		Code: MethodNotAllowed, Status: http.StatusMethodNotAllowed,
+		Title:       "Method not allowed",
+		Description: "The endpoint does not support this HTTP method",
+		UsedBy:      []string{"every route"},
+		Headers:     []string{"Allow"},
+		Retry:       "No.",
+		Causes:      []string{"For example GET /token (the token endpoint takes POST only)."},
+		Fix:         "Use one of the methods listed in the Allow header.",
+	},
+	{
+		Code: RequestTooLarge, Status: http.StatusRequestEntityTooLarge,
+		Title:       "Request too large",
+		Description: "The request body exceeds this endpoint's limit",
+		UsedBy:      []string{"every route with a body"},
+		Retry:       "No.",
+		Causes:      []string{"A form post over 64 KiB, or a body over the route's limit."},
+		Fix:         "Send a smaller body; OAuth form posts are a few hundred bytes.",
+	},
+}
+
+var byCode = func() map[Code]*Entry {
+	m := make(map[Code]*Entry, len(catalog))
+	for i := range catalog {
+		m[catalog[i].Code] = &catalog[i]
+	}
+	return m
+}()
+
+// Catalog returns a copy of every catalog entry, in catalog order.
+func Catalog() []Entry {
+	out := make([]Entry, len(catalog))
+	copy(out, catalog)
+	return out
+}
+
+// Lookup returns the catalog entry for code.
+func Lookup(code Code) (Entry, bool) {
+	e, ok := byCode[code]
+	if !ok {
+		return Entry{}, false
+	}
+	return *e, true
+}
+
+// Status returns the HTTP status for code: the catalog's, or 500 for a code
+// the catalog does not know.
+func (c Code) Status() int {
+	if e, ok := byCode[c]; ok {
+		return e.Status
+	}
+	return http.StatusInternalServerError
+}

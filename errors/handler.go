@@ -1,0 +1,277 @@
+package errors
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"strings"
+)
+
+// Config is what Write needs to know about the server it answers for.
+type Config struct {
+	// URIBase is the error_uri base; the code is appended as a fragment.
+	// Empty means "<scheme>://<host>/docs/errors" of the request.
+	URIBase string
+	// Logger receives error logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// state is the per-request state Middleware keeps in the context.
+type state struct {
+	cfg       *Config
+	requestID string
+	page      Page
+	bodyCode  Code
+}
+
+type stateKey struct{}
+
+func stateFrom(ctx context.Context) *state {
+	st, _ := ctx.Value(stateKey{}).(*state)
+	return st
+}
+
+func (st *state) logger() *slog.Logger {
+	if st != nil && st.cfg.Logger != nil {
+		return st.cfg.Logger
+	}
+	return slog.Default()
+}
+
+func (st *state) uriBase(r *http.Request) string {
+	if st != nil && st.cfg.URIBase != "" {
+		return st.cfg.URIBase
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/docs/errors"
+}
+
+// Middleware wraps the whole server. For every request it keeps or makes the
+// request id (X-Request-Id on every response), records cfg for Write,
+// tracks whether the response has started, and turns a panic into
+// server_error.
+func Middleware(cfg Config, next http.Handler) http.Handler {
+	c := &cfg
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := &state{cfg: c, requestID: incomingRequestID(r.Header.Get("X-Request-Id"))}
+		if st.requestID == "" {
+			st.requestID = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", st.requestID)
+		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+		tw := &trackingWriter{ResponseWriter: w}
+		defer recoverInto(tw, r)
+		next.ServeHTTP(tw, r)
+	})
+}
+
+// RequestID returns the request id Middleware assigned, or "".
+func RequestID(ctx context.Context) string {
+	if st := stateFrom(ctx); st != nil {
+		return st.requestID
+	}
+	return ""
+}
+
+// incomingRequestID returns id if it is 1-64 characters of [A-Za-z0-9._-].
+func incomingRequestID(id string) string {
+	if len(id) == 0 || len(id) > 64 {
+		return ""
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return ""
+		}
+	}
+	return id
+}
+
+func newRequestID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// requestIDFor returns the request's id, making one (and setting the
+// header) when Write runs outside Middleware.
+func requestIDFor(w http.ResponseWriter, r *http.Request, st *state) string {
+	if st != nil {
+		return st.requestID
+	}
+	id := w.Header().Get("X-Request-Id")
+	if id == "" {
+		id = incomingRequestID(r.Header.Get("X-Request-Id"))
+	}
+	if id == "" {
+		id = newRequestID()
+	}
+	w.Header().Set("X-Request-Id", id)
+	return id
+}
+
+// HandlerFunc is an HTTP handler that returns its error instead of writing
+// it. ServeHTTP sends a non-nil error to Write, and turns a panic into
+// server_error.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// ServeHTTP calls f and hands a non-nil error to Write.
+func (f HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if tracker(w) == nil {
+		w = &trackingWriter{ResponseWriter: w}
+	}
+	defer recoverInto(w, r)
+	if err := f(w, r); err != nil {
+		Write(w, r, err)
+	}
+}
+
+// recoverInto turns a panic into a server_error response. It re-panics
+// http.ErrAbortHandler, which net/http uses to abort a response on purpose.
+func recoverInto(w http.ResponseWriter, r *http.Request) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if p == http.ErrAbortHandler {
+		panic(p)
+	}
+	buf := make([]byte, 8<<10)
+	buf = buf[:runtime.Stack(buf, false)]
+	Write(w, r, &Error{Code: ServerError, Op: "panic", Err: fmt.Errorf("panic: %v\n%s", p, buf)})
+}
+
+// trackingWriter records whether the response has started, so Write never
+// writes a second response over a first.
+type trackingWriter struct {
+	http.ResponseWriter
+	started bool
+}
+
+func (tw *trackingWriter) WriteHeader(code int) {
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		tw.started = true
+	}
+	tw.ResponseWriter.WriteHeader(code)
+}
+
+func (tw *trackingWriter) Write(b []byte) (int, error) {
+	tw.started = true
+	return tw.ResponseWriter.Write(b)
+}
+
+// Flush implements http.Flusher.
+func (tw *trackingWriter) Flush() {
+	tw.started = true
+	http.NewResponseController(tw.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (tw *trackingWriter) Unwrap() http.ResponseWriter { return tw.ResponseWriter }
+
+// tracker finds the trackingWriter in w's Unwrap chain.
+func tracker(w http.ResponseWriter) *trackingWriter {
+	for w != nil {
+		if tw, ok := w.(*trackingWriter); ok {
+			return tw
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+	return nil
+}
+
+// Started reports whether the response on w has started (a status or body
+// byte was written through it).
+func Started(w http.ResponseWriter) bool {
+	tw := tracker(w)
+	return tw != nil && tw.started
+}
+
+// Routes serves mux, sending its own "404 page not found" and "405 method
+// not allowed" answers through Write as not_found and method_not_allowed
+// (with Allow), instead of the plain text http.ServeMux writes.
+func Routes(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		rec := &recorder{header: make(http.Header)}
+		h.ServeHTTP(rec, r)
+		switch rec.status {
+		case http.StatusNotFound:
+			Write(w, r, E(NotFound, "No endpoint at "+sanitizeText(r.URL.Path)))
+		case http.StatusMethodNotAllowed:
+			if allow := rec.header.Get("Allow"); allow != "" {
+				w.Header().Set("Allow", allow)
+			}
+			Write(w, r, E(MethodNotAllowed, "Method "+sanitizeText(r.Method)+" is not allowed here"))
+		default:
+			// A redirect to the canonical path, or anything else the mux
+			// answers by itself below 400: pass it on unchanged.
+			for k, v := range rec.header {
+				w.Header()[k] = v
+			}
+			if rec.status >= 400 {
+				Write(w, r, E(NotFound, "No endpoint at "+sanitizeText(r.URL.Path)))
+				return
+			}
+			w.WriteHeader(rec.status)
+			io.WriteString(w, rec.body.String())
+		}
+	})
+}
+
+type recorder struct {
+	header http.Header
+	status int
+	body   strings.Builder
+}
+
+func (rr *recorder) Header() http.Header { return rr.header }
+func (rr *recorder) WriteHeader(code int) {
+	if rr.status == 0 {
+		rr.status = code
+	}
+}
+func (rr *recorder) Write(b []byte) (int, error) {
+	if rr.status == 0 {
+		rr.status = http.StatusOK
+	}
+	return rr.body.Write(b)
+}
+
+// LimitBody bounds the request body of next to limit bytes. A declared
+// Content-Length over the limit is refused before anything is read; a body
+// that turns out longer (chunked, say) fails the handler's read after at
+// most limit+1 bytes, and Write reports that failure as code (for example
+// request_too_large, or backup_too_large on backup routes).
+func LimitBody(limit int64, code Code, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if st := stateFrom(r.Context()); st != nil {
+			st.bodyCode = code
+		}
+		if r.ContentLength > limit {
+			Write(w, r, &Error{Code: code, Description: tooLargeText(code, limit), Op: "errors.LimitBody",
+				Err: fmt.Errorf("declared Content-Length %d over limit %d", r.ContentLength, limit)})
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,331 @@
+package errors
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Realm is the realm of every WWW-Authenticate challenge authd sends.
+const Realm = "authd"
+
+// body is the JSON error body. Field order is the wire order.
+type body struct {
+	Error         Code   `json:"error"`
+	Description   string `json:"error_description"`
+	URI           string `json:"error_uri"`
+	RetryAfter    int64  `json:"retry_after,omitempty"`
+	ProviderError string `json:"provider_error,omitempty"`
+	RequestID     string `json:"request_id"`
+}
+
+// Write sends err to the client. It is the only function in authd that
+// writes an error response:
+//
+//   - err is reduced to its outermost *Error; anything else is server_error,
+//     and an *http.MaxBytesError with no *Error around it is the body-limit
+//     code of the route (request_too_large unless LimitBody said otherwise).
+//   - status comes from the catalog; for statuses >= 500 the description is
+//     the catalog's generic text and the cause is logged at error level,
+//     other errors are logged at debug level.
+//   - every text field is forced into the RFC 6749 Appendix A charset, in the
+//     body, the redirect and WWW-Authenticate alike.
+//   - a redirectable code with a Redirect goes to the client as a 302
+//     (RFC 6749 §4.1.2.1); a request whose handler set an HTML page (SetPage)
+//     and whose Accept prefers HTML gets that page; everything else gets JSON.
+//   - if the response was already started, Write logs and writes nothing.
+func Write(w http.ResponseWriter, r *http.Request, err error) {
+	if err == nil {
+		return
+	}
+	st := stateFrom(r.Context())
+	e := classify(err, st)
+	entry, known := byCode[e.Code]
+	if !known {
+		// A code outside the catalog is a bug in authd: answer as one.
+		e.Err = Join(e.Err, fmt.Errorf("code %q is not in the catalog", e.Code))
+		e.Code = ServerError
+		entry = byCode[ServerError]
+	}
+	status := entry.Status
+
+	reqID := requestIDFor(w, r, st)
+	log := st.logger()
+	if tw := tracker(w); tw != nil && tw.started {
+		log.LogAttrs(r.Context(), slog.LevelError, "error after response started",
+			slog.String("request_id", reqID), slog.String("code", string(e.Code)),
+			slog.String("op", e.Op), slog.Any("err", err))
+		return
+	}
+
+	desc := e.Description
+	if desc == "" || status >= 500 {
+		desc = entry.Description
+	}
+	desc = sanitizeText(desc)
+	uri := sanitizeURI(st.uriBase(r) + "#" + string(entry.Code))
+
+	redirect := e.Redirect != nil && entry.Redirectable
+	logged := status
+	if redirect {
+		logged = http.StatusFound
+	}
+	logError(r, log, e, err, reqID, logged)
+	errorsTotal.WithLabelValues(string(e.Code), strconv.Itoa(logged)).Inc()
+
+	h := w.Header()
+	for _, k := range []string{"Content-Length", "Content-Encoding", "ETag", "Last-Modified", "Content-Disposition"} {
+		h.Del(k)
+	}
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
+
+	if redirect {
+		if loc, ok := redirectURL(e, desc, uri); ok {
+			h.Set("Location", loc)
+			w.WriteHeader(http.StatusFound)
+			return
+		}
+		// An unparseable redirect_uri cannot have been validated; answer
+		// directly rather than send the user somewhere odd.
+	}
+
+	var retry int64
+	if e.RetryAfter > 0 {
+		retry = int64((e.RetryAfter + time.Second - 1) / time.Second)
+		if retry < 1 {
+			retry = 1
+		}
+		h.Set("Retry-After", strconv.FormatInt(retry, 10))
+	}
+	setChallenge(h, r, e, entry.Code, desc, uri)
+
+	b := body{
+		Error:         entry.Code,
+		Description:   desc,
+		URI:           uri,
+		RetryAfter:    retry,
+		ProviderError: sanitizeText(e.ProviderError),
+		RequestID:     reqID,
+	}
+	if st != nil && st.page != nil && prefersHTML(r) {
+		var buf bytes.Buffer
+		perr := st.page(&buf, PageData{
+			Code: b.Error, Status: status, Title: entry.Title, Description: b.Description,
+			URI: b.URI, RetryAfter: retry, ProviderError: b.ProviderError, RequestID: reqID,
+		})
+		if perr == nil {
+			setHTMLHeaders(h)
+			w.WriteHeader(status)
+			w.Write(buf.Bytes())
+			return
+		}
+		log.LogAttrs(r.Context(), slog.LevelError, "error page failed",
+			slog.String("request_id", reqID), slog.Any("err", perr))
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(b); err != nil {
+		// Every field is a sanitized string or an integer: unreachable.
+		panic("errors: encoding error body: " + err.Error())
+	}
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// classify returns a copy of the outermost *Error in err's chain, or a new
+// server_error (or body-limit error) wrapping err.
+func classify(err error, st *state) *Error {
+	var e *Error
+	if As(err, &e) {
+		c := *e
+		if c.Code == "" {
+			c.Code = ServerError
+		}
+		return &c
+	}
+	var mbe *http.MaxBytesError
+	if As(err, &mbe) {
+		code := RequestTooLarge
+		if st != nil && st.bodyCode != "" {
+			code = st.bodyCode
+		}
+		return &Error{Code: code, Description: tooLargeText(code, mbe.Limit), Op: "errors.LimitBody", Err: err}
+	}
+	return &Error{Code: ServerError, Err: err}
+}
+
+func tooLargeText(code Code, limit int64) string {
+	if code == RequestTooLarge {
+		return "Request body exceeds this endpoint's limit of " + strconv.FormatInt(limit, 10) + " bytes"
+	}
+	if e, ok := byCode[code]; ok {
+		return e.Description
+	}
+	return ""
+}
+
+func logError(r *http.Request, log *slog.Logger, e *Error, err error, reqID string, status int) {
+	level := slog.LevelDebug
+	msg := "request failed"
+	if status >= 500 {
+		level = slog.LevelError
+		msg = "request failed with server error"
+	}
+	if Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away; nothing is wrong with the server.
+		level, msg = slog.LevelDebug, "request canceled by client"
+	}
+	if !log.Enabled(r.Context(), level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", reqID),
+		slog.String("code", string(e.Code)),
+		slog.Int("status", status),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+	}
+	if e.Op != "" {
+		attrs = append(attrs, slog.String("op", e.Op))
+	}
+	if e.Err != nil {
+		attrs = append(attrs, slog.String("cause", e.Err.Error()))
+	}
+	log.LogAttrs(r.Context(), level, msg, attrs...)
+}
+
+// redirectURL builds the error redirect of RFC 6749 §4.1.2.1 with the iss
+// parameter of RFC 9207, keeping the redirect_uri's own query parameters.
+func redirectURL(e *Error, desc, uri string) (string, bool) {
+	u, err := url.Parse(e.Redirect.URI)
+	if err != nil || e.Redirect.URI == "" {
+		return "", false
+	}
+	q := u.Query()
+	q.Set("error", string(e.Code))
+	q.Set("error_description", desc)
+	q.Set("error_uri", uri)
+	if e.Redirect.HasState {
+		q.Set("state", e.Redirect.State)
+	} else {
+		q.Del("state")
+	}
+	if e.Redirect.Issuer != "" {
+		q.Set("iss", e.Redirect.Issuer)
+	}
+	u.RawQuery = q.Encode()
+	u.Fragment = ""
+	return u.String(), true
+}
+
+// setChallenge sets WWW-Authenticate for the codes that need one (RFC 6750
+// §3, RFC 7235 §4.1). Parameter values are sanitized, so they never contain
+// a quote or backslash and quoting them is safe.
+func setChallenge(h http.Header, r *http.Request, e *Error, code Code, desc, uri string) {
+	const realm = `realm="` + Realm + `"`
+	switch code {
+	case InvalidClient:
+		if strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "basic ") {
+			h.Set("WWW-Authenticate", "Basic "+realm)
+		}
+	case InvalidToken, InsufficientScope:
+		if code == InvalidToken && r.Header.Get("Authorization") == "" {
+			// No credentials at all: RFC 6750 §3.1 says no error code.
+			h.Set("WWW-Authenticate", "Bearer "+realm)
+			return
+		}
+		c := "Bearer " + realm + `, error="` + string(code) + `", error_description="` + desc + `", error_uri="` + uri + `"`
+		if code == InsufficientScope && e.Scope != "" {
+			c += `, scope="` + sanitizeText(e.Scope) + `"`
+		}
+		h.Set("WWW-Authenticate", c)
+	case MissingAuthToken:
+		prev := h.Values("WWW-Authenticate")
+		others := make([]string, 0, len(prev))
+		for _, v := range prev {
+			if !strings.HasPrefix(v, "Bitcoin-Auth ") {
+				others = append(others, v)
+			}
+		}
+		h.Del("WWW-Authenticate")
+		h.Add("WWW-Authenticate", "Bitcoin-Auth "+realm)
+		for _, v := range others {
+			h.Add("WWW-Authenticate", v)
+		}
+	}
+}
+
+// sanitizeText forces s into the charset of error and error_description
+// (RFC 6749 Appendix A: %x20-21 / %x23-5B / %x5D-7E). A double quote becomes
+// a single quote, a backslash a slash, anything else outside the set '?'.
+func sanitizeText(s string) string {
+	if validText(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, c := range s { // invalid UTF-8 yields one U+FFFD per bad byte
+		switch {
+		case c == '"':
+			b.WriteByte('\'')
+		case c == '\\':
+			b.WriteByte('/')
+		case c >= 0x20 && c <= 0x7e:
+			b.WriteRune(c)
+		default:
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
+}
+
+func validText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// sanitizeURI forces s into the charset of error_uri (RFC 6749 Appendix A:
+// %x21 / %x23-5B / %x5D-7E) by percent-encoding every other byte, which
+// keeps a URI a URI.
+func sanitizeURI(s string) string {
+	ok := true
+	for i := 0; i < len(s); i++ {
+		if !uriByte(s[i]) {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if uriByte(c) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&0xf])
+	}
+	return b.String()
+}
+
+func uriByte(c byte) bool { return c >= 0x21 && c <= 0x7e && c != '"' && c != '\\' }
