@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -59,7 +60,11 @@ func Write(w http.ResponseWriter, r *http.Request, err error) {
 	reqID := requestIDFor(w, r, st)
 	log := st.logger()
 	if tw := tracker(w); tw != nil && tw.started {
-		log.LogAttrs(r.Context(), slog.LevelError, "error after response started",
+		level := slog.LevelError
+		if clientGone(r, err) {
+			level = slog.LevelDebug
+		}
+		log.LogAttrs(r.Context(), level, "error after response started",
 			slog.String("request_id", reqID), slog.String("code", string(e.Code)),
 			slog.String("op", e.Op), slog.Any("err", err))
 		return
@@ -182,7 +187,7 @@ func logError(r *http.Request, log *slog.Logger, e *Error, err error, reqID stri
 		level = slog.LevelError
 		msg = "request failed with server error"
 	}
-	if Is(err, context.Canceled) && r.Context().Err() != nil {
+	if clientGone(r, err) {
 		// The client went away; nothing is wrong with the server.
 		level, msg = slog.LevelDebug, "request canceled by client"
 	}
@@ -203,6 +208,13 @@ func logError(r *http.Request, log *slog.Logger, e *Error, err error, reqID stri
 		attrs = append(attrs, slog.String("cause", e.Err.Error()))
 	}
 	log.LogAttrs(r.Context(), level, msg, attrs...)
+}
+
+// clientGone reports whether err only says that the client went away
+// (canceled the request or closed the connection): not the server's fault.
+func clientGone(r *http.Request, err error) bool {
+	return r.Context().Err() != nil && Is(err, context.Canceled) ||
+		Is(err, syscall.EPIPE) || Is(err, syscall.ECONNRESET)
 }
 
 // redirectURL builds the error redirect of RFC 6749 §4.1.2.1 with the iss
