@@ -1,0 +1,317 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+)
+
+// config is the validated configuration of authd serve.
+type config struct {
+	Addr              string
+	Issuer            string
+	DatabaseURL       string
+	RedisURL          string
+	RedisClusterAddrs []string
+	AccessTokenTTL    time.Duration
+	RefreshTokenTTL   time.Duration
+	MetricsAddr       string
+	ErrorURIBase      string
+	SigauthWindow     time.Duration
+	TrustedProxies    []netip.Prefix
+	LogFormat         string
+	LogLevel          slog.Level
+
+	// issuerFromAddr is set when the issuer (and so the error URI base)
+	// was derived from AUTHD_ADDR: with port 0 it is fixed up once the
+	// listener has its port.
+	issuerFromAddr, errorBaseFromIssuer bool
+}
+
+// setListenAddr derives the issuer and error URI base from the address the
+// server really listens on, when they came from AUTHD_ADDR (port 0).
+func (c *config) setListenAddr(addr net.Addr) {
+	if !c.issuerFromAddr {
+		return
+	}
+	host, _, _ := net.SplitHostPort(c.Addr)
+	_, port, _ := net.SplitHostPort(addr.String())
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	c.Issuer = "http://" + net.JoinHostPort(host, port)
+	if c.errorBaseFromIssuer {
+		c.ErrorURIBase = c.Issuer + "/docs/errors"
+	}
+}
+
+// setting is one serve setting: a flag and its environment twin.
+type setting struct {
+	flag, env, def, help string
+	value                string // after env and flags
+}
+
+// settings lists every serve setting. Each has a flag and an env twin;
+// a flag beats the environment, which beats the default.
+func settings() []*setting {
+	return []*setting{
+		{flag: "addr", env: "AUTHD_ADDR", def: "127.0.0.1:8080", help: "listen address (host:port)"},
+		{flag: "issuer", env: "AUTHD_ISSUER", help: "issuer URL (default http://<addr>, localhost for an unspecified host); https unless loopback"},
+		{flag: "database-url", env: "AUTHD_DATABASE_URL", def: "sqlite://authd.db", help: "sqlite://<path> or postgres://…"},
+		{flag: "redis-url", env: "AUTHD_REDIS_URL", help: "redis:// or rediss:// URL; empty starts an embedded in-process Redis (development)"},
+		{flag: "redis-cluster-addrs", env: "AUTHD_REDIS_CLUSTER_ADDRS", help: "host:port,host:port,… of a Redis Cluster"},
+		{flag: "access-token-ttl", env: "AUTHD_ACCESS_TOKEN_TTL", def: "15m", help: "access token lifetime"},
+		{flag: "refresh-token-ttl", env: "AUTHD_REFRESH_TOKEN_TTL", def: "720h", help: "refresh token lifetime"},
+		{flag: "metrics-addr", env: "AUTHD_METRICS_ADDR", help: "separate listen address for /metrics (default: on the main listener)"},
+		{flag: "error-uri-base", env: "AUTHD_ERROR_URI_BASE", help: "base of error_uri (default <issuer>/docs/errors)"},
+		{flag: "sigauth-window", env: "AUTHD_SIGAUTH_WINDOW", def: "5m", help: "accepted clock difference of X-Auth-Token timestamps"},
+		{flag: "trusted-proxies", env: "AUTHD_TRUSTED_PROXIES", help: "comma-separated CIDRs whose X-Forwarded-For is trusted"},
+		{flag: "google-client-id", env: "AUTHD_GOOGLE_CLIENT_ID", help: "Google OAuth client id (empty: Google sign-in off)"},
+		{flag: "google-client-secret", env: "AUTHD_GOOGLE_CLIENT_SECRET", help: "Google OAuth client secret"},
+		{flag: "github-client-id", env: "AUTHD_GITHUB_CLIENT_ID", help: "GitHub OAuth client id (empty: GitHub sign-in off)"},
+		{flag: "github-client-secret", env: "AUTHD_GITHUB_CLIENT_SECRET", help: "GitHub OAuth client secret"},
+		{flag: "log-format", env: "AUTHD_LOG_FORMAT", def: "text", help: "text or json"},
+		{flag: "log-level", env: "AUTHD_LOG_LEVEL", def: "info", help: "debug, info, warn or error"},
+	}
+}
+
+// settingError names the setting that is wrong, by its env name and flag,
+// so the one line authd prints at start tells the operator what to fix.
+type settingError struct {
+	s      *setting
+	reason string
+}
+
+func (e *settingError) Error() string {
+	v := e.s.value
+	switch {
+	case strings.HasSuffix(e.s.env, "_SECRET"):
+		v = "(hidden)"
+	case strings.HasSuffix(e.s.env, "_URL"):
+		v = redactURL(v) // never print a password
+	}
+	return fmt.Sprintf("invalid %s (--%s) %q: %s", e.s.env, e.s.flag, v, e.reason)
+}
+
+// parseConfig reads the serve settings from getenv and args.
+func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	all := settings()
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	for _, s := range all {
+		s.value = s.def
+		if v, ok := lookup(getenv, s.env); ok {
+			s.value = v
+		}
+		fs.StringVar(&s.value, s.flag, s.value, s.help+" ["+s.env+"]")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: authd %s [flags]\n\nEvery flag has an environment twin, shown in brackets.\n\n", name)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	get := func(env string) *setting {
+		for _, s := range all {
+			if s.env == env {
+				return s
+			}
+		}
+		panic("unknown setting " + env)
+	}
+	return validate(get)
+}
+
+// lookup returns getenv(name) and whether it is set to something.
+func lookup(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+func validate(get func(string) *setting) (*config, error) {
+	c := &config{}
+	fail := func(env, reason string) error { return &settingError{s: get(env), reason: reason} }
+
+	s := get("AUTHD_ADDR")
+	host, port, err := net.SplitHostPort(s.value)
+	if err != nil || port == "" {
+		return nil, fail("AUTHD_ADDR", "want host:port, e.g. 127.0.0.1:8080")
+	}
+	c.Addr = s.value
+
+	s = get("AUTHD_ISSUER")
+	if s.value == "" {
+		h := host
+		if ip, err := netip.ParseAddr(h); h == "" || (err == nil && ip.IsUnspecified()) {
+			h = "localhost"
+		}
+		s.value = "http://" + net.JoinHostPort(h, port)
+		c.issuerFromAddr = true
+	}
+	if reason := checkIssuer(s.value); reason != "" {
+		return nil, fail("AUTHD_ISSUER", reason)
+	}
+	c.Issuer = s.value
+
+	s = get("AUTHD_DATABASE_URL")
+	u, err := url.Parse(s.value)
+	switch {
+	case err != nil:
+		return nil, fail("AUTHD_DATABASE_URL", "not a URL")
+	case u.Scheme == "sqlite":
+		if strings.TrimPrefix(s.value, "sqlite://") == "" || !strings.HasPrefix(s.value, "sqlite://") {
+			return nil, fail("AUTHD_DATABASE_URL", "want sqlite://<path>, e.g. sqlite://authd.db or sqlite:///var/lib/authd/authd.db")
+		}
+	case u.Scheme == "postgres" || u.Scheme == "postgresql":
+		if u.Host == "" {
+			return nil, fail("AUTHD_DATABASE_URL", "postgres URL has no host")
+		}
+	default:
+		return nil, fail("AUTHD_DATABASE_URL", "want sqlite://<path> or postgres://user:password@host:port/db")
+	}
+	c.DatabaseURL = s.value
+
+	s = get("AUTHD_REDIS_URL")
+	if s.value != "" {
+		u, err := url.Parse(s.value)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return nil, fail("AUTHD_REDIS_URL", "want redis://host:port/db or rediss://…")
+		}
+		c.RedisURL = s.value
+	}
+	s = get("AUTHD_REDIS_CLUSTER_ADDRS")
+	if s.value != "" {
+		if c.RedisURL != "" {
+			return nil, fail("AUTHD_REDIS_CLUSTER_ADDRS", "set either AUTHD_REDIS_URL or AUTHD_REDIS_CLUSTER_ADDRS, not both")
+		}
+		for _, a := range strings.Split(s.value, ",") {
+			a = strings.TrimSpace(a)
+			if _, p, err := net.SplitHostPort(a); err != nil || p == "" {
+				return nil, fail("AUTHD_REDIS_CLUSTER_ADDRS", fmt.Sprintf("%q is not host:port", a))
+			}
+			c.RedisClusterAddrs = append(c.RedisClusterAddrs, a)
+		}
+	}
+
+	for _, d := range []struct {
+		env string
+		dst *time.Duration
+	}{
+		{"AUTHD_ACCESS_TOKEN_TTL", &c.AccessTokenTTL},
+		{"AUTHD_REFRESH_TOKEN_TTL", &c.RefreshTokenTTL},
+		{"AUTHD_SIGAUTH_WINDOW", &c.SigauthWindow},
+	} {
+		v, err := time.ParseDuration(get(d.env).value)
+		if err != nil || v <= 0 {
+			return nil, fail(d.env, "want a positive duration such as 90s, 15m or 720h")
+		}
+		*d.dst = v
+	}
+	if c.RefreshTokenTTL < c.AccessTokenTTL {
+		return nil, fail("AUTHD_REFRESH_TOKEN_TTL", "shorter than AUTHD_ACCESS_TOKEN_TTL")
+	}
+
+	s = get("AUTHD_METRICS_ADDR")
+	if s.value != "" {
+		if _, p, err := net.SplitHostPort(s.value); err != nil || p == "" {
+			return nil, fail("AUTHD_METRICS_ADDR", "want host:port, e.g. 127.0.0.1:9090")
+		}
+		c.MetricsAddr = s.value
+	}
+
+	s = get("AUTHD_ERROR_URI_BASE")
+	if s.value == "" {
+		s.value = c.Issuer + "/docs/errors"
+		c.errorBaseFromIssuer = true
+	}
+	if u, err := url.Parse(s.value); err != nil || !u.IsAbs() || u.Host == "" || u.Fragment != "" || u.RawQuery != "" {
+		return nil, fail("AUTHD_ERROR_URI_BASE", "want an absolute URL without query or fragment")
+	}
+	c.ErrorURIBase = s.value
+
+	s = get("AUTHD_TRUSTED_PROXIES")
+	if s.value != "" {
+		for _, p := range strings.Split(s.value, ",") {
+			p = strings.TrimSpace(p)
+			pfx, err := netip.ParsePrefix(p)
+			if err != nil {
+				ip, err2 := netip.ParseAddr(p)
+				if err2 != nil {
+					return nil, fail("AUTHD_TRUSTED_PROXIES", fmt.Sprintf("%q is not a CIDR such as 10.0.0.0/8", p))
+				}
+				pfx = netip.PrefixFrom(ip, ip.BitLen())
+			}
+			c.TrustedProxies = append(c.TrustedProxies, pfx.Masked())
+		}
+	}
+
+	for _, p := range []string{"GOOGLE", "GITHUB"} {
+		id, secret := get("AUTHD_"+p+"_CLIENT_ID"), get("AUTHD_"+p+"_CLIENT_SECRET")
+		if id.value != "" && secret.value == "" {
+			return nil, fail("AUTHD_"+p+"_CLIENT_SECRET", "required when AUTHD_"+p+"_CLIENT_ID is set")
+		}
+		if id.value == "" && secret.value != "" {
+			return nil, fail("AUTHD_"+p+"_CLIENT_ID", "required when AUTHD_"+p+"_CLIENT_SECRET is set")
+		}
+	}
+
+	s = get("AUTHD_LOG_FORMAT")
+	if s.value != "text" && s.value != "json" {
+		return nil, fail("AUTHD_LOG_FORMAT", "want text or json")
+	}
+	c.LogFormat = s.value
+	s = get("AUTHD_LOG_LEVEL")
+	if err := c.LogLevel.UnmarshalText([]byte(s.value)); err != nil {
+		return nil, fail("AUTHD_LOG_LEVEL", "want debug, info, warn or error")
+	}
+	return c, nil
+}
+
+// checkIssuer returns why u cannot be an issuer (RFC 8414 §2), or "".
+func checkIssuer(u string) string {
+	p, err := url.Parse(u)
+	switch {
+	case err != nil || !p.IsAbs() || p.Host == "":
+		return "want an absolute URL such as https://auth.example.com"
+	case p.RawQuery != "" || p.Fragment != "" || p.User != nil:
+		return "must not have a query, fragment or user info"
+	case strings.HasSuffix(u, "/"):
+		return "must not end with a slash"
+	case p.Scheme == "https":
+		return ""
+	case p.Scheme == "http" && isLoopbackHost(p.Hostname()):
+		return ""
+	case p.Scheme == "http":
+		return "https is required unless the host is loopback"
+	}
+	return "want an https URL"
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.IsLoopback()
+}
+
+// envNames returns the environment variables authd serve reads, sorted.
+func envNames() []string {
+	var names []string
+	for _, s := range settings() {
+		names = append(names, s.env)
+	}
+	sort.Strings(names)
+	return names
+}

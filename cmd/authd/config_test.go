@@ -1,0 +1,165 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envFunc(env map[string]string) func(string) string {
+	return func(k string) string { return env[k] }
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := parseConfig("serve", nil, envFunc(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config{
+		Addr:            "127.0.0.1:8080",
+		Issuer:          "http://127.0.0.1:8080",
+		DatabaseURL:     "sqlite://authd.db",
+		AccessTokenTTL:  15 * time.Minute,
+		RefreshTokenTTL: 720 * time.Hour,
+		ErrorURIBase:    "http://127.0.0.1:8080/docs/errors",
+		SigauthWindow:   5 * time.Minute,
+		LogFormat:       "text",
+		LogLevel:        slog.LevelInfo,
+	}
+	if c.Addr != want.Addr || c.Issuer != want.Issuer || c.DatabaseURL != want.DatabaseURL ||
+		c.AccessTokenTTL != want.AccessTokenTTL || c.RefreshTokenTTL != want.RefreshTokenTTL ||
+		c.ErrorURIBase != want.ErrorURIBase || c.SigauthWindow != want.SigauthWindow ||
+		c.LogFormat != want.LogFormat || c.LogLevel != want.LogLevel ||
+		c.RedisURL != "" || c.RedisClusterAddrs != nil || c.MetricsAddr != "" || c.TrustedProxies != nil {
+		t.Fatalf("defaults = %+v\nwant %+v", *c, want)
+	}
+}
+
+func TestConfigDerivedIssuer(t *testing.T) {
+	for _, tc := range []struct{ addr, issuer string }{
+		{"0.0.0.0:9000", "http://localhost:9000"},
+		{":9000", "http://localhost:9000"},
+		{"[::]:9000", "http://localhost:9000"},
+		{"127.0.0.1:9000", "http://127.0.0.1:9000"},
+		{"[::1]:9000", "http://[::1]:9000"},
+	} {
+		c, err := parseConfig("serve", nil, envFunc(map[string]string{"AUTHD_ADDR": tc.addr}), io.Discard)
+		if err != nil {
+			t.Errorf("AUTHD_ADDR=%s: %v", tc.addr, err)
+			continue
+		}
+		if c.Issuer != tc.issuer || c.ErrorURIBase != tc.issuer+"/docs/errors" {
+			t.Errorf("AUTHD_ADDR=%s: issuer %q, error base %q; want %q", tc.addr, c.Issuer, c.ErrorURIBase, tc.issuer)
+		}
+	}
+}
+
+func TestConfigFlagBeatsEnv(t *testing.T) {
+	env := envFunc(map[string]string{"AUTHD_ACCESS_TOKEN_TTL": "5m", "AUTHD_LOG_FORMAT": "json"})
+	c, err := parseConfig("serve", []string{"--access-token-ttl", "7m"}, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AccessTokenTTL != 7*time.Minute || c.LogFormat != "json" {
+		t.Fatalf("access ttl %v, log format %q; want 7m from the flag and json from the env", c.AccessTokenTTL, c.LogFormat)
+	}
+}
+
+func TestConfigValues(t *testing.T) {
+	env := map[string]string{
+		"AUTHD_ISSUER":               "https://auth.example.com",
+		"AUTHD_REDIS_URL":            "rediss://:pw@redis.example.com:6380/2",
+		"AUTHD_TRUSTED_PROXIES":      "10.0.0.0/8, 192.168.1.7,fd00::/8",
+		"AUTHD_METRICS_ADDR":         "127.0.0.1:9090",
+		"AUTHD_DATABASE_URL":         "postgres://authd:pw@db:5432/authd?sslmode=disable",
+		"AUTHD_LOG_LEVEL":            "debug",
+		"AUTHD_GOOGLE_CLIENT_ID":     "g",
+		"AUTHD_GOOGLE_CLIENT_SECRET": "s",
+	}
+	c, err := parseConfig("serve", nil, envFunc(env), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Issuer != "https://auth.example.com" || c.ErrorURIBase != "https://auth.example.com/docs/errors" {
+		t.Errorf("issuer %q, error base %q", c.Issuer, c.ErrorURIBase)
+	}
+	if len(c.TrustedProxies) != 3 || c.TrustedProxies[1].String() != "192.168.1.7/32" {
+		t.Errorf("trusted proxies = %v", c.TrustedProxies)
+	}
+	if c.LogLevel != slog.LevelDebug || c.MetricsAddr != "127.0.0.1:9090" {
+		t.Errorf("log level %v, metrics %q", c.LogLevel, c.MetricsAddr)
+	}
+	c, err = parseConfig("serve", nil, envFunc(map[string]string{"AUTHD_REDIS_CLUSTER_ADDRS": "a:1, b:2,c:3"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.RedisClusterAddrs, ",") != "a:1,b:2,c:3" {
+		t.Errorf("cluster addrs = %v", c.RedisClusterAddrs)
+	}
+}
+
+// TestConfigErrors checks that every bad value fails with one line naming
+// the setting an operator has to fix.
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		env     map[string]string
+		args    []string
+		setting string
+	}{
+		{env: map[string]string{"AUTHD_ADDR": "8080"}, setting: "AUTHD_ADDR"},
+		{env: map[string]string{"AUTHD_ISSUER": "http://auth.example.com"}, setting: "AUTHD_ISSUER"},
+		{env: map[string]string{"AUTHD_ISSUER": "https://auth.example.com/"}, setting: "AUTHD_ISSUER"},
+		{env: map[string]string{"AUTHD_ISSUER": "https://auth.example.com?x=1"}, setting: "AUTHD_ISSUER"},
+		{env: map[string]string{"AUTHD_ISSUER": "auth.example.com"}, setting: "AUTHD_ISSUER"},
+		{env: map[string]string{"AUTHD_DATABASE_URL": "mysql://x"}, setting: "AUTHD_DATABASE_URL"},
+		{env: map[string]string{"AUTHD_DATABASE_URL": "sqlite://"}, setting: "AUTHD_DATABASE_URL"},
+		{env: map[string]string{"AUTHD_DATABASE_URL": "postgres:///db"}, setting: "AUTHD_DATABASE_URL"},
+		{env: map[string]string{"AUTHD_REDIS_URL": "http://x"}, setting: "AUTHD_REDIS_URL"},
+		{env: map[string]string{"AUTHD_REDIS_URL": "redis://a:1", "AUTHD_REDIS_CLUSTER_ADDRS": "a:1"}, setting: "AUTHD_REDIS_CLUSTER_ADDRS"},
+		{env: map[string]string{"AUTHD_REDIS_CLUSTER_ADDRS": "a:1,b"}, setting: "AUTHD_REDIS_CLUSTER_ADDRS"},
+		{env: map[string]string{"AUTHD_ACCESS_TOKEN_TTL": "15"}, setting: "AUTHD_ACCESS_TOKEN_TTL"},
+		{env: map[string]string{"AUTHD_ACCESS_TOKEN_TTL": "-1m"}, setting: "AUTHD_ACCESS_TOKEN_TTL"},
+		{env: map[string]string{"AUTHD_REFRESH_TOKEN_TTL": "1m"}, setting: "AUTHD_REFRESH_TOKEN_TTL"},
+		{env: map[string]string{"AUTHD_SIGAUTH_WINDOW": "5x"}, setting: "AUTHD_SIGAUTH_WINDOW"},
+		{args: []string{"--sigauth-window", "0s"}, setting: "AUTHD_SIGAUTH_WINDOW"},
+		{env: map[string]string{"AUTHD_METRICS_ADDR": "metrics"}, setting: "AUTHD_METRICS_ADDR"},
+		{env: map[string]string{"AUTHD_ERROR_URI_BASE": "/docs/errors"}, setting: "AUTHD_ERROR_URI_BASE"},
+		{env: map[string]string{"AUTHD_ERROR_URI_BASE": "https://x/docs#frag"}, setting: "AUTHD_ERROR_URI_BASE"},
+		{env: map[string]string{"AUTHD_TRUSTED_PROXIES": "10.0.0.0/8,nonsense"}, setting: "AUTHD_TRUSTED_PROXIES"},
+		{env: map[string]string{"AUTHD_GOOGLE_CLIENT_ID": "id"}, setting: "AUTHD_GOOGLE_CLIENT_SECRET"},
+		{env: map[string]string{"AUTHD_GITHUB_CLIENT_SECRET": "s"}, setting: "AUTHD_GITHUB_CLIENT_ID"},
+		{env: map[string]string{"AUTHD_LOG_FORMAT": "xml"}, setting: "AUTHD_LOG_FORMAT"},
+		{env: map[string]string{"AUTHD_LOG_LEVEL": "loud"}, setting: "AUTHD_LOG_LEVEL"},
+	} {
+		_, err := parseConfig("serve", tc.args, envFunc(tc.env), io.Discard)
+		if err == nil {
+			t.Errorf("%v %v: no error", tc.env, tc.args)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, tc.setting) || strings.Contains(msg, "\n") {
+			t.Errorf("%v %v: error %q does not name %s on one line", tc.env, tc.args, msg, tc.setting)
+		}
+	}
+}
+
+func TestConfigErrorHidesNothingOfTheSetting(t *testing.T) {
+	// The message quotes the bad value so the operator sees what was read.
+	_, err := parseConfig("serve", nil, envFunc(map[string]string{"AUTHD_SIGAUTH_WINDOW": "five minutes"}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `"five minutes"`) || !strings.Contains(err.Error(), "--sigauth-window") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestConfigErrorRedactsPasswords(t *testing.T) {
+	_, err := parseConfig("serve", nil, envFunc(map[string]string{"AUTHD_DATABASE_URL": "mysql://u:hunter2@db/x"}), io.Discard)
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("err = %v; want an error without the password", err)
+	}
+	_, err = parseConfig("serve", nil, envFunc(map[string]string{"AUTHD_GITHUB_CLIENT_SECRET": "hunter2"}), io.Discard)
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("err = %v; want an error without the secret", err)
+	}
+}
