@@ -144,12 +144,15 @@ start_all() {
     chmod 755 "$dir"
     runas=(runuser -u "$user" --)
   fi
+  # The unprivileged user may not be able to enter the caller's directory.
+  cd "$pgdir"
   "${runas[@]}" "$PGBIN/initdb" -D "$pgdir/data" -U postgres --auth=trust -E UTF8 --no-locale >"$dir/pg-initdb.log" 2>&1 \
     || { cat "$dir/pg-initdb.log" >&2; die "initdb failed"; }
   "${runas[@]}" "$PGBIN/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -t 60 \
     -o "-k $pgdir -p $pport -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null \
     || { cat "$pgdir/server.log" >&2; die "PostgreSQL did not start"; }
   echo "$pport" > "$dir/pg.port"
+  cd - >/dev/null
 
   local cluster
   cluster=$(printf '127.0.0.1:%s,' "${cports[@]}")
@@ -180,7 +183,7 @@ stop_all() {
     local owner
     owner=$(stat -c %U "$dir/pg/data")
     if [ "$(id -u)" -eq 0 ] && [ "$owner" != root ]; then
-      runuser -u "$owner" -- "$(pg_bindir)/pg_ctl" -D "$dir/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
+      (cd / && runuser -u "$owner" -- "$(pg_bindir)/pg_ctl" -D "$dir/pg/data" -m immediate -w stop) >/dev/null 2>&1 || true
     else
       "$(pg_bindir)/pg_ctl" -D "$dir/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
     fi
