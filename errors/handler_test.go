@@ -569,3 +569,43 @@ func TestForwards(t *testing.T) {
 		t.Errorf("unknown code status = %d", c)
 	}
 }
+
+// TestMetrics checks the counter's name, type and labels as Prometheus
+// sees them, and that it passes the Prometheus lint.
+func TestMetrics(t *testing.T) {
+	h, _ := server(func(w http.ResponseWriter, r *http.Request) error {
+		return errors.E(errors.InvalidGrant, "The authorization code expired")
+	})
+	before := errorsCount(t, errors.InvalidGrant, 400)
+	for range 3 {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/token", nil))
+	}
+	if after := errorsCount(t, errors.InvalidGrant, 400); after != before+3 {
+		t.Errorf("authd_errors_total{code=\"invalid_grant\",status=\"400\"}: %v -> %v, want +3", before, after)
+	}
+
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(errors.Collector()); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mfs) != 1 || mfs[0].GetName() != "authd_errors_total" || mfs[0].GetType().String() != "COUNTER" {
+		t.Fatalf("gathered %v, want one counter authd_errors_total", mfs)
+	}
+	for _, m := range mfs[0].GetMetric() {
+		var names []string
+		for _, l := range m.GetLabel() {
+			names = append(names, l.GetName())
+		}
+		if strings.Join(names, ",") != "code,status" {
+			t.Errorf("labels %v, want code,status", names)
+		}
+	}
+	problems, err := testutil.CollectAndLint(errors.Collector())
+	if err != nil || len(problems) != 0 {
+		t.Errorf("lint: %v %v", err, problems)
+	}
+}
