@@ -1,6 +1,9 @@
 package errors
 
-import "net/http"
+import (
+	"net/http"
+	"slices"
+)
 
 // The codes. RFC 6749 §4.1.2.1 and §5.2 define the OAuth ones, RFC 6750 §3.1
 // the Bearer ones, RFC 7009 §2.2.1 unsupported_token_type; the rest are
@@ -380,17 +383,28 @@ var byCode = func() map[Code]*Entry {
 // Catalog returns a copy of every catalog entry, in catalog order.
 func Catalog() []Entry {
 	out := make([]Entry, len(catalog))
-	copy(out, catalog)
+	for i := range catalog {
+		out[i] = catalog[i].clone()
+	}
 	return out
 }
 
-// Lookup returns the catalog entry for code.
+// Lookup returns a copy of the catalog entry for code.
 func Lookup(code Code) (Entry, bool) {
 	e, ok := byCode[code]
 	if !ok {
 		return Entry{}, false
 	}
-	return *e, true
+	return e.clone(), true
+}
+
+// clone copies e deeply, so no caller can edit the catalog through a copy.
+func (e *Entry) clone() Entry {
+	c := *e
+	c.UsedBy = slices.Clone(e.UsedBy)
+	c.Headers = slices.Clone(e.Headers)
+	c.Causes = slices.Clone(e.Causes)
+	return c
 }
 
 // Status returns the HTTP status for code: the catalog's, or 500 for a code

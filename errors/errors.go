@@ -103,18 +103,16 @@ func (e *Error) Error() string {
 // Unwrap returns the cause, so Is and As see through an *Error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// CodeOf returns the code of the outermost *Error in err's chain, the empty
+// CodeOf returns the code Write would send for err: the code of the
+// outermost *Error in err's chain, the body-limit code for a body read over
+// its limit (request_too_large, or the code given to LimitBody), the empty
 // code for nil, and ServerError for anything else: an error authd did not
 // classify is an internal error.
 func CodeOf(err error) Code {
 	if err == nil {
 		return ""
 	}
-	var e *Error
-	if As(err, &e) && e.Code != "" {
-		return e.Code
-	}
-	return ServerError
+	return classify(err, nil).Code
 }
 
 // Errorf is fmt.Errorf: it formats a cause for logs (use %w to wrap).

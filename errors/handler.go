@@ -225,7 +225,7 @@ func Routes(mux *http.ServeMux) http.Handler {
 			for k, v := range rec.header {
 				w.Header()[k] = v
 			}
-			if rec.status >= 400 {
+			if rec.status >= 400 || rec.status < 100 {
 				Write(w, r, E(NotFound, "No endpoint at "+sanitizeText(r.URL.Path)))
 				return
 			}
@@ -258,7 +258,8 @@ func (rr *recorder) Write(b []byte) (int, error) {
 // Content-Length over the limit is refused before anything is read; a body
 // that turns out longer (chunked, say) fails the handler's read after at
 // most limit+1 bytes, and Write reports that failure as code (for example
-// request_too_large, or backup_too_large on backup routes).
+// request_too_large, or backup_too_large on backup routes), also when the
+// handler wrapped the read error in an *Error of its own.
 func LimitBody(limit int64, code Code, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if st := stateFrom(r.Context()); st != nil {
@@ -270,8 +271,49 @@ func LimitBody(limit int64, code Code, next http.Handler) http.Handler {
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			// http.MaxBytesReader tells the server to close the connection
+			// once the limit is hit, but only when given net/http's own
+			// writer, not a wrapper around it.
+			r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(innermost(w), r.Body, limit), code: code}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// limitedBody is a body under LimitBody: its read error over the limit
+// carries the route's code, so Write answers with it even outside
+// Middleware.
+type limitedBody struct {
+	io.ReadCloser
+	code Code
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var mbe *http.MaxBytesError
+	if err != nil && As(err, &mbe) {
+		err = &bodyLimitError{code: b.code, mbe: mbe}
+	}
+	return n, err
+}
+
+// bodyLimitError is a read past LimitBody's limit. It unwraps to the
+// *http.MaxBytesError, so callers that look for that still find it.
+type bodyLimitError struct {
+	code Code
+	mbe  *http.MaxBytesError
+}
+
+func (e *bodyLimitError) Error() string { return e.mbe.Error() }
+func (e *bodyLimitError) Unwrap() error { return e.mbe }
+
+// innermost follows w's Unwrap chain to the writer net/http made.
+func innermost(w http.ResponseWriter) http.ResponseWriter {
+	for {
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return w
+		}
+		w = u.Unwrap()
+	}
 }

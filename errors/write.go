@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,17 +31,21 @@ type body struct {
 // Write sends err to the client. It is the only function in authd that
 // writes an error response:
 //
-//   - err is reduced to its outermost *Error; anything else is server_error,
-//     and an *http.MaxBytesError with no *Error around it is the body-limit
-//     code of the route (request_too_large unless LimitBody said otherwise).
+//   - err is reduced to its outermost *Error; anything else is server_error.
+//     A body over its limit (*http.MaxBytesError in the chain, wrapped or
+//     not) is the route's body-limit code: request_too_large unless
+//     LimitBody said otherwise.
 //   - status comes from the catalog; for statuses >= 500 the description is
 //     the catalog's generic text and the cause is logged at error level,
 //     other errors are logged at debug level.
 //   - every text field is forced into the RFC 6749 Appendix A charset, in the
 //     body, the redirect and WWW-Authenticate alike.
 //   - a redirectable code with a Redirect goes to the client as a 302
-//     (RFC 6749 §4.1.2.1); a request whose handler set an HTML page (SetPage)
-//     and whose Accept prefers HTML gets that page; everything else gets JSON.
+//     (RFC 6749 §4.1.2.1) carrying only error, error_description,
+//     error_uri, state (when the request had one) and iss; other codes
+//     (429, 503, client and Bitcoin authentication) are answered directly.
+//     A request whose handler set an HTML page (SetPage) and whose Accept
+//     prefers HTML gets that page; everything else gets JSON.
 //   - if the response was already started, Write logs and writes nothing.
 func Write(w http.ResponseWriter, r *http.Request, err error) {
 	if err == nil {
@@ -77,38 +82,45 @@ func Write(w http.ResponseWriter, r *http.Request, err error) {
 	desc = sanitizeText(desc)
 	uri := sanitizeURI(st.uriBase(r) + "#" + string(entry.Code))
 
-	redirect := e.Redirect != nil && entry.Redirectable
-	logged := status
-	if redirect {
-		logged = http.StatusFound
+	// The redirect is decided before logging and counting, so both record
+	// the status actually sent.
+	var location string
+	if e.Redirect != nil && entry.Redirectable {
+		// An unparseable redirect_uri cannot have been validated: such an
+		// error is answered directly rather than sending the user somewhere
+		// odd.
+		location, _ = redirectURL(e.Redirect, entry.Code, desc, uri)
 	}
-	logError(r, log, e, err, reqID, logged)
-	errorsTotal.WithLabelValues(string(e.Code), strconv.Itoa(logged)).Inc()
+	sent := status
+	if location != "" {
+		sent = http.StatusFound
+	}
+	logError(r, log, e, err, reqID, sent)
+	errorsTotal.WithLabelValues(string(e.Code), strconv.Itoa(sent)).Inc()
 
 	h := w.Header()
-	for _, k := range []string{"Content-Length", "Content-Encoding", "ETag", "Last-Modified", "Content-Disposition"} {
+	for _, k := range []string{"Content-Length", "Content-Encoding", "Content-Type", "ETag", "Last-Modified", "Content-Disposition", "Location"} {
 		h.Del(k)
 	}
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")
 
-	if redirect {
-		if loc, ok := redirectURL(e, desc, uri); ok {
-			h.Set("Location", loc)
-			w.WriteHeader(http.StatusFound)
-			return
-		}
-		// An unparseable redirect_uri cannot have been validated; answer
-		// directly rather than send the user somewhere odd.
+	if location != "" {
+		h.Set("Location", location)
+		w.WriteHeader(http.StatusFound)
+		return
 	}
 
 	var retry int64
 	if e.RetryAfter > 0 {
-		retry = int64((e.RetryAfter + time.Second - 1) / time.Second)
-		if retry < 1 {
-			retry = 1
-		}
+		retry = ceilSeconds(e.RetryAfter)
+	} else if slices.Contains(entry.Headers, "Retry-After") {
+		// The catalog promises Retry-After for this code (429, 503): a
+		// handler that forgot to set it still sends the shortest wait.
+		retry = 1
+	}
+	if retry > 0 {
 		h.Set("Retry-After", strconv.FormatInt(retry, 10))
 	}
 	setChallenge(h, r, e, entry.Code, desc, uri)
@@ -148,16 +160,55 @@ func Write(w http.ResponseWriter, r *http.Request, err error) {
 	w.Write(buf.Bytes())
 }
 
+// ceilSeconds returns d in whole seconds, rounded up, at least 1. It does
+// not overflow for any positive duration.
+func ceilSeconds(d time.Duration) int64 {
+	s := int64(d / time.Second)
+	if d%time.Second != 0 {
+		s++
+	}
+	return max(s, 1)
+}
+
 // classify returns a copy of the outermost *Error in err's chain, or a new
-// server_error (or body-limit error) wrapping err.
+// server_error wrapping err. A body over its limit (an *http.MaxBytesError
+// anywhere in the chain) is the route's body-limit code even when a handler
+// wrapped the read failure in another *Error (say invalid_request around
+// ParseForm's error), unless that *Error already carries a 413 code.
 func classify(err error, st *state) *Error {
 	var e *Error
-	if As(err, &e) {
-		c := *e
-		if c.Code == "" {
-			c.Code = ServerError
+	found := As(err, &e)
+	if found && e.Code.Status() == http.StatusRequestEntityTooLarge {
+		return cloneError(e)
+	}
+	if code, limit, ok := bodyLimit(err, st); ok {
+		op := "errors.LimitBody"
+		if found && e.Op != "" {
+			op = e.Op
 		}
-		return &c
+		return &Error{Code: code, Description: tooLargeText(code, limit), Op: op, Err: err}
+	}
+	if found {
+		return cloneError(e)
+	}
+	return &Error{Code: ServerError, Err: err}
+}
+
+func cloneError(e *Error) *Error {
+	c := *e
+	if c.Code == "" {
+		c.Code = ServerError
+	}
+	return &c
+}
+
+// bodyLimit reports whether err comes from reading a request body over its
+// limit, and the code and limit that apply: LimitBody's code, else
+// request_too_large.
+func bodyLimit(err error, st *state) (Code, int64, bool) {
+	var le *bodyLimitError
+	if As(err, &le) {
+		return le.code, le.mbe.Limit, true
 	}
 	var mbe *http.MaxBytesError
 	if As(err, &mbe) {
@@ -165,9 +216,9 @@ func classify(err error, st *state) *Error {
 		if st != nil && st.bodyCode != "" {
 			code = st.bodyCode
 		}
-		return &Error{Code: code, Description: tooLargeText(code, mbe.Limit), Op: "errors.LimitBody", Err: err}
+		return code, mbe.Limit, true
 	}
-	return &Error{Code: ServerError, Err: err}
+	return "", 0, false
 }
 
 func tooLargeText(code Code, limit int64) string {
@@ -207,6 +258,11 @@ func logError(r *http.Request, log *slog.Logger, e *Error, err error, reqID stri
 	if e.Err != nil {
 		attrs = append(attrs, slog.String("cause", e.Err.Error()))
 	}
+	if outer := (*Error)(nil); As(err, &outer) && error(outer) != err {
+		// Context added around the *Error (fmt.Errorf("loading %s: %w", …))
+		// is kept for the operator.
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
 	log.LogAttrs(r.Context(), level, msg, attrs...)
 }
 
@@ -217,28 +273,45 @@ func clientGone(r *http.Request, err error) bool {
 		Is(err, syscall.EPIPE) || Is(err, syscall.ECONNRESET)
 }
 
+// redirectParams are the only parameters an error redirect adds (RFC 6749
+// §4.1.2.1, RFC 9207); a registered redirect_uri's own parameters of these
+// names are replaced.
+var redirectParams = []string{"error", "error_description", "error_uri", "state", "iss"}
+
 // redirectURL builds the error redirect of RFC 6749 §4.1.2.1 with the iss
-// parameter of RFC 9207, keeping the redirect_uri's own query parameters.
-func redirectURL(e *Error, desc, uri string) (string, bool) {
-	u, err := url.Parse(e.Redirect.URI)
-	if err != nil || e.Redirect.URI == "" {
+// parameter of RFC 9207. The registered URI's own query is kept byte for
+// byte (RFC 6749 §3.1.2), minus any parameter named like one of ours; the
+// fragment is dropped. It reports false for a URI that does not parse.
+func redirectURL(rd *Redirect, code Code, desc, uri string) (string, bool) {
+	if rd.URI == "" {
 		return "", false
 	}
-	q := u.Query()
-	q.Set("error", string(e.Code))
-	q.Set("error_description", desc)
-	q.Set("error_uri", uri)
-	if e.Redirect.HasState {
-		q.Set("state", e.Redirect.State)
-	} else {
-		q.Del("state")
+	if _, err := url.Parse(rd.URI); err != nil {
+		return "", false
 	}
-	if e.Redirect.Issuer != "" {
-		q.Set("iss", e.Redirect.Issuer)
+	base, _, _ := strings.Cut(rd.URI, "#")
+	base, query, _ := strings.Cut(base, "?")
+	var parts []string
+	if query != "" {
+		for _, p := range strings.Split(query, "&") {
+			k, _, _ := strings.Cut(p, "=")
+			if dk, err := url.QueryUnescape(k); err == nil && slices.Contains(redirectParams, dk) {
+				continue
+			}
+			parts = append(parts, p)
+		}
 	}
-	u.RawQuery = q.Encode()
-	u.Fragment = ""
-	return u.String(), true
+	add := func(k, v string) { parts = append(parts, k+"="+url.QueryEscape(v)) }
+	add("error", string(code))
+	add("error_description", desc)
+	add("error_uri", uri)
+	if rd.HasState {
+		add("state", sanitizeState(rd.State))
+	}
+	if rd.Issuer != "" {
+		add("iss", sanitizeURI(rd.Issuer))
+	}
+	return base + "?" + strings.Join(parts, "&"), true
 }
 
 // setChallenge sets WWW-Authenticate for the codes that need one (RFC 6750
@@ -296,6 +369,31 @@ func sanitizeText(s string) string {
 		case c >= 0x20 && c <= 0x7e:
 			b.WriteRune(c)
 		default:
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
+}
+
+// sanitizeState forces s into the charset of state (RFC 6749 Appendix A.5:
+// VSCHAR, %x20-7E), replacing anything else with '?'. A state inside the set
+// is echoed exactly, as RFC 6749 §4.1.2.1 requires.
+func sanitizeState(s string) string {
+	ok := true
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	for _, c := range s {
+		if c >= 0x20 && c <= 0x7e {
+			b.WriteRune(c)
+		} else {
 			b.WriteByte('?')
 		}
 	}
