@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -83,9 +85,12 @@ func Validate(body []byte) error {
 	return nil
 }
 
+// tooLarge is backup_too_large with the catalog's description, the one
+// errors.LimitBody sends too: a client sees the same text whichever
+// layer noticed the size.
 func tooLarge(op string) *errors.Error {
-	return &errors.Error{Code: errors.BackupTooLarge, Op: op,
-		Description: "Backup exceeds the 1 MiB limit (1048576 bytes); upload only the encrypted string the bitcoin-backup library produces"}
+	e, _ := errors.Lookup(errors.BackupTooLarge)
+	return &errors.Error{Code: errors.BackupTooLarge, Op: op, Description: e.Description}
 }
 
 // keyMaterial reports what plaintext key material b holds, as the middle
@@ -184,13 +189,14 @@ func walkJSON(v any, depth int) (string, bool) {
 	}
 	switch v := v.(type) {
 	case map[string]any:
-		for k := range v {
+		keys := slices.Sorted(maps.Keys(v)) // the same answer every time
+		for _, k := range keys {
 			if f, ok := isKeyField(k); ok {
 				return f, true
 			}
 		}
-		for _, e := range v {
-			if f, ok := walkJSON(e, depth+1); ok {
+		for _, k := range keys {
+			if f, ok := walkJSON(v[k], depth+1); ok {
 				return f, true
 			}
 		}
@@ -399,26 +405,8 @@ func decodeStrict(b []byte, b64 bool) ([]byte, string) {
 	if len(b) == 0 {
 		return nil, "Backup body is empty; send the encrypted backup string the bitcoin-backup library's encryptBackup returns"
 	}
-	for i, c := range b {
-		if b64 {
-			break
-		}
-		if base64Bytes[c] {
-			continue
-		}
-		switch {
-		case c == '\n' || c == '\r' || c == ' ' || c == '\t':
-			if len(bytes.TrimRight(b, " \t\r\n")) == i {
-				return nil, "Backup ends with a line break or space; send the base64 string alone, with no trailing newline (printf '%s', not echo)"
-			}
-			return nil, "Backup contains spaces or line breaks; send the base64 string on one line, exactly as encryptBackup returns it"
-		case c == '-' || c == '_':
-			return nil, "Backup uses the URL-safe base64 alphabet; send standard base64 (with + and /) as encryptBackup returns it"
-		case c == '"' && i == 0:
-			return nil, "Backup is wrapped in quotes; send the base64 string without them"
-		default:
-			return nil, "Backup is not base64; send the string the bitcoin-backup library's encryptBackup returns, unchanged"
-		}
+	if !b64 {
+		return nil, notBase64(b)
 	}
 	if len(b)%4 != 0 {
 		return nil, "Backup base64 is truncated or unpadded: its length must be a multiple of 4, with = padding; send the whole string encryptBackup returns"
@@ -429,6 +417,34 @@ func decodeStrict(b []byte, b64 bool) ([]byte, string) {
 		return nil, "Backup is not strict base64 (misplaced = padding or non-canonical final bits); send the string encryptBackup returns, unchanged"
 	}
 	return dst[:n], ""
+}
+
+// notBase64 describes what keeps b, which holds a byte outside the base64
+// alphabet, from being a backup, naming the usual mistakes.
+func notBase64(b []byte) string {
+	var space, urlsafe, other bool
+	for _, c := range b {
+		switch {
+		case base64Bytes[c]:
+		case c == '\n' || c == '\r' || c == ' ' || c == '\t':
+			space = true
+		case c == '-' || c == '_':
+			urlsafe = true
+		default:
+			other = true
+		}
+	}
+	switch {
+	case !other && !urlsafe && onlyBase64(bytes.TrimRight(b, " \t\r\n")):
+		return "Backup ends with a line break or space; send the base64 string alone, with no trailing newline (printf '%s', not echo)"
+	case !other && !urlsafe:
+		return "Backup contains spaces or line breaks; send the base64 string on one line, exactly as encryptBackup returns it"
+	case !other && !space:
+		return "Backup uses the URL-safe base64 alphabet; send standard base64 (with + and /) as encryptBackup returns it"
+	case len(b) > 2 && b[0] == '"' && b[len(b)-1] == '"' && onlyBase64(b[1:len(b)-1]):
+		return "Backup is wrapped in quotes; send the base64 string without them"
+	}
+	return "Backup is not base64; send the string the bitcoin-backup library's encryptBackup returns, unchanged"
 }
 
 // base64Bytes marks the bytes of the standard base64 alphabet and '='.
