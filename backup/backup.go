@@ -112,9 +112,11 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) error {
 		err = errors.E(errors.MethodNotAllowed, "Method "+r.Method+" is not allowed on /backup; use GET, HEAD, PUT or DELETE")
 	}
 	if errors.CodeOf(err) == errors.BackupTooLarge {
-		// Close the connection instead of letting net/http drain up to
-		// 256 KiB more of a body that is already refused: at most
-		// MaxSize+1 bytes of it are ever read.
+		// The rest of the body will not be read: tell the client the
+		// connection ends with this response. (net/http itself still
+		// discards up to 256 KiB of a chunked body after the response,
+		// looking for its end, before it closes; that is read into no
+		// buffer of ours.)
 		w.Header().Set("Connection", "close")
 	}
 	return err

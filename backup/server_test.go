@@ -170,13 +170,22 @@ func (r reply) code() errors.Code {
 
 func (ts *testServer) do(t *testing.T, c call) reply {
 	t.Helper()
+	r, err := ts.send(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// send is do for goroutines other than the test's: it returns its error.
+func (ts *testServer) send(c call) (reply, error) {
 	var body io.Reader
 	if c.body != nil {
 		body = bytes.NewReader(c.body)
 	}
 	req, err := http.NewRequest(c.method, ts.URL+"/backup", body)
 	if err != nil {
-		t.Fatal(err)
+		return reply{}, err
 	}
 	req.Header.Set("X-Request-Id", "test-request")
 	if c.as != "" {
@@ -190,14 +199,14 @@ func (ts *testServer) do(t *testing.T, c call) reply {
 	}
 	resp, err := ts.Client().Do(req)
 	if err != nil {
-		t.Fatalf("%s /backup: %v", c.method, err)
+		return reply{}, fmt.Errorf("%s /backup: %w", c.method, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s /backup: reading the reply: %v", c.method, err)
+		return reply{}, fmt.Errorf("%s /backup: reading the reply: %w", c.method, err)
 	}
-	return reply{resp.StatusCode, resp.Header, b}
+	return reply{resp.StatusCode, resp.Header, b}, nil
 }
 
 // must fails the test unless r has the status (and, for errors, the code).
