@@ -41,8 +41,8 @@ type testServer struct {
 	wallet *fakeWallet
 	bearer *fakeBearer
 
-	bodyRead   atomic.Int64 // request body bytes the handler chain read
-	socketRead atomic.Int64 // bytes the server read from its connections
+	bodyRead atomic.Int64 // request body bytes the handler chain read
+	conns    *countingListener
 
 	mu  sync.Mutex
 	saw []limiterView // what the limiter stand-in saw, per request
@@ -97,7 +97,8 @@ func newTestServer(t *testing.T, db *sql.DB, opt serverOptions) *testServer {
 	}, counting)
 
 	ts.Server = httptest.NewUnstartedServer(root)
-	ts.Listener = &countingListener{Listener: ts.Listener, n: &ts.socketRead}
+	ts.conns = &countingListener{Listener: ts.Listener}
+	ts.Listener = ts.conns
 	ts.Start()
 	t.Cleanup(ts.Close)
 	return ts
@@ -120,9 +121,11 @@ func (c *countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// countingListener counts the bytes the server reads from each
+// connection, by the client's address.
 type countingListener struct {
 	net.Listener
-	n *atomic.Int64
+	read sync.Map // client address → *atomic.Int64
 }
 
 func (l *countingListener) Accept() (net.Conn, error) {
@@ -130,7 +133,18 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &countingConn{Conn: c, n: l.n}, nil
+	n := new(atomic.Int64)
+	l.read.Store(c.RemoteAddr().String(), n)
+	return &countingConn{Conn: c, n: n}, nil
+}
+
+// readFrom returns what the server read from the connection whose client
+// end has address addr.
+func (l *countingListener) readFrom(addr string) int64 {
+	if n, ok := l.read.Load(addr); ok {
+		return n.(*atomic.Int64).Load()
+	}
+	return 0
 }
 
 type countingConn struct {

@@ -7,9 +7,10 @@
 // It writes, in backup/testdata/bitcoin-backup/:
 //   - <name>.txt: exactly the string encryptBackup returned (no newline);
 //   - manifest.json: for each <name>, the passphrase, the PBKDF2 iterations,
-//     and the SHA-256 and field names of the exact plaintext the library
-//     encrypted, so the Go tests can decrypt the fixture and prove it is the
-//     library's output;
+//     the AES key they derive (so the Go tests need not run 600,000 PBKDF2
+//     rounds per fixture; they derive one to check), and the SHA-256 and
+//     field names of the exact plaintext the library encrypted, so the Go
+//     tests can decrypt the fixture and prove it is the library's output;
 //   - plaintext.json: unencrypted key material in the forms wallets export
 //     it (WIF, xprv, tprv, mnemonics, the backup payloads themselves), which
 //     PUT /backup must refuse with encryption_required.
@@ -47,6 +48,15 @@ const payloads = {
 }
 
 const passphrase = 'correct horse battery staple'
+
+// deriveKey repeats bitcoin-backup's key derivation (PBKDF2-SHA256 over the
+// passphrase with the backup's own 16-byte salt) and returns the key, hex.
+async function deriveKey(encrypted, iterations) {
+  const salt = Buffer.from(encrypted, 'base64').subarray(0, 16)
+  const material = await crypto.subtle.importKey('raw', new TextEncoder().encode(passphrase), 'PBKDF2', false, ['deriveBits'])
+  const bits = await crypto.subtle.deriveBits({ name: 'PBKDF2', salt, iterations, hash: 'SHA-256' }, material, 256)
+  return Buffer.from(bits).toString('hex')
+}
 const manifest = []
 for (const [name, payload] of Object.entries(payloads)) {
   const encrypted = await encryptBackup(payload, passphrase)
@@ -61,6 +71,7 @@ for (const [name, payload] of Object.entries(payloads)) {
     file: `${name}.txt`,
     passphrase,
     iterations: DEFAULT_PBKDF2_ITERATIONS,
+    key_hex: await deriveKey(encrypted, DEFAULT_PBKDF2_ITERATIONS),
     // encryptData encrypts JSON.stringify({...payload, createdAt}); with
     // createdAt set, that is JSON.stringify(payload).
     plaintext_sha256: createHash('sha256').update(JSON.stringify(payload)).digest('hex'),
