@@ -37,11 +37,12 @@ type Bearer interface {
 }
 
 // identity is what Identify learned about a request: who sent it (or why
-// that is unknown) and the body it read on the way.
+// that is unknown) and, when the Wallet needed it, the body.
 type identity struct {
-	subject string
-	err     error
-	body    []byte
+	subject  string
+	err      error
+	body     []byte
+	bodyRead bool // body holds the request body (else it is still unread)
 }
 
 type identityKey struct{}
@@ -51,19 +52,22 @@ func identityFrom(ctx context.Context) *identity {
 	return id
 }
 
-// Identify reads the request body (at most MaxSize bytes: a declared
-// Content-Length over the limit is refused unread, a longer chunked body
-// after MaxSize+1 bytes), authenticates the request once — X-Auth-Token or
-// Authorization: Bitcoin-Auth through the Wallet, Authorization: Bearer
-// through the Bearer with scope "backup" — and stores the outcome in the
+// Identify authenticates the request once and stores the outcome in the
 // request's context without failing the request, so that a rate limiter
-// placed between Identify and Handler can key on SubjectFromContext.
-// Handler then answers with the stored error, if any: backup_too_large for
-// an oversize body (whatever the credentials), missing_auth_token,
-// invalid_request (two kinds of credentials at once), or the Wallet's or
-// Bearer's own error.
+// placed between Identify and Handler can key on SubjectFromContext;
+// Handler then answers with the stored error, if any.
 //
-// Identify gives next a request whose Body reads the same bytes again.
+//   - A declared Content-Length over MaxSize is backup_too_large at once,
+//     whatever the credentials, and nothing is read.
+//   - X-Auth-Token or Authorization: Bitcoin-Auth: the signature covers the
+//     body, so Identify reads it first, at most MaxSize+1 bytes (a longer
+//     body is backup_too_large and the Wallet is never asked), and gives
+//     the Wallet its own copy; next reads the same bytes again from Body.
+//   - Authorization: Bearer: the Bearer validates the token with scope
+//     "backup"; the body is left for Handler, after the rate limiter.
+//   - Neither: missing_auth_token, and the body is never read. Both:
+//     invalid_request.
+//
 // Handler works without Identify too (it then authenticates by itself);
 // Identify must not run twice on one request, or a signed PUT would meet
 // the signature replay guard.
@@ -71,7 +75,7 @@ func (s *Service) Identify(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := s.identify(r)
 		r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
-		if id.body != nil {
+		if id.bodyRead && id.body != nil {
 			r.Body = io.NopCloser(bytes.NewReader(id.body))
 		}
 		next.ServeHTTP(w, r)
@@ -89,8 +93,36 @@ func SubjectFromContext(ctx context.Context) (string, bool) {
 	return id.subject, true
 }
 
-// identify reads r's body and authenticates r.
+// The kinds of credentials a request can carry.
+type credential int
+
+const (
+	noCredential credential = iota
+	walletCredential
+	bearerCredential
+)
+
+// identify authenticates r, reading its body first when the Wallet needs
+// it.
 func (s *Service) identify(r *http.Request) *identity {
+	const op = "backup.identify"
+	if r.ContentLength > MaxSize {
+		return &identity{err: tooLarge(op)}
+	}
+	kind, err := s.credentialOf(r)
+	if err != nil {
+		return &identity{err: err}
+	}
+	if kind == bearerCredential {
+		sub, err := s.checkSubject(s.bearer.AuthenticateBearer(r, Scope))
+		var e *errors.Error
+		if errors.As(err, &e) && e.Code == errors.InsufficientScope && e.Scope == "" {
+			c := *e
+			c.Scope = Scope // the challenge must name the scope (RFC 6750 §3)
+			err = &c
+		}
+		return &identity{subject: sub, err: err}
+	}
 	body, err := readBody(r)
 	if err != nil {
 		return &identity{err: err}
@@ -98,53 +130,50 @@ func (s *Service) identify(r *http.Request) *identity {
 	// The verifier gets its own reader over the body: whatever it does
 	// with it, the handler reads the bytes again from id.body.
 	ar := r.WithContext(r.Context())
-	ar.Body = io.NopCloser(bytes.NewReader(body))
-	ar.ContentLength = int64(len(body))
-	if body == nil {
-		ar.Body = http.NoBody
+	ar.Body, ar.ContentLength = http.NoBody, 0
+	if body != nil {
+		ar.Body, ar.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 	}
-	sub, err := s.authenticate(ar)
-	return &identity{subject: sub, err: err, body: body}
+	sub, err := s.checkSubject(s.wallet.AuthenticateWallet(ar))
+	return &identity{subject: sub, err: err, body: body, bodyRead: true}
 }
 
-// authenticate picks the credential kind the request carries and asks the
-// matching verifier.
-func (s *Service) authenticate(r *http.Request) (string, error) {
-	const op = "backup.authenticate"
+// credentialOf tells which kind of credentials r carries.
+//
+// Errors: missing_auth_token (none, or Bearer where it is not accepted),
+// invalid_request (both kinds at once).
+func (s *Service) credentialOf(r *http.Request) (credential, error) {
+	const op = "backup.credentialOf"
 	scheme := strings.ToLower(authScheme(r.Header.Get("Authorization")))
 	bearer := scheme == "bearer"
 	wallet := r.Header.Get("X-Auth-Token") != "" || scheme == "bitcoin-auth"
-	var sub string
-	var err error
 	switch {
 	case bearer && wallet:
-		return "", &errors.Error{Code: errors.InvalidRequest, Op: op,
+		return noCredential, &errors.Error{Code: errors.InvalidRequest, Op: op,
 			Description: "Send one credential: either X-Auth-Token (or Authorization: Bitcoin-Auth) or Authorization: Bearer, not both"}
 	case bearer && s.bearer == nil:
-		return "", &errors.Error{Code: errors.MissingAuthToken, Op: op,
+		return noCredential, &errors.Error{Code: errors.MissingAuthToken, Op: op,
 			Description: "Bearer tokens are not accepted here; sign the request and send the token in X-Auth-Token"}
 	case bearer:
-		sub, err = s.bearer.AuthenticateBearer(r, Scope)
-		var e *errors.Error
-		if errors.As(err, &e) && e.Code == errors.InsufficientScope && e.Scope == "" {
-			c := *e
-			c.Scope = Scope
-			err = &c
-		}
+		return bearerCredential, nil
 	case wallet:
-		sub, err = s.wallet.AuthenticateWallet(r)
-	default:
-		desc := "X-Auth-Token header is required for Bitcoin authentication; sign the request with your key (for example with authd token sign)"
-		if s.bearer != nil {
-			desc += " or send Authorization: Bearer with an access token of scope backup"
-		}
-		return "", &errors.Error{Code: errors.MissingAuthToken, Op: op, Description: desc}
+		return walletCredential, nil
 	}
-	if err == nil && sub == "" {
-		err = &errors.Error{Code: errors.ServerError, Op: op, Err: errors.New("verifier returned no subject and no error")}
+	desc := "X-Auth-Token header is required for Bitcoin authentication; sign the request with your key (for example with authd token sign)"
+	if s.bearer != nil {
+		desc += " or send Authorization: Bearer with an access token of scope backup"
 	}
+	return noCredential, &errors.Error{Code: errors.MissingAuthToken, Op: op, Description: desc}
+}
+
+// checkSubject passes a verifier's answer on, refusing a success without
+// a subject, which would be a bug in the verifier.
+func (s *Service) checkSubject(sub string, err error) (string, error) {
 	if err != nil {
 		return "", err
+	}
+	if sub == "" {
+		return "", &errors.Error{Code: errors.ServerError, Op: "backup.checkSubject", Err: errors.New("verifier returned no subject and no error")}
 	}
 	return sub, nil
 }

@@ -99,45 +99,55 @@ func randomTag() string {
 func (s *Service) Handler() http.Handler { return errors.HandlerFunc(s.serve) }
 
 func (s *Service) serve(w http.ResponseWriter, r *http.Request) error {
-	var err error
+	var handle func(http.ResponseWriter, *http.Request, *identity) error
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		err = s.get(w, r)
+		handle = s.get
 	case http.MethodPut:
-		err = s.put(w, r)
+		handle = s.put
 	case http.MethodDelete:
-		err = s.delete(w, r)
+		handle = s.delete
 	default:
 		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
-		err = errors.E(errors.MethodNotAllowed, "Method "+r.Method+" is not allowed on /backup; use GET, HEAD, PUT or DELETE")
+		return errors.E(errors.MethodNotAllowed, "Method "+r.Method+" is not allowed on /backup; use GET, HEAD, PUT or DELETE")
 	}
-	if errors.CodeOf(err) == errors.BackupTooLarge {
-		// The rest of the body will not be read: tell the client the
-		// connection ends with this response. (net/http itself still
-		// discards up to 256 KiB of a chunked body after the response,
-		// looking for its end, before it closes; that is read into no
+	id := identityFrom(r.Context())
+	if id == nil {
+		id = s.identify(r)
+	}
+	err := handle(w, r, id)
+	if err != nil && r.ContentLength != 0 && !id.bodyRead {
+		// An error answered before the body was read to its end (too
+		// large, or not needed): close the connection rather than let
+		// net/http read up to 512 KiB more of it, looking for its end, in
+		// the hope of reusing the connection. (Even so it discards up to
+		// 256 KiB of a chunked body before closing; that is read into no
 		// buffer of ours.)
 		w.Header().Set("Connection", "close")
 	}
 	return err
 }
 
-// caller returns the authenticated subject and the body of r, or the error
-// to answer with.
-func (s *Service) caller(w http.ResponseWriter, r *http.Request) (*identity, error) {
-	id := identityFrom(r.Context())
-	if id == nil {
-		id = s.identify(r)
-	}
+// caller returns the authenticated subject and, when needBody is set, the
+// body of r; or the error to answer with.
+func (s *Service) caller(w http.ResponseWriter, r *http.Request, id *identity, needBody bool) (subject string, body []byte, err error) {
 	if id.err != nil {
 		if s.bearer != nil && errors.CodeOf(id.err) == errors.MissingAuthToken {
 			// errors.Write puts the Bitcoin-Auth challenge first and keeps
 			// this one after it.
 			w.Header().Add("WWW-Authenticate", `Bearer realm="`+errors.Realm+`"`)
 		}
-		return nil, id.err
+		return "", nil, id.err
 	}
-	return id, nil
+	if id.bodyRead || !needBody {
+		return id.subject, id.body, nil
+	}
+	body, err = readBody(r) // a Bearer request, past the rate limiter now
+	if err != nil {
+		return "", nil, err
+	}
+	id.body, id.bodyRead = body, true
+	return id.subject, body, nil
 }
 
 // noStore marks a response as never to be cached: it carries a backup or
@@ -153,9 +163,9 @@ func setMeta(h http.Header, rec *record) {
 	h.Set("Last-Modified", time.UnixMilli(rec.updatedAt).UTC().Format(http.TimeFormat))
 }
 
-func (s *Service) get(w http.ResponseWriter, r *http.Request) error {
+func (s *Service) get(w http.ResponseWriter, r *http.Request, id *identity) error {
 	const op = "backup.Get"
-	id, err := s.caller(w, r)
+	subject, _, err := s.caller(w, r, id, false)
 	if err != nil {
 		return err
 	}
@@ -165,7 +175,7 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
-	rec, err := s.load(ctx, id.subject, r.Method == http.MethodGet)
+	rec, err := s.load(ctx, subject, r.Method == http.MethodGet)
 	if err != nil {
 		return err
 	}
@@ -202,9 +212,9 @@ type putResponse struct {
 	UpdatedAt string `json:"updated_at"`
 }
 
-func (s *Service) put(w http.ResponseWriter, r *http.Request) error {
+func (s *Service) put(w http.ResponseWriter, r *http.Request, id *identity) error {
 	const op = "backup.Put"
-	id, err := s.caller(w, r)
+	subject, body, err := s.caller(w, r, id, true)
 	if err != nil {
 		return err
 	}
@@ -216,12 +226,12 @@ func (s *Service) put(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := Validate(id.body); err != nil {
+	if err := Validate(body); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
-	rec, created, err := s.save(ctx, id.subject, id.body, c)
+	rec, created, err := s.save(ctx, subject, body, c)
 	if err != nil {
 		return err
 	}
@@ -247,8 +257,8 @@ func (s *Service) put(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Service) delete(w http.ResponseWriter, r *http.Request) error {
-	id, err := s.caller(w, r)
+func (s *Service) delete(w http.ResponseWriter, r *http.Request, id *identity) error {
+	subject, _, err := s.caller(w, r, id, false)
 	if err != nil {
 		return err
 	}
@@ -258,7 +268,7 @@ func (s *Service) delete(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
-	if err := s.remove(ctx, id.subject, c); err != nil {
+	if err := s.remove(ctx, subject, c); err != nil {
 		return err
 	}
 	noStore(w.Header())

@@ -256,7 +256,10 @@ func TestAuthentication(t *testing.T) {
 			code      errors.Code
 			challenge []string // WWW-Authenticate values, when checked
 			subject   string   // what the limiter must see ("" = unauthenticated)
-			golden    string
+			// bodyUnread: the body is still unread when the limiter runs
+			// (Bearer: the limiter can refuse before the body costs anything).
+			bodyUnread bool
+			golden     string
 		}{
 			{name: "no credentials", c: call{method: "GET"}, status: 401, code: errors.MissingAuthToken,
 				challenge: []string{`Bitcoin-Auth realm="authd"`, `Bearer realm="authd"`}, golden: "auth_missing"},
@@ -273,6 +276,7 @@ func TestAuthentication(t *testing.T) {
 			{name: "Authorization: Bitcoin-Auth", c: call{method: "GET",
 				header: map[string]string{"Authorization": "Bitcoin-Auth " + signed("GET", nil)}}, status: 200, subject: alice},
 			{name: "Bearer with scope backup, same identity", c: call{method: "GET", bearer: aliceToken}, status: 200, subject: alice},
+			{name: "Bearer PUT", c: call{method: "PUT", body: body, bearer: aliceToken}, status: 200, subject: alice, bodyUnread: true},
 			{name: "Bearer of a provider user", c: call{method: "GET", bearer: googleUser}, status: 404, code: errors.BackupNotFound,
 				subject: "google:1234567890"},
 			{name: "Bearer unknown", c: call{method: "GET", bearer: "nope"}, status: 401, code: errors.InvalidToken,
@@ -286,6 +290,7 @@ func TestAuthentication(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				before := len(ts.limiterSaw())
+				ts.bodyRead.Store(0)
 				r := ts.do(t, tc.c)
 				must(t, tc.name, r, tc.status, tc.code)
 				if tc.challenge != nil {
@@ -300,8 +305,15 @@ func TestAuthentication(t *testing.T) {
 				if len(saw) != before+1 {
 					t.Fatalf("the limiter ran %d times for one request", len(saw)-before)
 				}
-				if v := saw[len(saw)-1]; v.ok != (tc.subject != "") || v.subject != tc.subject {
+				v := saw[len(saw)-1]
+				if v.ok != (tc.subject != "") || v.subject != tc.subject {
 					t.Errorf("limiter saw %+v, want subject %q", v, tc.subject)
+				}
+				if tc.bodyUnread && v.bodyRead != 0 {
+					t.Errorf("%d body bytes were read before the limiter ran", v.bodyRead)
+				}
+				if tc.c.as != "" && v.bodyRead != int64(len(tc.c.body)) {
+					t.Errorf("the limiter ran after %d of %d body bytes; the Wallet needs all of them first", v.bodyRead, len(tc.c.body))
 				}
 			})
 		}

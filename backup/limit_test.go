@@ -175,7 +175,23 @@ func TestBodyLimit(t *testing.T) {
 				})
 
 				t.Run("chunked 50 MiB", func(t *testing.T) {
-					for _, signer := range []string{who, ""} { // signed, and anonymous
+					token := ts.bearer.issue(who, Scope)
+					for _, tc := range []struct {
+						name    string
+						head    string
+						status  int
+						code    string
+						maxBody int64 // body bytes the server may read
+					}{
+						// The Wallet needs the body to check the signature:
+						// it is read up to the limit, and refused there.
+						{"X-Auth-Token", rawHead(ts, who, hugeHash, ""), 413, "backup_too_large", MaxSize + 1},
+						// Bearer: authenticated first, read after, refused at
+						// the limit.
+						{"Bearer", rawHead(ts, "", "", "Authorization: Bearer "+token+"\r\n"), 413, "backup_too_large", MaxSize + 1},
+						// No credentials: refused without reading a byte.
+						{"anonymous", rawHead(ts, "", "", ""), 401, "missing_auth_token", 0},
+					} {
 						ts.bodyRead.Store(0)
 						calls := ts.wallet.calls.Load()
 						var resp *http.Response
@@ -183,43 +199,43 @@ func TestBodyLimit(t *testing.T) {
 						var headLen int
 						var socket int64
 						alloc := allocated(func() {
-							resp, b, headLen, socket = ts.raw(t, rawHead(ts, signer, hugeHash, ""), io.LimitReader(fill('A'), huge), true)
+							resp, b, headLen, socket = ts.raw(t, tc.head, io.LimitReader(fill('A'), huge), true)
 						})
-						if resp.StatusCode != 413 || !bytes.Contains(b, []byte(`"backup_too_large"`)) {
-							t.Fatalf("chunked 50 MiB: %d %s", resp.StatusCode, b)
+						if resp.StatusCode != tc.status || !bytes.Contains(b, []byte(`"`+tc.code+`"`)) {
+							t.Fatalf("%s: chunked 50 MiB: %d %s", tc.name, resp.StatusCode, b)
 						}
 						if ts.wallet.calls.Load() != calls {
-							t.Error("the Wallet was asked about an oversize body")
+							t.Errorf("%s: the Wallet was asked about an oversize body", tc.name)
 						}
 						body := ts.bodyRead.Load()
-						if body > MaxSize+1 {
-							t.Errorf("server read %d body bytes, more than 1 MiB + 1", body)
+						if body > tc.maxBody {
+							t.Errorf("%s: server read %d body bytes, more than %d", tc.name, body, tc.maxBody)
 						}
 						// On the connection: the head, the chunk framing, the
 						// server's 4 KiB read-ahead, and what net/http discards
 						// by itself after the response (at most 256 KiB of a
 						// chunked body, net/http's maxPostHandlerReadBytes):
 						// nowhere near 50 MiB.
-						if limit := int64(headLen) + MaxSize + 1 + 256<<10 + 16<<10; socket > limit {
-							t.Errorf("server read %d bytes from the connection, more than %d", socket, limit)
+						if limit := int64(headLen) + tc.maxBody + 256<<10 + 16<<10; socket > limit {
+							t.Errorf("%s: server read %d bytes from the connection, more than %d", tc.name, socket, limit)
 						}
 						// The body is read into one buffer grown by doubling:
 						// about 2 MiB, whatever the size sent.
 						if alloc > 4<<20 {
-							t.Errorf("refusing a 50 MiB body allocated %d bytes", alloc)
+							t.Errorf("%s: refusing a 50 MiB body allocated %d bytes", tc.name, alloc)
 						}
-						t.Logf("signer %q: body bytes read %d, socket bytes read %d, allocated %d bytes", signer, body, socket, alloc)
+						t.Logf("%s: body bytes read %d, socket bytes read %d, allocated %d bytes", tc.name, body, socket, alloc)
 
 						// And the cost does not grow with what is sent: a
 						// 2 MiB body costs the same.
 						small := allocated(func() {
-							resp, _, _, _ = ts.raw(t, rawHead(ts, signer, hugeHash, ""), io.LimitReader(fill('A'), 2<<20), true)
+							resp, _, _, _ = ts.raw(t, tc.head, io.LimitReader(fill('A'), 2<<20), true)
 						})
-						if resp.StatusCode != 413 {
-							t.Fatalf("chunked 2 MiB: %d", resp.StatusCode)
+						if resp.StatusCode != tc.status {
+							t.Fatalf("%s: chunked 2 MiB: %d", tc.name, resp.StatusCode)
 						}
 						if d := int64(alloc) - int64(small); d > 512<<10 || d < -512<<10 {
-							t.Errorf("refusing 50 MiB allocated %d bytes, refusing 2 MiB %d", alloc, small)
+							t.Errorf("%s: refusing 50 MiB allocated %d bytes, refusing 2 MiB %d", tc.name, alloc, small)
 						}
 					}
 				})

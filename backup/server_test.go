@@ -49,8 +49,9 @@ type testServer struct {
 }
 
 type limiterView struct {
-	subject string
-	ok      bool
+	subject  string
+	ok       bool
+	bodyRead int64 // body bytes read before the limiter ran
 }
 
 func newTestServer(t *testing.T, db *sql.DB, opt serverOptions) *testServer {
@@ -74,7 +75,7 @@ func newTestServer(t *testing.T, db *sql.DB, opt serverOptions) *testServer {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			sub, ok := SubjectFromContext(r.Context())
 			ts.mu.Lock()
-			ts.saw = append(ts.saw, limiterView{sub, ok})
+			ts.saw = append(ts.saw, limiterView{sub, ok, ts.bodyRead.Load()})
 			ts.mu.Unlock()
 			next.ServeHTTP(w, r)
 		})
