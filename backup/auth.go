@@ -68,11 +68,19 @@ func identityFrom(ctx context.Context) *identity {
 //   - Neither: missing_auth_token, and the body is never read. Both:
 //     invalid_request.
 //
-// Handler works without Identify too (it then authenticates by itself);
-// Identify must not run twice on one request, or a signed PUT would meet
-// the signature replay guard.
+// Errors, stored for Handler: backup_too_large, missing_auth_token,
+// invalid_request, and the Wallet's or Bearer's codes.
+//
+// Handler works without Identify too (it then authenticates by itself).
+// A request passes Identify's check once: a second Identify around the
+// same request finds the stored outcome and does nothing, so a signed PUT
+// never meets the signature replay guard twice.
 func (s *Service) Identify(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if identityFrom(r.Context()) != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
 		id := s.identify(r)
 		r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
 		if id.bodyRead && id.body != nil {

@@ -31,6 +31,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/authd-dev/authd/errors"
@@ -218,7 +219,7 @@ func (s *Service) put(w http.ResponseWriter, r *http.Request, id *identity) erro
 	if err != nil {
 		return err
 	}
-	if ce := r.Header.Get("Content-Encoding"); ce != "" && ce != "identity" {
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 		return &errors.Error{Code: errors.InvalidRequest, Op: op,
 			Description: "Content-Encoding is not supported on PUT /backup; send the backup string uncompressed"}
 	}
@@ -247,7 +248,7 @@ func (s *Service) put(w http.ResponseWriter, r *http.Request, id *identity) erro
 	}
 	h := w.Header()
 	setMeta(h, &rec)
-	h.Set("Content-Type", "application/json")
+	h.Set("Content-Type", "application/json;charset=UTF-8") // as errors.Write does
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated

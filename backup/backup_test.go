@@ -393,6 +393,18 @@ func TestHandlerWithoutIdentify(t *testing.T) {
 	if _, ok := SubjectFromContext(req.Context()); ok {
 		t.Error("SubjectFromContext reports a subject for a request Identify never saw")
 	}
+
+	// Identify twice around one request authenticates once: a signed PUT
+	// would otherwise meet the replay guard on the second check.
+	twice := svc.Identify(svc.Identify(h))
+	calls := w.calls.Load()
+	req = httptest.NewRequest("PUT", "/backup", bytes.NewReader(body))
+	req.Header.Set("X-Auth-Token", w.sign(alice, "PUT", "/backup", bodyHash(body)))
+	rec = httptest.NewRecorder()
+	twice.ServeHTTP(rec, req)
+	if rec.Code != 200 || w.calls.Load() != calls+1 {
+		t.Errorf("PUT through Identify twice = %d %s, %d Wallet calls", rec.Code, rec.Body, w.calls.Load()-calls)
+	}
 }
 
 func TestNew(t *testing.T) {
