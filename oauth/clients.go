@@ -179,14 +179,14 @@ func scanClient(row scanner) (*Client, error) {
 	return &c, nil
 }
 
-// validClientID is the syntax of the ids authd makes (and a bound on what
-// reaches SQL): 1-128 printable ASCII characters.
+// validClientID is RFC 6749 Appendix A.1 (client-id = *VSCHAR, %x20-7E),
+// at most 128 characters: a bound on what reaches SQL.
 func validClientID(id string) bool {
 	if id == "" || len(id) > 128 {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
-		if id[i] < 0x21 || id[i] > 0x7e {
+		if id[i] < 0x20 || id[i] > 0x7e {
 			return false
 		}
 	}

@@ -146,6 +146,14 @@ func (fw *fakeWallet) VerifyLogin(r *http.Request, address, message, signature s
 	return WalletUser{Address: address, PubKey: fw.pubkeys[address]}, nil
 }
 
+// quiet discards logs; set AUTHD_TEST_LOG=1 to see them.
+var quiet = func() *slog.Logger {
+	if os.Getenv("AUTHD_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}()
+
 // clock is a settable Config.Now.
 type clock struct {
 	mu sync.Mutex
@@ -197,7 +205,7 @@ func newHarness(t testing.TB, db *store.DB, rdb redis.UniversalClient, opts ...h
 		Redis:   rdb,
 		Wallet:  h.wallet,
 		Now:     h.clock.Now,
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:  quiet,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -249,7 +257,7 @@ func routes(s *Server, issuer string) http.Handler {
 	mux.Handle("GET /.well-known/jwks.json", CORS(hf(s.JWKS)))
 	mux.Handle("OPTIONS /.well-known/", CORS(nil))
 	mux.Handle("GET /docs/errors", hf(errors.Docs))
-	return errors.Middleware(errors.Config{URIBase: issuer + "/docs/errors"}, errors.Routes(mux))
+	return errors.Middleware(errors.Config{URIBase: issuer + "/docs/errors", Logger: quiet}, errors.Routes(mux))
 }
 
 // client registers a client and returns it with its secret.
