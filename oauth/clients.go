@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"database/sql"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -257,7 +258,7 @@ func CreateClient(ctx context.Context, db *sql.DB, reg ClientRegistration, now t
 	}
 	c.RedirectURIs = dedupe(c.RedirectURIs)
 
-	c.ID = randomToken(16)
+	c.ID = newClientID()
 	var secret, secretHex string
 	if !c.Public {
 		secret = randomToken(32)
@@ -468,6 +469,14 @@ func dedupe(in []string) []string {
 		}
 	}
 	return out
+}
+
+// newClientID returns 128 random bits as 26 lowercase base32 characters:
+// easy to copy, and never starting with "-" on a command line.
+func newClientID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }
 
 // randomToken returns n random bytes, base64url without padding.
