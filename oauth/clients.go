@@ -103,6 +103,21 @@ var dummyHash = sha256.Sum256([]byte("authd: no such client"))
 type clientStore struct {
 	db      *sql.DB
 	timeout time.Duration
+	// byID is the lookup every token request makes, prepared once: SQLite
+	// would otherwise parse it on every request.
+	byID *sql.Stmt
+}
+
+const clientColumns = `id, secret_hash, name, redirect_uris, grant_types, scope, public, created_ms`
+
+// prepare prepares the hot statements.
+func (cs *clientStore) prepare(ctx context.Context) error {
+	st, err := cs.db.PrepareContext(ctx, `SELECT `+clientColumns+` FROM oauth_clients WHERE id = $1`)
+	if err != nil {
+		return errors.Unavailable(err, "oauth.clientStore.prepare")
+	}
+	cs.byID = st
+	return nil
 }
 
 type clientCtxKey struct{}
@@ -139,8 +154,7 @@ func (cs *clientStore) get(ctx context.Context, id string) (*Client, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cs.timeout)
 	defer cancel()
-	row := cs.db.QueryRowContext(ctx, `SELECT id, secret_hash, name, redirect_uris, grant_types, scope, public, created_ms
-		FROM oauth_clients WHERE id = $1`, id)
+	row := cs.byID.QueryRowContext(ctx, id)
 	c, err := scanClient(row)
 	if err == sql.ErrNoRows {
 		return nil, nil
@@ -285,8 +299,7 @@ func CreateClient(ctx context.Context, db *sql.DB, reg ClientRegistration, now t
 // Errors: temporarily_unavailable.
 func ListClients(ctx context.Context, db *sql.DB) ([]*Client, error) {
 	const op = "oauth.ListClients"
-	rows, err := db.QueryContext(ctx, `SELECT id, secret_hash, name, redirect_uris, grant_types, scope, public, created_ms
-		FROM oauth_clients ORDER BY created_ms, id`)
+	rows, err := db.QueryContext(ctx, `SELECT `+clientColumns+` FROM oauth_clients ORDER BY created_ms, id`)
 	if err != nil {
 		return nil, errors.Unavailable(err, op)
 	}

@@ -190,6 +190,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		now:       cfg.Now,
 	}
 	s.clients = &clientStore{db: cfg.DB, timeout: cfg.Timeout}
+	if err := s.clients.prepare(ctx); err != nil {
+		return nil, err
+	}
 	s.tokens = &tokenStore{s: s}
 	s.keys = &keyring{db: cfg.DB, log: cfg.Logger, now: cfg.Now, timeout: cfg.Timeout}
 	if err := s.keys.init(ctx); err != nil {
