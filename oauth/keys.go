@@ -130,7 +130,13 @@ func (k *keyring) reload(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return errors.Unavailable(err, op)
 	}
-	if list == nil {
+	if ks.current == nil {
+		if old := k.set.Load(); old != nil && old.current != nil {
+			// Keys never disappear in normal operation; keep signing
+			// with the loaded ones rather than with none.
+			k.log.LogAttrs(ctx, slog.LevelError, "no signing keys in the database; keeping the loaded ones", slog.String("kid", old.current.kid))
+			return nil
+		}
 		list = []jwk{}
 	}
 	ks.jwks, _ = json.Marshal(struct {
