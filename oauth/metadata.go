@@ -47,7 +47,6 @@ func (s *Server) buildMetadata() []byte {
 		IntrospectionEndpointAuthMethods:  []string{"client_secret_basic", "client_secret_post"},
 		ServiceDocumentation:              s.endpoint("/docs/errors"),
 		AuthorizationResponseISSSupported: true,
-		AccessTokenSigningAlgValues:       []string{algES256},
 	}, "", "  ")
 	if err != nil {
 		panic("oauth: encoding metadata: " + err.Error()) // plain strings: unreachable

@@ -23,6 +23,30 @@
 //     rotatable keys, with a Redis deny list for revoked tokens and
 //     families;
 //   - every error as an *errors.Error, so errors.Write answers it.
+//
+// # Wiring
+//
+// The handlers have the errors.HandlerFunc shape. Inside errors.Middleware
+// and errors.Routes, the server routes them like this (outermost first;
+// "limit" is the rate limiter of DESIGN §5, "form" errors.LimitBody of
+// 64 KiB):
+//
+//	GET  /authorize                     limit → Authorize
+//	POST /authorize                     limit → form → Authorize
+//	POST /authorize/login               limit → form → Login
+//	POST /token                         CORS → limit → form → Token
+//	GET|POST /userinfo                  CORS → Identify → limit(subject) → UserInfo
+//	POST /revoke                        CORS → form → Revoke
+//	POST /introspect                    form → Introspect
+//	GET  /.well-known/oauth-authorization-server, /.well-known/openid-configuration
+//	                                    CORS → Metadata
+//	GET  /.well-known/jwks.json         CORS → JWKS
+//	OPTIONS on each CORS route          CORS(nil) (answers every OPTIONS itself)
+//
+// Identify validates the Bearer token before the limiter so that /userinfo
+// is limited per subject; it never answers, and SubjectFromContext gives
+// the limiter the subject (none: key on the client IP). UserInfo returns
+// the error Identify recorded. Purge should run now and then (hourly).
 package oauth
 
 import (
