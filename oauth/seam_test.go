@@ -21,7 +21,11 @@ import (
 // (JSON), then finish it for a provider subject, or send the client an
 // access_denied.
 func TestProviderSeam(t *testing.T) {
-	h := newHarness(t, testenv.DB(t, store.SQLite), nil)
+	testenv.EachDB(t, func(t *testing.T, db *store.DB) { testProviderSeam(t, db) })
+}
+
+func testProviderSeam(t *testing.T, db *store.DB) {
+	h := newHarness(t, db, nil)
 	const ru = "https://app.example.com/cb"
 	c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
 	ctx := context.Background()
