@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,6 +57,7 @@ func load(b *testing.B, unit string, op func(c *http.Client) error) loadResult {
 	b.SetParallelism(8)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := processCPU()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		local := make([]time.Duration, 0, 1024)
@@ -72,6 +74,7 @@ func load(b *testing.B, unit string, op func(c *http.Client) error) loadResult {
 		mu.Unlock()
 	})
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	b.StopTimer()
 	slices.Sort(lat)
 	r := loadResult{rate: float64(len(lat)) / elapsed.Seconds()}
@@ -80,10 +83,23 @@ func load(b *testing.B, unit string, op func(c *http.Client) error) loadResult {
 		r.p99 = lat[min(n-1, n*99/100)]
 	}
 	b.ReportMetric(r.rate, unit)
+	// CPU of this process (server and load clients both) per operation:
+	// steadier than throughput on a machine other work shares. A database
+	// or Redis server's own CPU is not included.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(max(len(lat), 1)), "cpu-µs/op")
 	b.ReportMetric(float64(r.p50.Microseconds()), "p50-µs")
 	b.ReportMetric(float64(r.p99.Microseconds()), "p99-µs")
 	b.ReportMetric(0, "ns/op") // wall time per op means little with parallel clients
 	return r
+}
+
+// processCPU returns the user+system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // send does one request and fails unless it answers want.
