@@ -3,6 +3,8 @@ package oauth
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/authd-dev/authd/errors"
 )
 
 // metadata is the authorization server metadata (RFC 8414 §2). Every
@@ -71,8 +73,15 @@ func (s *Server) Metadata(w http.ResponseWriter, r *http.Request) error {
 // without credentials (cookies are never used by these endpoints): for
 // /token, /revoke, /userinfo and /.well-known/*. It answers every OPTIONS
 // request itself (a CORS preflight with 204 and the allowed methods and
-// headers), so routes need an OPTIONS pattern wrapped in CORS too.
+// headers), so routes need an OPTIONS pattern wrapped in CORS too; next
+// may be nil for those.
 func CORS(next http.Handler) http.Handler {
+	if next == nil {
+		next = errors.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Allow", "OPTIONS")
+			return errors.E(errors.MethodNotAllowed, "Method "+r.Method+" is not allowed here")
+		})
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		if r.Header.Get("Origin") != "" {
