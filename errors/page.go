@@ -49,11 +49,20 @@ func HTML(next http.Handler) http.Handler {
 
 // SetHTMLHeaders sets the headers every HTML page of authd carries: content
 // type, no framing (clickjacking), and a policy that loads nothing external.
+// A Content-Security-Policy the handler already set is kept: the login page
+// widens form-action to the client's redirect origin, because browsers
+// apply form-action to the redirect that follows a form post, and that
+// page is also rendered by Write after a failed sign-in.
 func SetHTMLHeaders(h http.Header) { setHTMLHeaders(h) }
+
+// DefaultCSP is the Content-Security-Policy of authd's HTML pages.
+const DefaultCSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 func setHTMLHeaders(h http.Header) {
 	h.Set("Content-Type", "text/html;charset=UTF-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	if h.Get("Content-Security-Policy") == "" {
+		h.Set("Content-Security-Policy", DefaultCSP)
+	}
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/authd-dev/authd/internal/testenv"
+	"github.com/authd-dev/authd/store"
+)
+
+func runCmd(t *testing.T, f func(context.Context, *store.DB, []string, *bytes.Buffer, *bytes.Buffer) error, db *store.DB, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := f(context.Background(), db, args, &out, &errb)
+	return out.String(), errb.String(), err
+}
+
+func clientCmd(ctx context.Context, db *store.DB, args []string, out, errb *bytes.Buffer) error {
+	return runClient(ctx, db, args, out, errb)
+}
+
+func keysCmd(ctx context.Context, db *store.DB, args []string, out, errb *bytes.Buffer) error {
+	return runKeys(ctx, db, args, out, errb)
+}
+
+func TestClientCreate(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, db *store.DB) {
+		out, _, err := runCmd(t, clientCmd, db, "create", "--name", "My App",
+			"--redirect-uri", "https://app.example.com/cb", "--redirect-uri", "http://127.0.0.1/cb",
+			"--scope", "profile backup", "--grant", "authorization_code,refresh_token,client_credentials")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c map[string]any
+		if err := json.Unmarshal([]byte(out), &c); err != nil {
+			t.Fatalf("not JSON: %s", out)
+		}
+		id, _ := c["client_id"].(string)
+		secret, _ := c["client_secret"].(string)
+		if id == "" || len(secret) != 43 || c["client_name"] != "My App" || c["scope"] != "profile backup" ||
+			c["token_endpoint_auth_method"] != "client_secret_basic" {
+			t.Errorf("output %s", out)
+		}
+		if !strings.HasPrefix(out, "{\n  \"client_id\": ") || !strings.Contains(out, "\"client_secret\": ") {
+			t.Errorf("client_id and client_secret should lead the output:\n%s", out)
+		}
+		// Stored hashed: the secret itself is nowhere in the database.
+		var hash string
+		if err := db.QueryRowContext(context.Background(), `SELECT secret_hash FROM oauth_clients WHERE id = $1`, id).Scan(&hash); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256([]byte(secret))
+		if hash != hex.EncodeToString(sum[:]) || strings.Contains(hash, secret) {
+			t.Errorf("secret_hash %q", hash)
+		}
+
+		// Defaults, public.
+		out, _, err = runCmd(t, clientCmd, db, "create", "--name", "SPA", "--public", "--redirect-uri", "com.example.app:/oauth")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c = map[string]any{}
+		json.Unmarshal([]byte(out), &c)
+		if _, has := c["client_secret"]; has || c["token_endpoint_auth_method"] != "none" || c["scope"] != "profile" {
+			t.Errorf("public client %s", out)
+		}
+		if g, _ := c["grant_types"].([]any); len(g) != 2 || g[0] != "authorization_code" || g[1] != "refresh_token" {
+			t.Errorf("default grants %v", g)
+		}
+
+		// List: both, no secrets.
+		out, _, err = runCmd(t, clientCmd, db, "list")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var list []map[string]any
+		if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 2 {
+			t.Fatalf("list: %s", out)
+		}
+		if strings.Contains(out, secret) || strings.Contains(out, "secret\"") {
+			t.Errorf("list shows secrets: %s", out)
+		}
+
+		// Delete.
+		if _, _, err := runCmd(t, clientCmd, db, "delete", id); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := runCmd(t, clientCmd, db, "delete", id); err == nil || !strings.Contains(err.Error(), "no client") {
+			t.Errorf("deleting twice: %v", err)
+		}
+		out, _, _ = runCmd(t, clientCmd, db, "list")
+		json.Unmarshal([]byte(out), &list)
+		if len(list) != 1 {
+			t.Errorf("after delete: %s", out)
+		}
+	})
+}
+
+func TestClientCreateRejects(t *testing.T) {
+	db := testenv.DB(t, store.SQLite)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"create", "--redirect-uri", "https://a.example/cb"}, "--name"},
+		{[]string{"create", "--name", "x"}, "redirect-uri"},
+		{[]string{"create", "--name", "x", "--redirect-uri", "http://app.example.com/cb"}, "https"},
+		{[]string{"create", "--name", "x", "--redirect-uri", "https://app.example.com/cb#frag"}, "fragment"},
+		{[]string{"create", "--name", "x", "--redirect-uri", "/cb"}, "absolute"},
+		{[]string{"create", "--name", "x", "--redirect-uri", "app.example.com/cb"}, "absolute"},
+		{[]string{"create", "--name", "x", "--redirect-uri", "https://user:pw@app.example.com/cb"}, "user information"},
+		{[]string{"create", "--name", "x", "--redirect-uri", "https://*.example.com/cb"}, "wildcard"},
+		{[]string{"create", "--name", "x", "--redirect-uri", "javascript:alert(1)"}, "private-use"},
+		{[]string{"create", "--name", "x", "--redirect-uri", "myapp:/cb"}, "private-use"},
+		{[]string{"create", "--name", "x", "--redirect-uri", "com.example.app://host/cb"}, "no authority"},
+		{[]string{"create", "--name", "x", "--redirect-uri", "https:///cb"}, "host"},
+		{[]string{"create", "--name", "x", "--redirect-uri", "https://app.example.com/c b"}, "spaces"},
+		{[]string{"create", "--name", "x", "--redirect-uri", "https://a.example/cb", "--grant", "password"}, "Unknown grant"},
+		{[]string{"create", "--name", "x", "--public", "--grant", "client_credentials"}, "public client"},
+		{[]string{"create", "--name", "x", "--redirect-uri", "https://a.example/cb", "--scope", `pro"file`}, "Invalid scope"},
+		{[]string{"create", "--name", "x", "--redirect-uri", "https://a.example/cb", "stray"}, "unexpected argument"},
+		{[]string{"create", "--nope"}, "flag provided but not defined"},
+		{[]string{}, "missing subcommand"},
+		{[]string{"frobnicate"}, "unknown subcommand"},
+		{[]string{"delete"}, "CLIENT_ID"},
+		{[]string{"list", "x"}, "no arguments"},
+	} {
+		_, _, err := runCmd(t, clientCmd, db, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error mentioning %q", tc.args, err, tc.want)
+		}
+	}
+	for _, ok := range []string{"https://app.example.com/cb", "http://localhost:8080/cb", "http://127.0.0.1/cb", "http://[::1]:9/cb", "com.example.app:/oauth", "https://app.example.com/cb?tenant=1"} {
+		if _, _, err := runCmd(t, clientCmd, db, "create", "--name", "ok", "--redirect-uri", ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	// A client_credentials-only client needs no redirect URI.
+	if _, _, err := runCmd(t, clientCmd, db, "create", "--name", "svc", "--grant", "client_credentials"); err != nil {
+		t.Errorf("client_credentials only: %v", err)
+	}
+}
+
+func TestKeysCommand(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, db *store.DB) {
+		out, _, err := runCmd(t, keysCmd, db, "list")
+		if err != nil || strings.TrimSpace(out) != "[]" {
+			t.Fatalf("empty list: %q %v", out, err)
+		}
+		var kids []string
+		for range 2 {
+			out, _, err = runCmd(t, keysCmd, db, "rotate")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var k map[string]any
+			json.Unmarshal([]byte(out), &k)
+			if k["alg"] != "ES256" || k["status"] != "current" || k["kid"] == "" {
+				t.Errorf("rotate: %s", out)
+			}
+			kids = append(kids, k["kid"].(string))
+		}
+		out, _, err = runCmd(t, keysCmd, db, "list")
+		var list []map[string]any
+		if err != nil || json.Unmarshal([]byte(out), &list) != nil || len(list) != 2 ||
+			list[0]["kid"] != kids[1] || list[0]["status"] != "current" || list[1]["status"] != "previous" {
+			t.Errorf("list: %s %v", out, err)
+		}
+		if strings.Contains(out, "private") {
+			t.Error("list shows private keys")
+		}
+		if _, _, err := runCmd(t, keysCmd, db); err == nil {
+			t.Error("no subcommand accepted")
+		}
+		if _, _, err := runCmd(t, keysCmd, db, "delete"); err == nil {
+			t.Error("unknown subcommand accepted")
+		}
+	})
+}

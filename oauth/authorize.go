@@ -1,0 +1,559 @@
+package oauth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/authd-dev/authd/errors"
+	"github.com/go-oauth2/oauth2/v4"
+	"github.com/redis/go-redis/v9"
+)
+
+// WalletUser is a user who proved control of a Bitcoin key.
+type WalletUser struct{ Address, PubKey string } // PubKey "" when unknown
+
+// Wallet verifies Bitcoin-signed sign-ins (sigauth implements it; adapter in cmd/authd).
+type Wallet interface {
+	// Authenticate verifies the request's X-Auth-Token over the exact request URI (r.RequestURI). Errors are *errors.Error with sigauth's codes (missing_auth_token, malformed_auth_token, invalid_public_key, invalid_signature, invalid_timestamp, rate_limit_exceeded, temporarily_unavailable).
+	Authenticate(r *http.Request) (WalletUser, error)
+	// VerifyLogin verifies a BSM signature by address over message (login form), with lockout accounting.
+	VerifyLogin(r *http.Request, address, message, signature string) (WalletUser, error)
+}
+
+// The authorization request parameters (RFC 6749 §4.1.1, RFC 7636 §4.3).
+var authorizeParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method"}
+
+// Pending is a validated authorization request waiting for its user to
+// sign in: the client and redirect_uri were checked, so errors about it
+// may be redirected. It is JSON-serialisable and kept in Redis while a
+// login page (or, later, an upstream provider) is in progress.
+type Pending struct {
+	// ID identifies the pending login; it is also the nonce in Message.
+	ID                  string    `json:"id,omitempty"`
+	ClientID            string    `json:"client_id"`
+	ClientName          string    `json:"client_name"`
+	RedirectURI         string    `json:"redirect_uri"`
+	Scope               string    `json:"scope"`
+	State               string    `json:"state,omitempty"`
+	HasState            bool      `json:"has_state,omitempty"`
+	CodeChallenge       string    `json:"code_challenge,omitempty"`
+	CodeChallengeMethod string    `json:"code_challenge_method,omitempty"`
+	IssuedAt            time.Time `json:"issued_at"`
+	ExpiresAt           time.Time `json:"expires_at"`
+	// Message is the exact text the user signs on the login page.
+	Message string `json:"message,omitempty"`
+}
+
+// redirect is where errors about p go (RFC 6749 §4.1.2.1, RFC 9207).
+func (s *Server) redirect(p *Pending) *errors.Redirect {
+	return &errors.Redirect{URI: p.RedirectURI, State: p.State, HasState: p.HasState, Issuer: s.issuer}
+}
+
+// RedirectError returns an error that errors.Write delivers to p's
+// validated redirect_uri, with p's state and the issuer. Use it for
+// failures of an authorization whose client was validated, such as a
+// failed upstream sign-in (access_denied).
+//
+// Errors: the returned error has the given code.
+func (s *Server) RedirectError(p *Pending, code errors.Code, description string) *errors.Error {
+	e := errors.E(code, description)
+	e.Redirect = s.redirect(p)
+	return e
+}
+
+// clientLookup finds a client by id (nil when unknown).
+type clientLookup func(ctx context.Context, id string) (*Client, error)
+
+// validateAuthorize checks an authorization request in the order that
+// keeps redirects safe: client_id, then redirect_uri (exact match, only a
+// loopback IP's port may vary); errors up to there are answered directly.
+// Everything after is redirected to the now validated redirect_uri.
+//
+// Errors: invalid_request, unsupported_response_type, unauthorized_client,
+// invalid_scope; temporarily_unavailable.
+func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup clientLookup) (*Pending, error) {
+	if e := once(v, "client_id"); e != nil {
+		return nil, e
+	}
+	id := v.Get("client_id")
+	if id == "" {
+		return nil, missing("client_id")
+	}
+	c, err := lookup(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, errors.E(errors.InvalidRequest, "Unknown client_id: no client is registered with this id")
+	}
+	if e := once(v, "redirect_uri"); e != nil {
+		return nil, e
+	}
+	ru := v.Get("redirect_uri")
+	if ru == "" {
+		return nil, missing("redirect_uri")
+	}
+	if !matchRedirectURI(c.RedirectURIs, ru) {
+		return nil, errors.E(errors.InvalidRequest, "The redirect_uri is not registered for this client")
+	}
+
+	// From here on, errors go back to the client.
+	p := &Pending{ClientID: c.ID, ClientName: c.Name, RedirectURI: ru}
+	if st := v["state"]; len(st) == 1 && st[0] != "" {
+		p.State, p.HasState = st[0], true
+	}
+	fail := func(code errors.Code, desc string) error { return s.RedirectError(p, code, desc) }
+	if e := once(v, authorizeParams...); e != nil {
+		return nil, fail(e.Code, e.Description)
+	}
+	switch rt := v.Get("response_type"); rt {
+	case "code":
+	case "":
+		return nil, fail(errors.InvalidRequest, "Missing required parameter: response_type")
+	default:
+		if len(rt) > 40 {
+			rt = rt[:40] + "..."
+		}
+		return nil, fail(errors.UnsupportedResponseType, "Response type '"+rt+"' is not supported")
+	}
+	if !c.allows(GrantAuthorizationCode) {
+		return nil, fail(errors.UnauthorizedClient, "This client is not registered for the authorization_code grant")
+	}
+	scopes := c.Scopes
+	if raw := v.Get("scope"); raw != "" {
+		want, ok := parseScope(raw)
+		if !ok {
+			return nil, fail(errors.InvalidScope, "The scope parameter is malformed (RFC 6749 section 3.3)")
+		}
+		if !subset(want, c.Scopes) {
+			return nil, fail(errors.InvalidScope, "The requested scope exceeds the scopes registered for this client")
+		}
+		scopes = want
+	}
+	p.Scope = strings.Join(scopes, " ")
+	cc, ccm := v.Get("code_challenge"), v.Get("code_challenge_method")
+	switch {
+	case cc == "" && ccm != "":
+		return nil, fail(errors.InvalidRequest, "code_challenge_method was sent without code_challenge")
+	case cc == "" && c.Public:
+		return nil, fail(errors.InvalidRequest, "PKCE is required for public clients: send code_challenge with code_challenge_method=S256")
+	case cc == "":
+	case ccm != "S256":
+		// Absent means plain (RFC 7636 §4.3), which authd refuses.
+		return nil, fail(errors.InvalidRequest, "code_challenge_method must be S256; plain is not supported")
+	case !validChallenge(cc):
+		return nil, fail(errors.InvalidRequest, "code_challenge must be 43 characters of base64url: BASE64URL(SHA256(code_verifier)) (RFC 7636 section 4.2)")
+	default:
+		p.CodeChallenge, p.CodeChallengeMethod = cc, "S256"
+	}
+	return p, nil
+}
+
+// Authorize handles GET and POST /authorize (RFC 6749 §4.1.1). It validates
+// the request (see validateAuthorize), then signs the user in: with an
+// X-Auth-Token (or Authorization: Bitcoin-Auth) over this exact request,
+// which is sign-in and consent at once, it redirects to the client with a
+// code; without one it shows the login page (or, to a client that prefers
+// JSON, missing_auth_token).
+//
+// Wallet failures, 429 and 503 are answered directly, never redirected
+// (DESIGN §2.4): JSON when the request prefers it, else the login page
+// with the error shown.
+//
+// Errors: invalid_request, unsupported_response_type, unauthorized_client,
+// invalid_scope (redirected once the client and redirect_uri are valid);
+// missing_auth_token, malformed_auth_token, invalid_public_key,
+// invalid_signature, invalid_timestamp, rate_limit_exceeded (from the
+// Wallet); request_too_large; temporarily_unavailable; server_error.
+func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	errors.SetPage(ctx, errors.DefaultPage)
+	v, body, err := s.authorizeRequest(w, r)
+	if err != nil {
+		return err
+	}
+	p, err := s.validateAuthorize(ctx, v, s.clients.get)
+	if err != nil {
+		return err
+	}
+	if hasWalletToken(r) {
+		return s.walletAuthorize(w, r, p, body)
+	}
+	if prefersJSON(r) {
+		return errors.E(errors.MissingAuthToken, "X-Auth-Token header is required for Bitcoin authentication: sign this exact request URI, or open it in a browser to sign in")
+	}
+	if err := s.SavePending(ctx, p); err != nil {
+		return err
+	}
+	return s.renderLogin(w, http.StatusOK, loginView{Pending: p})
+}
+
+// authorizeRequest returns the request's parameters: the query, plus for a
+// POST the form body (a parameter in both counts as repeated). The raw
+// body is returned so a signed POST can be verified over it.
+func (s *Server) authorizeRequest(w http.ResponseWriter, r *http.Request) (url.Values, []byte, error) {
+	v, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, nil, errors.Wrap(err, "oauth.Authorize", errors.InvalidRequest, "The query string is malformed")
+	}
+	if r.Method != http.MethodPost {
+		return v, nil, nil
+	}
+	form, body, err := readForm(w, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, vs := range form {
+		v[k] = append(v[k], vs...)
+	}
+	return v, body, nil
+}
+
+// hasWalletToken reports whether the request carries Bitcoin
+// authentication, which selects the wallet-driven flow.
+func hasWalletToken(r *http.Request) bool {
+	if len(r.Header.Values("X-Auth-Token")) > 0 {
+		return true
+	}
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	return strings.EqualFold(scheme, "Bitcoin-Auth")
+}
+
+// walletAuthorize runs the wallet-driven flow: the signed request is the
+// user's sign-in and consent.
+func (s *Server) walletAuthorize(w http.ResponseWriter, r *http.Request, p *Pending, body []byte) error {
+	ctx := r.Context()
+	if body != nil {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+	}
+	u, err := s.wallet.Authenticate(r)
+	if err != nil {
+		// Shown on a fresh login page, so the user can still sign in by hand.
+		w.Header().Set("Content-Security-Policy", loginCSP(p))
+		errors.SetPage(ctx, s.loginErrorPage(ctx, p, ""))
+		return direct(err, "oauth.Authorize")
+	}
+	sub, err := s.signInWallet(ctx, u)
+	if err != nil {
+		return err
+	}
+	loc, err := s.FinishAuthorization(ctx, p, sub)
+	if err != nil {
+		return err
+	}
+	redirectTo(w, r, loc)
+	return nil
+}
+
+// direct returns err as an *errors.Error that is never redirected.
+func direct(err error, op string) *errors.Error {
+	var e *errors.Error
+	if !errors.As(err, &e) {
+		return errors.Wrap(err, op, errors.ServerError, "")
+	}
+	c := *e
+	c.Redirect = nil
+	return &c
+}
+
+// redirectTo sends the browser to loc: 302 after a GET, 303 after a POST
+// (RFC 9700 §4.12: never 307 after a POST carrying credentials).
+func redirectTo(w http.ResponseWriter, r *http.Request, loc string) {
+	h := w.Header()
+	h.Set("Location", loc)
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("Referrer-Policy", "no-referrer")
+	if r.Method == http.MethodPost {
+		w.WriteHeader(http.StatusSeeOther)
+		return
+	}
+	w.WriteHeader(http.StatusFound)
+}
+
+func loginKey(id string) string { return "authd:oauth:login:" + id }
+
+// SavePending stores p for LoginTTL under a new single-use nonce, which
+// becomes p.ID, and sets p's times and the message its user signs.
+//
+// Errors: temporarily_unavailable.
+func (s *Server) SavePending(ctx context.Context, p *Pending) error {
+	const op = "oauth.SavePending"
+	p.ID = randomToken(16)
+	p.IssuedAt = s.now().UTC().Truncate(time.Second)
+	p.ExpiresAt = p.IssuedAt.Add(s.cfg.LoginTTL)
+	p.Message = s.loginMessage(p)
+	b, err := json.Marshal(p)
+	if err != nil {
+		return errors.Wrap(err, op, errors.ServerError, "")
+	}
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	if err := s.rdb.Set(ctx, loginKey(p.ID), b, s.cfg.LoginTTL).Err(); err != nil {
+		return errors.Unavailable(err, op)
+	}
+	return nil
+}
+
+// errLoginGone is the answer for a login id that is unknown, expired or
+// already used.
+func errLoginGone(op string, cause error) *errors.Error {
+	return errors.Wrap(cause, op, errors.InvalidRequest, "This sign-in request has expired or was already used; start again from the application")
+}
+
+// LoadPending returns the pending authorization id, leaving it in place.
+//
+// Errors: invalid_request when it is unknown, expired or used;
+// temporarily_unavailable.
+func (s *Server) LoadPending(ctx context.Context, id string) (*Pending, error) {
+	return s.pending(ctx, id, false)
+}
+
+// TakePending returns the pending authorization id and deletes it, so it
+// is finished at most once.
+//
+// Errors: invalid_request when it is unknown, expired or already taken;
+// temporarily_unavailable.
+func (s *Server) TakePending(ctx context.Context, id string) (*Pending, error) {
+	return s.pending(ctx, id, true)
+}
+
+func (s *Server) pending(ctx context.Context, id string, take bool) (*Pending, error) {
+	const op = "oauth.pending"
+	if !validFamily(id) { // same shape: 22 base64url characters
+		return nil, errLoginGone(op, errors.New("malformed login id"))
+	}
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	var cmd *redis.StringCmd
+	if take {
+		cmd = s.rdb.GetDel(ctx, loginKey(id))
+	} else {
+		cmd = s.rdb.Get(ctx, loginKey(id))
+	}
+	b, err := cmd.Bytes()
+	if err == redis.Nil {
+		return nil, errLoginGone(op, errors.New("no such login"))
+	}
+	if err != nil {
+		return nil, errors.Unavailable(err, op)
+	}
+	var p Pending
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, errors.Wrap(err, op, errors.ServerError, "")
+	}
+	if !s.now().Before(p.ExpiresAt) {
+		return nil, errLoginGone(op, errors.New("login expired"))
+	}
+	return &p, nil
+}
+
+// FinishAuthorization issues a code for p to subject (who signed in and
+// consented) and returns the URL to send the browser to: p's redirect_uri
+// with code, state and iss (RFC 9207). The client is checked again, since
+// it may have changed while the user was signing in.
+//
+// Errors: invalid_request when the client or its redirect_uri is gone
+// (answered directly); temporarily_unavailable; server_error.
+func (s *Server) FinishAuthorization(ctx context.Context, p *Pending, subject string) (string, error) {
+	const op = "oauth.FinishAuthorization"
+	if subject == "" {
+		return "", errors.Wrap(errors.New("empty subject"), op, errors.ServerError, "")
+	}
+	c, err := s.clients.get(ctx, p.ClientID)
+	if err != nil {
+		return "", err
+	}
+	if c == nil || !matchRedirectURI(c.RedirectURIs, p.RedirectURI) || !c.allows(GrantAuthorizationCode) {
+		return "", errors.E(errors.InvalidRequest, "The client or its redirect_uri is no longer registered")
+	}
+	tgr := &oauth2.TokenGenerateRequest{
+		ClientID:    c.ID,
+		UserID:      subject,
+		RedirectURI: p.RedirectURI,
+		Scope:       p.Scope,
+	}
+	if p.CodeChallenge != "" {
+		tgr.CodeChallenge = p.CodeChallenge
+		tgr.CodeChallengeMethod = oauth2.CodeChallengeS256
+	}
+	ti, err := s.mgr.GenerateAuthToken(withClient(ctx, c), oauth2.Code, tgr)
+	if err != nil {
+		return "", direct(s.libError(err, op), op)
+	}
+	u, err := url.Parse(p.RedirectURI)
+	if err != nil {
+		return "", errors.Wrap(err, op, errors.ServerError, "")
+	}
+	q := u.Query()
+	q.Set("code", ti.GetCode())
+	if p.HasState {
+		q.Set("state", p.State)
+	} else {
+		q.Del("state")
+	}
+	q.Set("iss", s.issuer)
+	u.RawQuery = q.Encode()
+	u.Fragment = ""
+	return u.String(), nil
+}
+
+// loginMessage is the text the user signs: human-readable, one field per
+// line, and bound to this server and this request, so a signature made for
+// one sign-in is worthless for any other.
+func (s *Server) loginMessage(p *Pending) string {
+	dest := p.RedirectURI
+	if u, err := url.Parse(p.RedirectURI); err == nil {
+		if u.Host != "" {
+			dest = u.Host
+		} else {
+			dest = u.Scheme + ":"
+		}
+	}
+	clean := func(x string) string {
+		return strings.Map(func(r rune) rune {
+			if isControl(r) {
+				return ' '
+			}
+			return r
+		}, x)
+	}
+	var b strings.Builder
+	b.WriteString("Sign in to " + s.issuerURL.Host + "\n")
+	b.WriteString("Application: " + clean(p.ClientName) + "\n")
+	b.WriteString("Client ID: " + p.ClientID + "\n")
+	b.WriteString("Redirect to: " + clean(dest) + "\n")
+	b.WriteString("Scopes: " + p.Scope + "\n")
+	b.WriteString("Nonce: " + p.ID + "\n")
+	b.WriteString("Issued At: " + p.IssuedAt.UTC().Format(time.RFC3339) + "\n")
+	b.WriteString("Expires At: " + p.ExpiresAt.UTC().Format(time.RFC3339))
+	return b.String()
+}
+
+// Login handles POST /authorize/login: the login page's form (login_id,
+// address, signature). A valid signature over the page's message signs
+// the user in and redirects to the client with a code (303); a failure
+// shows the login page again with the error, keeping the request.
+//
+// Errors: invalid_request (missing field, unknown or expired login);
+// malformed_auth_token, invalid_signature, rate_limit_exceeded (from the
+// Wallet); request_too_large; temporarily_unavailable; server_error.
+func (s *Server) Login(w http.ResponseWriter, r *http.Request) error {
+	const op = "oauth.Login"
+	ctx := r.Context()
+	errors.SetPage(ctx, errors.DefaultPage)
+	form, _, err := readForm(w, r)
+	if err != nil {
+		return err
+	}
+	if e := once(form, "login_id", "address", "signature", "provider"); e != nil {
+		return e
+	}
+	id := form.Get("login_id")
+	if id == "" {
+		return missing("login_id")
+	}
+	p, err := s.LoadPending(ctx, id)
+	if err != nil {
+		return err
+	}
+	address := strings.TrimSpace(form.Get("address"))
+	signature := strings.TrimSpace(form.Get("signature"))
+	w.Header().Set("Content-Security-Policy", loginCSP(p))
+	errors.SetPage(ctx, s.loginPage(p, address))
+	if prov := form.Get("provider"); prov != "" {
+		// Upstream sign-in (Google, GitHub) plugs in here.
+		return errors.E(errors.InvalidRequest, "Sign-in with this provider is not available")
+	}
+	if address == "" {
+		return missing("address")
+	}
+	if signature == "" {
+		return missing("signature")
+	}
+	u, err := s.wallet.VerifyLogin(r, address, p.Message, signature)
+	if err != nil {
+		return direct(err, op)
+	}
+	errors.SetPage(ctx, errors.DefaultPage)
+	p, err = s.TakePending(ctx, id)
+	if err != nil {
+		return err
+	}
+	sub, err := s.signInWallet(ctx, u)
+	if err != nil {
+		return err
+	}
+	loc, err := s.FinishAuthorization(ctx, p, sub)
+	if err != nil {
+		return err
+	}
+	redirectTo(w, r, loc)
+	return nil
+}
+
+// signInWallet records the wallet user and returns their subject: the
+// Bitcoin address.
+func (s *Server) signInWallet(ctx context.Context, u WalletUser) (string, error) {
+	const op = "oauth.signInWallet"
+	if u.Address == "" {
+		return "", errors.Wrap(errors.New("wallet returned no address"), op, errors.ServerError, "")
+	}
+	if err := s.UpsertIdentity(ctx, Identity{Subject: u.Address, Kind: KindWallet, Address: u.Address, PubKey: u.PubKey}); err != nil {
+		return "", err
+	}
+	return u.Address, nil
+}
+
+// prefersJSON reports whether r ranks application/json above text/html:
+// the same rule errors.Write uses to pick JSON over an HTML page.
+func prefersJSON(r *http.Request) bool {
+	accept := r.Header.Values("Accept")
+	if len(accept) == 0 {
+		return false
+	}
+	return acceptQuality(accept, "application", "json") > acceptQuality(accept, "text", "html")
+}
+
+// acceptQuality returns the q-value RFC 9110 §12.5.1 gives typ/sub.
+func acceptQuality(accept []string, typ, sub string) float64 {
+	best, spec := 0.0, -1
+	for _, line := range accept {
+		for _, part := range strings.Split(line, ",") {
+			mt, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			t, st, _ := strings.Cut(strings.ToLower(strings.TrimSpace(mt)), "/")
+			var sp int
+			switch {
+			case t == typ && st == sub:
+				sp = 2
+			case t == typ && st == "*":
+				sp = 1
+			case t == "*" && st == "*":
+				sp = 0
+			default:
+				continue
+			}
+			q := 1.0
+			for _, prm := range strings.Split(params, ";") {
+				k, val, _ := strings.Cut(strings.TrimSpace(prm), "=")
+				if strings.EqualFold(k, "q") {
+					if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil && f >= 0 && f <= 1 {
+						q = f
+					}
+				}
+			}
+			if sp > spec {
+				best, spec = q, sp
+			}
+		}
+	}
+	return best
+}

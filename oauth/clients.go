@@ -1,0 +1,500 @@
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/authd-dev/authd/errors"
+	"github.com/go-oauth2/oauth2/v4"
+	liberrors "github.com/go-oauth2/oauth2/v4/errors"
+)
+
+// Grant types (RFC 6749 §4).
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+)
+
+// Client is a registered OAuth client. It implements go-oauth2's
+// oauth2.ClientInfo and oauth2.ClientPasswordVerifier.
+type Client struct {
+	ID           string    `json:"client_id"`
+	Name         string    `json:"client_name"`
+	RedirectURIs []string  `json:"redirect_uris"`
+	Grants       []string  `json:"grant_types"`
+	Scopes       []string  `json:"-"`
+	Public       bool      `json:"-"`
+	CreatedAt    time.Time `json:"-"`
+	secretHash   []byte    // SHA-256 of the secret; nil for public clients
+}
+
+// MarshalJSON writes the client in RFC 7591 client-metadata terms, without
+// any secret.
+func (c *Client) MarshalJSON() ([]byte, error) {
+	method := "client_secret_basic"
+	if c.Public {
+		method = "none"
+	}
+	uris := c.RedirectURIs
+	if uris == nil {
+		uris = []string{}
+	}
+	return json.Marshal(struct {
+		ID         string   `json:"client_id"`
+		Name       string   `json:"client_name"`
+		URIs       []string `json:"redirect_uris"`
+		Grants     []string `json:"grant_types"`
+		Scope      string   `json:"scope"`
+		AuthMethod string   `json:"token_endpoint_auth_method"`
+		IssuedAt   int64    `json:"client_id_issued_at"`
+	}{c.ID, c.Name, uris, c.Grants, strings.Join(c.Scopes, " "), method, c.CreatedAt.Unix()})
+}
+
+// allows reports whether the client registered grant.
+func (c *Client) allows(grant string) bool { return slices.Contains(c.Grants, grant) }
+
+// GetID implements oauth2.ClientInfo.
+func (c *Client) GetID() string { return c.ID }
+
+// GetSecret implements oauth2.ClientInfo. Secrets are stored hashed, so it
+// returns nothing; the library checks secrets through VerifyPassword.
+func (c *Client) GetSecret() string { return "" }
+
+// GetDomain implements oauth2.ClientInfo: the registered redirect URIs,
+// one per line, for validateRedirectURIList.
+func (c *Client) GetDomain() string { return strings.Join(c.RedirectURIs, "\n") }
+
+// IsPublic implements oauth2.ClientInfo.
+func (c *Client) IsPublic() bool { return c.Public }
+
+// GetUserID implements oauth2.ClientInfo.
+func (c *Client) GetUserID() string { return "" }
+
+// VerifyPassword implements oauth2.ClientPasswordVerifier: a confidential
+// client's secret is compared by hash in constant time; a public client
+// has no secret.
+func (c *Client) VerifyPassword(secret string) bool {
+	if c.Public {
+		return secret == ""
+	}
+	h := sha256.Sum256([]byte(secret))
+	return len(c.secretHash) == sha256.Size && subtle.ConstantTimeCompare(h[:], c.secretHash) == 1
+}
+
+// dummyHash keeps an unknown client_id as slow as a wrong secret.
+var dummyHash = sha256.Sum256([]byte("authd: no such client"))
+
+// clientStore reads clients from SQL. It implements oauth2.ClientStore;
+// a client the handler already loaded for this request comes from the
+// context, so the library's lookups cost no second query.
+type clientStore struct {
+	db      *sql.DB
+	timeout time.Duration
+	// byID is the lookup every token request makes, prepared once: SQLite
+	// would otherwise parse it on every request.
+	byID *sql.Stmt
+}
+
+const clientColumns = `id, secret_hash, name, redirect_uris, grant_types, scope, public, created_ms`
+
+// prepare prepares the hot statements.
+func (cs *clientStore) prepare(ctx context.Context) error {
+	st, err := cs.db.PrepareContext(ctx, `SELECT `+clientColumns+` FROM oauth_clients WHERE id = $1`)
+	if err != nil {
+		return errors.Unavailable(err, "oauth.clientStore.prepare")
+	}
+	cs.byID = st
+	return nil
+}
+
+type clientCtxKey struct{}
+
+// withClient records the client authenticated for this request.
+func withClient(ctx context.Context, c *Client) context.Context {
+	return context.WithValue(ctx, clientCtxKey{}, c)
+}
+
+// GetByID implements oauth2.ClientStore.
+//
+// Errors: invalid_client for an unknown client; temporarily_unavailable.
+func (cs *clientStore) GetByID(ctx context.Context, id string) (oauth2.ClientInfo, error) {
+	if c, ok := ctx.Value(clientCtxKey{}).(*Client); ok && c.ID == id {
+		return c, nil
+	}
+	c, err := cs.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, errors.Wrap(liberrors.ErrInvalidClient, "oauth.clientStore.GetByID", errors.InvalidClient, "Client authentication failed")
+	}
+	return c, nil
+}
+
+// get returns the client with id, or nil when there is none.
+//
+// Errors: temporarily_unavailable.
+func (cs *clientStore) get(ctx context.Context, id string) (*Client, error) {
+	const op = "oauth.clientStore.get"
+	if !validClientID(id) {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, cs.timeout)
+	defer cancel()
+	row := cs.byID.QueryRowContext(ctx, id)
+	c, err := scanClient(row)
+	if err == sql.ErrNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, errors.Unavailable(err, op)
+	}
+	return c, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanClient(row scanner) (*Client, error) {
+	var (
+		c                               Client
+		secretHex, uris, grants, scopes string
+		public                          int
+		created                         int64
+	)
+	if err := row.Scan(&c.ID, &secretHex, &c.Name, &uris, &grants, &scopes, &public, &created); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(uris), &c.RedirectURIs); err != nil {
+		return nil, errors.Errorf("client %s: redirect_uris: %w", c.ID, err)
+	}
+	c.Grants = strings.Fields(grants)
+	c.Scopes = strings.Fields(scopes)
+	c.Public = public == 1
+	c.CreatedAt = time.UnixMilli(created).UTC()
+	if !c.Public {
+		h, err := hex.DecodeString(secretHex)
+		if err != nil || len(h) != sha256.Size {
+			return nil, errors.Errorf("client %s: bad secret hash", c.ID)
+		}
+		c.secretHash = h
+	}
+	return &c, nil
+}
+
+// validClientID is RFC 6749 Appendix A.1 (client-id = *VSCHAR, %x20-7E),
+// at most 128 characters: a bound on what reaches SQL.
+func validClientID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x20 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// ClientRegistration is what `authd client create` asks for.
+type ClientRegistration struct {
+	Name         string
+	RedirectURIs []string
+	Public       bool
+	// Scopes defaults to ["profile"].
+	Scopes []string
+	// Grants defaults to authorization_code and refresh_token.
+	Grants []string
+}
+
+// CreateClient validates reg, stores a new client and returns it with its
+// secret (empty for public clients). The secret is 256 random bits and is
+// stored only as its SHA-256: it cannot be shown again.
+//
+// Errors: invalid_request naming the bad field (redirect URIs per DESIGN
+// §4: absolute, no fragment, https except loopback http and private-use
+// schemes); temporarily_unavailable.
+func CreateClient(ctx context.Context, db *sql.DB, reg ClientRegistration, now time.Time) (*Client, string, error) {
+	const op = "oauth.CreateClient"
+	c := &Client{
+		Name:         strings.TrimSpace(reg.Name),
+		RedirectURIs: reg.RedirectURIs,
+		Public:       reg.Public,
+		Scopes:       reg.Scopes,
+		Grants:       reg.Grants,
+		CreatedAt:    time.UnixMilli(now.UnixMilli()).UTC(),
+	}
+	if c.Name == "" || len(c.Name) > 200 || strings.IndexFunc(c.Name, isControl) >= 0 {
+		return nil, "", errors.E(errors.InvalidRequest, "Client name must be 1-200 characters without control characters")
+	}
+	if len(c.Scopes) == 0 {
+		c.Scopes = []string{ScopeProfile}
+	}
+	for _, sc := range c.Scopes {
+		if !validScopeToken(sc) {
+			return nil, "", errors.E(errors.InvalidRequest, "Invalid scope "+strconv.Quote(sc)+": scope tokens are printable ASCII without spaces, quotes or backslashes (RFC 6749 section 3.3)")
+		}
+	}
+	c.Scopes = dedupe(c.Scopes)
+	if len(c.Grants) == 0 {
+		c.Grants = []string{GrantAuthorizationCode, GrantRefreshToken}
+	}
+	for _, g := range c.Grants {
+		switch g {
+		case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials:
+		default:
+			return nil, "", errors.E(errors.InvalidRequest, "Unknown grant "+strconv.Quote(g)+" (want authorization_code, refresh_token or client_credentials)")
+		}
+	}
+	c.Grants = dedupe(c.Grants)
+	if c.Public && c.allows(GrantClientCredentials) {
+		return nil, "", errors.E(errors.InvalidRequest, "A public client cannot use client_credentials (RFC 6749 section 4.4)")
+	}
+	if c.allows(GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
+		return nil, "", errors.E(errors.InvalidRequest, "The authorization_code grant needs at least one --redirect-uri")
+	}
+	for _, u := range c.RedirectURIs {
+		if err := CheckRedirectURI(u); err != nil {
+			return nil, "", err
+		}
+	}
+	c.RedirectURIs = dedupe(c.RedirectURIs)
+
+	c.ID = newClientID()
+	var secret, secretHex string
+	if !c.Public {
+		secret = randomToken(32)
+		h := sha256.Sum256([]byte(secret))
+		c.secretHash = h[:]
+		secretHex = hex.EncodeToString(h[:])
+	}
+	uris, _ := json.Marshal(c.RedirectURIs)
+	public := 0
+	if c.Public {
+		public = 1
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO oauth_clients
+		(id, secret_hash, name, redirect_uris, grant_types, scope, public, created_ms)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		c.ID, secretHex, c.Name, string(uris), strings.Join(c.Grants, " "), strings.Join(c.Scopes, " "), public, c.CreatedAt.UnixMilli()); err != nil {
+		return nil, "", errors.Unavailable(err, op)
+	}
+	return c, secret, nil
+}
+
+// ListClients returns every registered client, oldest first.
+//
+// Errors: temporarily_unavailable.
+func ListClients(ctx context.Context, db *sql.DB) ([]*Client, error) {
+	const op = "oauth.ListClients"
+	rows, err := db.QueryContext(ctx, `SELECT `+clientColumns+` FROM oauth_clients ORDER BY created_ms, id`)
+	if err != nil {
+		return nil, errors.Unavailable(err, op)
+	}
+	defer rows.Close()
+	out := []*Client{}
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, errors.Unavailable(err, op)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, errors.Unavailable(err, op)
+	}
+	return out, nil
+}
+
+// ErrNoClient is returned (wrapped in an *errors.Error) by DeleteClient for
+// an unknown id.
+var ErrNoClient = errors.New("oauth: no such client")
+
+// DeleteClient removes the client and its refresh tokens. Access tokens
+// already issued to it stay valid until they expire (at most the access
+// token lifetime).
+//
+// Errors: invalid_request (wrapping ErrNoClient) for an unknown id;
+// temporarily_unavailable.
+func DeleteClient(ctx context.Context, db *sql.DB, id string) error {
+	const op = "oauth.DeleteClient"
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return errors.Unavailable(err, op)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM oauth_clients WHERE id = $1`, id)
+	if err != nil {
+		return errors.Unavailable(err, op)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return errors.Unavailable(err, op)
+	} else if n == 0 {
+		return errors.Wrap(ErrNoClient, op, errors.InvalidRequest, "No client with that client_id")
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_refresh_tokens WHERE client_id = $1`, id); err != nil {
+		return errors.Unavailable(err, op)
+	}
+	if err := tx.Commit(); err != nil {
+		return errors.Unavailable(err, op)
+	}
+	return nil
+}
+
+// CheckRedirectURI validates a redirect URI for registration (DESIGN §4,
+// RFC 8252, RFC 9700 §2.1): absolute, no fragment, no user information,
+// and either https with a host, http on a loopback host (127.0.0.1, [::1],
+// localhost), or a private-use scheme in reverse-domain form
+// (com.example.app:/cb).
+//
+// Errors: invalid_request saying what is wrong.
+func CheckRedirectURI(raw string) error {
+	bad := func(why string) error {
+		return errors.E(errors.InvalidRequest, "Redirect URI "+strconv.Quote(raw)+" "+why)
+	}
+	if raw == "" || len(raw) > 2000 {
+		return bad("must be 1-2000 characters")
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] <= 0x20 || raw[i] >= 0x7f {
+			return bad("must be printable ASCII without spaces (percent-encode the rest)")
+		}
+	}
+	if strings.Contains(raw, "#") {
+		return bad("must not have a fragment")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return bad("is not a valid URI")
+	}
+	if u.Scheme == "" {
+		return bad("must be absolute")
+	}
+	if u.User != nil {
+		return bad("must not contain user information")
+	}
+	if strings.Contains(u.Host, "*") || strings.Contains(u.Path, "*") {
+		return bad("must not contain wildcards")
+	}
+	switch u.Scheme {
+	case "https":
+		if u.Host == "" || u.Hostname() == "" {
+			return bad("must name a host")
+		}
+	case "http":
+		switch u.Hostname() {
+		case "127.0.0.1", "::1", "localhost":
+		default:
+			return bad("must use https (http is allowed only for 127.0.0.1, [::1] and localhost)")
+		}
+	default:
+		// RFC 8252 §7.1: private-use schemes are reverse domain names.
+		if !strings.Contains(u.Scheme, ".") {
+			return bad("must use https, loopback http, or a private-use scheme in reverse-domain form such as com.example.app:/callback")
+		}
+		if u.Host != "" || strings.HasPrefix(u.Opaque, "//") {
+			return bad("with a private-use scheme must have a path and no authority, such as com.example.app:/callback")
+		}
+	}
+	return nil
+}
+
+// matchRedirectURI reports whether got is one of the registered URIs:
+// exactly equal, or for a registered loopback IP literal
+// (http://127.0.0.1 or http://[::1]) equal except for the port (RFC 8252
+// §7.3, RFC 9700 §2.1). The comparison is on the raw strings, so no
+// re-encoding can make two different URIs equal.
+func matchRedirectURI(registered []string, got string) bool {
+	for _, r := range registered {
+		if r == got {
+			return true
+		}
+		for _, prefix := range []string{"http://127.0.0.1", "http://[::1]"} {
+			rr, ok1 := strings.CutPrefix(r, prefix)
+			gr, ok2 := strings.CutPrefix(got, prefix)
+			if ok1 && ok2 && validPortPart(rr) && validPortPart(gr) && stripPort(rr) == stripPort(gr) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// stripPort removes a leading ":<digits>" from the part of a loopback URI
+// after its host.
+func stripPort(rest string) string {
+	if !strings.HasPrefix(rest, ":") {
+		return rest
+	}
+	i := 1
+	for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+		i++
+	}
+	return rest[i:]
+}
+
+// validPortPart reports whether rest starts with no port or a valid one
+// (1-65535, no leading zero), followed by a path, query or nothing.
+func validPortPart(rest string) bool {
+	after := stripPort(rest)
+	if after != "" && after[0] != '/' && after[0] != '?' {
+		return false
+	}
+	if !strings.HasPrefix(rest, ":") {
+		return true
+	}
+	digits := rest[1 : len(rest)-len(after)]
+	if digits == "" || len(digits) > 5 || digits[0] == '0' {
+		return false
+	}
+	n, err := strconv.Atoi(digits)
+	return err == nil && n >= 1 && n <= 65535
+}
+
+// validateRedirectURIList replaces go-oauth2's DefaultValidateURI (a
+// host-suffix check) in the manager: baseURI is Client.GetDomain().
+func validateRedirectURIList(baseURI, redirectURI string) error {
+	if matchRedirectURI(strings.Split(baseURI, "\n"), redirectURI) {
+		return nil
+	}
+	return liberrors.ErrInvalidRedirectURI
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+
+func dedupe(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// newClientID returns 128 random bits as 26 lowercase base32 characters:
+// easy to copy, and never starting with "-" on a command line.
+func newClientID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+// randomToken returns n random bytes, base64url without padding.
+func randomToken(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

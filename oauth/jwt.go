@@ -1,0 +1,251 @@
+package oauth
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"math/big"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/authd-dev/authd/errors"
+	"github.com/go-oauth2/oauth2/v4"
+)
+
+// Access tokens are RFC 9068 JWTs: header {"alg":"ES256","kid":…,
+// "typ":"at+jwt"}, claims iss, sub, aud (the issuer: the token is for
+// authd's own APIs), client_id, scope, exp, iat, jti. A jti is
+// "<family>.<random>", so the deny list can revoke one token or a whole
+// family with one Redis lookup.
+
+const typAccessToken = "at+jwt"
+
+// maxTokenLen bounds what is parsed as a token at all.
+const maxTokenLen = 4096
+
+type accessClaims struct {
+	Iss      string   `json:"iss"`
+	Sub      string   `json:"sub"`
+	Aud      audience `json:"aud"`
+	ClientID string   `json:"client_id"`
+	Scope    string   `json:"scope,omitempty"`
+	Exp      int64    `json:"exp"`
+	Iat      int64    `json:"iat"`
+	Jti      string   `json:"jti"`
+}
+
+// audience is the aud claim: authd writes a string, and accepts a string
+// or an array when verifying (RFC 7519 §4.1.3).
+type audience []string
+
+func (a audience) MarshalJSON() ([]byte, error) {
+	if len(a) == 1 {
+		return json.Marshal(a[0])
+	}
+	return json.Marshal([]string(a))
+}
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*a = audience{s}
+		return nil
+	}
+	var l []string
+	if err := json.Unmarshal(b, &l); err != nil {
+		return err
+	}
+	*a = l
+	return nil
+}
+
+func (c *accessClaims) scopes() []string { return strings.Fields(c.Scope) }
+
+// accessGenerator is authd's oauth2.AccessGenerate: go-oauth2's own JWT
+// generator writes typ JWT, only sub/aud/exp, and re-parses a PEM key for
+// every token.
+type accessGenerator struct{ s *Server }
+
+// Token implements oauth2.AccessGenerate. A refresh token is made only when
+// the grant asks for one, the client registered the refresh_token grant,
+// and there is a user (never for client_credentials).
+func (g *accessGenerator) Token(ctx context.Context, data *oauth2.GenerateBasic, isGenRefresh bool) (string, string, error) {
+	const op = "oauth.accessGenerator.Token"
+	ti := data.TokenInfo
+	family := ""
+	if eti, ok := ti.(oauth2.ExtendableTokenInfo); ok && eti.GetExtension() != nil {
+		family = eti.GetExtension().Get(extFamily)
+	}
+	if !validFamily(family) {
+		return "", "", errors.Wrap(errors.New("token info without a family"), op, errors.ServerError, "")
+	}
+	sub := data.UserID
+	if sub == "" {
+		sub = data.Client.GetID() // RFC 9068 §2.2: client_credentials
+	}
+	now := g.s.now()
+	claims := accessClaims{
+		Iss:      g.s.issuer,
+		Sub:      sub,
+		Aud:      audience{g.s.issuer},
+		ClientID: data.Client.GetID(),
+		Scope:    ti.GetScope(),
+		Iat:      now.Unix(),
+		Exp:      now.Add(ti.GetAccessExpiresIn()).Unix(),
+		Jti:      family + "." + randomToken(16),
+	}
+	access, err := g.s.keys.keys(ctx).current.sign(&claims)
+	if err != nil {
+		return "", "", errors.Wrap(err, op, errors.ServerError, "")
+	}
+	refresh := ""
+	if c, ok := data.Client.(*Client); isGenRefresh && data.UserID != "" && ok && c.allows(GrantRefreshToken) {
+		refresh = randomToken(32)
+	}
+	return access, refresh, nil
+}
+
+// sign returns the compact JWS of claims (RFC 7515 §7.1, RFC 7518 §3.4:
+// the signature is R || S, 32 bytes each).
+func (sk *signingKey) sign(claims *accessClaims) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.Grow(len(sk.header) + 2 + base64.RawURLEncoding.EncodedLen(len(payload)) + 86)
+	b.WriteString(sk.header)
+	b.WriteByte('.')
+	b.WriteString(base64.RawURLEncoding.EncodeToString(payload))
+	h := sha256.Sum256([]byte(b.String()))
+	r, s, err := ecdsa.Sign(rand.Reader, sk.priv, h[:])
+	if err != nil {
+		return "", err
+	}
+	var sig [64]byte
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	b.WriteByte('.')
+	b.WriteString(base64.RawURLEncoding.EncodeToString(sig[:]))
+	return b.String(), nil
+}
+
+// errBadToken is the one answer for every way a token can fail to verify:
+// which check failed is logged, never sent.
+func errBadToken(op string, cause error) *errors.Error {
+	return errors.Wrap(cause, op, errors.InvalidToken, "The access token is invalid or expired")
+}
+
+// verifyAccessToken checks a JWT's header, signature, issuer, audience and
+// lifetime. It does not consult the deny list (see checkRevoked).
+//
+// Errors: invalid_token.
+func (s *Server) verifyAccessToken(ctx context.Context, tok string) (*accessClaims, error) {
+	const op = "oauth.verifyAccessToken"
+	if len(tok) > maxTokenLen {
+		return nil, errBadToken(op, errors.New("token too long"))
+	}
+	h64, rest, ok1 := strings.Cut(tok, ".")
+	p64, s64, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || h64 == "" || p64 == "" || s64 == "" || strings.Contains(s64, ".") {
+		return nil, errBadToken(op, errors.New("not a compact JWS"))
+	}
+	hb, err := base64.RawURLEncoding.DecodeString(h64)
+	if err != nil {
+		return nil, errBadToken(op, errors.Errorf("header: %w", err))
+	}
+	var hdr struct {
+		Alg  string          `json:"alg"`
+		Kid  string          `json:"kid"`
+		Typ  string          `json:"typ"`
+		Crit json.RawMessage `json:"crit"`
+	}
+	if err := json.Unmarshal(hb, &hdr); err != nil {
+		return nil, errBadToken(op, errors.Errorf("header: %w", err))
+	}
+	// RFC 9068 §4: typ must be at+jwt (or its full media type).
+	if hdr.Alg != algES256 || hdr.Crit != nil ||
+		!(strings.EqualFold(hdr.Typ, typAccessToken) || strings.EqualFold(hdr.Typ, "application/"+typAccessToken)) {
+		return nil, errBadToken(op, errors.Errorf("header alg %q typ %q", hdr.Alg, hdr.Typ))
+	}
+	sk := s.keys.lookup(ctx, hdr.Kid)
+	if sk == nil {
+		return nil, errBadToken(op, errors.Errorf("unknown kid %q", hdr.Kid))
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(s64)
+	if err != nil || len(sig) != 64 {
+		return nil, errBadToken(op, errors.New("signature is not 64 bytes of base64url"))
+	}
+	digest := sha256.Sum256([]byte(tok[:len(h64)+1+len(p64)]))
+	r, ss := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+	if !ecdsa.Verify(&sk.priv.PublicKey, digest[:], r, ss) {
+		return nil, errBadToken(op, errors.New("bad signature"))
+	}
+	pb, err := base64.RawURLEncoding.DecodeString(p64)
+	if err != nil {
+		return nil, errBadToken(op, errors.Errorf("payload: %w", err))
+	}
+	var c accessClaims
+	if err := json.Unmarshal(pb, &c); err != nil {
+		return nil, errBadToken(op, errors.Errorf("payload: %w", err))
+	}
+	now := s.now().Unix()
+	switch {
+	case c.Iss != s.issuer:
+		return nil, errBadToken(op, errors.Errorf("iss %q", c.Iss))
+	case !slices.Contains(c.Aud, s.issuer):
+		return nil, errBadToken(op, errors.Errorf("aud %q", c.Aud))
+	case c.Exp <= now:
+		return nil, errBadToken(op, errors.Errorf("expired %ds ago", now-c.Exp))
+	case c.Iat > now+60:
+		return nil, errBadToken(op, errors.New("issued in the future"))
+	case c.Sub == "" || c.ClientID == "":
+		return nil, errBadToken(op, errors.New("no sub or client_id"))
+	}
+	if _, ok := familyOf(c.Jti); !ok {
+		return nil, errBadToken(op, errors.New("malformed jti"))
+	}
+	return &c, nil
+}
+
+// looksLikeJWT tells an access token (three base64url parts) from a
+// refresh token (one).
+func looksLikeJWT(tok string) bool { return strings.Count(tok, ".") == 2 }
+
+// newFamily returns a new token-family id.
+func newFamily() string { return randomToken(16) }
+
+// validFamily checks the syntax newFamily produces: 22 base64url chars.
+func validFamily(f string) bool {
+	if len(f) != 22 {
+		return false
+	}
+	for i := 0; i < len(f); i++ {
+		c := f[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// familyOf returns the family part of a jti.
+func familyOf(jti string) (string, bool) {
+	f, r, ok := strings.Cut(jti, ".")
+	if !ok || !validFamily(f) || r == "" || len(r) > 64 {
+		return "", false
+	}
+	return f, true
+}
+
+// accessExpiry returns when claims expire.
+func (c *accessClaims) expiry() time.Time { return time.Unix(c.Exp, 0) }

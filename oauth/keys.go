@@ -1,0 +1,325 @@
+package oauth
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/authd-dev/authd/errors"
+)
+
+// Signing keys: ES256 (ECDSA P-256 with SHA-256, RFC 7518 §3.4), persisted
+// in oauth_signing_keys so tokens survive restarts and every node signs
+// with the same keys. The newest key signs; the newest two verify and are
+// published in the JWKS, so a rotation never invalidates a live token as
+// long as keys are rotated less often than once per access-token lifetime.
+
+const (
+	algES256 = "ES256"
+	// keyReload is how often a running server looks for a rotated key.
+	keyReload = time.Minute
+	// unknownKidReload bounds reloads triggered by an unknown kid.
+	unknownKidReload = 5 * time.Second
+)
+
+// signingKey is a parsed key, ready to sign: parsing PEM or DER per token
+// would cost more than the signature.
+type signingKey struct {
+	kid     string
+	priv    *ecdsa.PrivateKey
+	created time.Time
+	header  string // base64url JWS header for this key
+	jwk     jwk
+}
+
+type jwk struct {
+	Kty string `json:"kty"`
+	Crv string `json:"crv"`
+	X   string `json:"x"`
+	Y   string `json:"y"`
+	Kid string `json:"kid"`
+	Use string `json:"use"`
+	Alg string `json:"alg"`
+}
+
+// keySet is one loaded generation of keys; it is replaced, never changed.
+type keySet struct {
+	current *signingKey
+	byKid   map[string]*signingKey
+	jwks    []byte
+}
+
+type keyring struct {
+	db      *sql.DB
+	log     *slog.Logger
+	now     func() time.Time
+	timeout time.Duration
+
+	set        atomic.Pointer[keySet]
+	loadedAt   atomic.Int64 // unix nanoseconds of the last load attempt
+	lastForced atomic.Int64
+	mu         sync.Mutex // one reload at a time
+}
+
+// init loads the keys, generating the first one on a new installation.
+func (k *keyring) init(ctx context.Context) error {
+	const op = "oauth.keyring.init"
+	if err := k.reload(ctx); err != nil {
+		return err
+	}
+	if k.set.Load().current != nil {
+		return nil
+	}
+	info, err := RotateKey(ctx, k.db, k.now())
+	if err != nil {
+		return err
+	}
+	k.log.LogAttrs(ctx, slog.LevelInfo, "generated the first access-token signing key", slog.String("kid", info.KID))
+	if err := k.reload(ctx); err != nil {
+		return err
+	}
+	if k.set.Load().current == nil {
+		return errors.Wrap(errors.New("no signing key after generating one"), op, errors.ServerError, "")
+	}
+	return nil
+}
+
+// reload reads the newest two keys from SQL.
+func (k *keyring) reload(ctx context.Context) error {
+	const op = "oauth.keyring.reload"
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.loadedAt.Store(time.Now().UnixNano())
+	ctx, cancel := context.WithTimeout(ctx, k.timeout)
+	defer cancel()
+	rows, err := k.db.QueryContext(ctx, `SELECT kid, alg, private_key, created_ms FROM oauth_signing_keys
+		ORDER BY created_ms DESC, kid DESC LIMIT 2`)
+	if err != nil {
+		return errors.Unavailable(err, op)
+	}
+	defer rows.Close()
+	ks := &keySet{byKid: map[string]*signingKey{}}
+	var list []jwk
+	for rows.Next() {
+		var kid, alg, der string
+		var created int64
+		if err := rows.Scan(&kid, &alg, &der, &created); err != nil {
+			return errors.Unavailable(err, op)
+		}
+		sk, err := parseSigningKey(kid, alg, der, created)
+		if err != nil {
+			return errors.Wrap(err, op, errors.ServerError, "")
+		}
+		if ks.current == nil {
+			ks.current = sk
+		}
+		ks.byKid[kid] = sk
+		list = append(list, sk.jwk)
+	}
+	if err := rows.Err(); err != nil {
+		return errors.Unavailable(err, op)
+	}
+	if ks.current == nil {
+		if old := k.set.Load(); old != nil && old.current != nil {
+			// Keys never disappear in normal operation; keep signing
+			// with the loaded ones rather than with none.
+			k.log.LogAttrs(ctx, slog.LevelError, "no signing keys in the database; keeping the loaded ones", slog.String("kid", old.current.kid))
+			return nil
+		}
+		list = []jwk{}
+	}
+	ks.jwks, _ = json.Marshal(struct {
+		Keys []jwk `json:"keys"`
+	}{list})
+	if old := k.set.Load(); old != nil && old.current != nil && ks.current != nil && old.current.kid != ks.current.kid {
+		k.log.LogAttrs(ctx, slog.LevelInfo, "access-token signing key changed", slog.String("kid", ks.current.kid), slog.String("previous", old.current.kid))
+	}
+	k.set.Store(ks)
+	return nil
+}
+
+// keys returns the loaded key set, reloading it at most once a minute
+// (the reload runs in the request that notices; failures keep the old set
+// and are logged).
+func (k *keyring) keys(ctx context.Context) *keySet {
+	last := k.loadedAt.Load()
+	if time.Since(time.Unix(0, last)) > keyReload && k.loadedAt.CompareAndSwap(last, time.Now().UnixNano()) {
+		if err := k.reload(context.WithoutCancel(ctx)); err != nil {
+			k.log.LogAttrs(ctx, slog.LevelWarn, "reloading signing keys failed; keeping the loaded ones", slog.Any("err", err))
+		}
+	}
+	return k.set.Load()
+}
+
+// lookup returns the key with kid, reloading (at most every 5 s) when the
+// kid is unknown: another node may have rotated.
+func (k *keyring) lookup(ctx context.Context, kid string) *signingKey {
+	ks := k.keys(ctx)
+	if sk := ks.byKid[kid]; sk != nil {
+		return sk
+	}
+	now := time.Now().UnixNano()
+	last := k.lastForced.Load()
+	if time.Duration(now-last) < unknownKidReload || !k.lastForced.CompareAndSwap(last, now) {
+		return nil
+	}
+	if err := k.reload(context.WithoutCancel(ctx)); err != nil {
+		k.log.LogAttrs(ctx, slog.LevelWarn, "reloading signing keys failed", slog.Any("err", err))
+		return nil
+	}
+	return k.set.Load().byKid[kid]
+}
+
+func parseSigningKey(kid, alg, der string, created int64) (*signingKey, error) {
+	if alg != algES256 {
+		return nil, errors.Errorf("signing key %s: unsupported alg %q", kid, alg)
+	}
+	raw, err := base64.StdEncoding.DecodeString(der)
+	if err != nil {
+		return nil, errors.Errorf("signing key %s: %w", kid, err)
+	}
+	pk, err := x509.ParsePKCS8PrivateKey(raw)
+	if err != nil {
+		return nil, errors.Errorf("signing key %s: %w", kid, err)
+	}
+	priv, ok := pk.(*ecdsa.PrivateKey)
+	if !ok || priv.Curve != elliptic.P256() {
+		return nil, errors.Errorf("signing key %s: not a P-256 key", kid)
+	}
+	j, err := publicJWK(&priv.PublicKey)
+	if err != nil {
+		return nil, errors.Errorf("signing key %s: %w", kid, err)
+	}
+	if j.Kid != kid {
+		return nil, errors.Errorf("signing key %s: kid does not match the key's thumbprint", kid)
+	}
+	h, _ := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ"`
+	}{algES256, kid, typAccessToken})
+	return &signingKey{
+		kid:     kid,
+		priv:    priv,
+		created: time.UnixMilli(created).UTC(),
+		header:  base64.RawURLEncoding.EncodeToString(h),
+		jwk:     j,
+	}, nil
+}
+
+// publicJWK returns the key's JWK with kid = its RFC 7638 thumbprint.
+func publicJWK(pub *ecdsa.PublicKey) (jwk, error) {
+	b, err := pub.Bytes() // 0x04 || X || Y
+	if err != nil || len(b) != 65 {
+		return jwk{}, errors.New("cannot encode public key")
+	}
+	x := base64.RawURLEncoding.EncodeToString(b[1:33])
+	y := base64.RawURLEncoding.EncodeToString(b[33:])
+	// RFC 7638 §3.2: required members, lexicographic order, no spaces.
+	tp := sha256.Sum256([]byte(`{"crv":"P-256","kty":"EC","x":"` + x + `","y":"` + y + `"}`))
+	return jwk{Kty: "EC", Crv: "P-256", X: x, Y: y, Kid: base64.RawURLEncoding.EncodeToString(tp[:]), Use: "sig", Alg: algES256}, nil
+}
+
+// KeyInfo describes a signing key, without its private part.
+type KeyInfo struct {
+	KID       string    `json:"kid"`
+	Algorithm string    `json:"alg"`
+	CreatedAt time.Time `json:"created_at"`
+	// Status is "current" (signs), "previous" (verifies, in the JWKS) or
+	// "retired" (no longer used).
+	Status string `json:"status"`
+}
+
+// RotateKey generates a new ES256 signing key and stores it; it becomes the
+// current key, and the one it replaces stays published as the previous
+// key. Running servers pick it up within a minute.
+//
+// Errors: temporarily_unavailable.
+func RotateKey(ctx context.Context, db *sql.DB, now time.Time) (KeyInfo, error) {
+	const op = "oauth.RotateKey"
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return KeyInfo{}, errors.Wrap(err, op, errors.ServerError, "")
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return KeyInfo{}, errors.Wrap(err, op, errors.ServerError, "")
+	}
+	j, err := publicJWK(&priv.PublicKey)
+	if err != nil {
+		return KeyInfo{}, errors.Wrap(err, op, errors.ServerError, "")
+	}
+	// A key made in the same millisecond as the current one must still
+	// sort after it.
+	created := now.UnixMilli()
+	var newest sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT MAX(created_ms) FROM oauth_signing_keys`).Scan(&newest); err != nil {
+		return KeyInfo{}, errors.Unavailable(err, op)
+	}
+	if newest.Valid && newest.Int64 >= created {
+		created = newest.Int64 + 1
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO oauth_signing_keys (kid, alg, private_key, created_ms) VALUES ($1, $2, $3, $4)`,
+		j.Kid, algES256, base64.StdEncoding.EncodeToString(der), created); err != nil {
+		return KeyInfo{}, errors.Unavailable(err, op)
+	}
+	return KeyInfo{KID: j.Kid, Algorithm: algES256, CreatedAt: time.UnixMilli(created).UTC(), Status: "current"}, nil
+}
+
+// ListKeys lists the signing keys, newest first.
+//
+// Errors: temporarily_unavailable.
+func ListKeys(ctx context.Context, db *sql.DB) ([]KeyInfo, error) {
+	const op = "oauth.ListKeys"
+	rows, err := db.QueryContext(ctx, `SELECT kid, alg, created_ms FROM oauth_signing_keys ORDER BY created_ms DESC, kid DESC`)
+	if err != nil {
+		return nil, errors.Unavailable(err, op)
+	}
+	defer rows.Close()
+	out := []KeyInfo{}
+	for rows.Next() {
+		var ki KeyInfo
+		var created int64
+		if err := rows.Scan(&ki.KID, &ki.Algorithm, &created); err != nil {
+			return nil, errors.Unavailable(err, op)
+		}
+		ki.CreatedAt = time.UnixMilli(created).UTC()
+		switch len(out) {
+		case 0:
+			ki.Status = "current"
+		case 1:
+			ki.Status = "previous"
+		default:
+			ki.Status = "retired"
+		}
+		out = append(out, ki)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, errors.Unavailable(err, op)
+	}
+	return out, nil
+}
+
+// JWKS serves the public signing keys (RFC 7517): the current key and the
+// previous one.
+//
+// Errors: none (the keys are in memory).
+func (s *Server) JWKS(w http.ResponseWriter, r *http.Request) error {
+	ks := s.keys.keys(r.Context())
+	h := w.Header()
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	h.Set("Cache-Control", "public, max-age=300")
+	_, err := w.Write(ks.jwks)
+	return err
+}

@@ -1,0 +1,216 @@
+package oauth
+
+import (
+	"bytes"
+	"context"
+	"html/template"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/authd-dev/authd/errors"
+)
+
+// loginView is what the login page shows.
+type loginView struct {
+	Pending *Pending // nil: the error alone, no form
+	Error   *errors.PageData
+	Address string // kept after a failed attempt
+}
+
+// loginData is the template's input.
+type loginData struct {
+	loginView
+	Issuer       string
+	Action       string
+	RedirectHost string
+	Scopes       []scopeText
+	Providers    []providerButton
+	ExpiresAt    string
+}
+
+type scopeText struct{ Scope, Text string }
+
+type providerButton struct{ Name, Label string }
+
+var scopeTexts = map[string]string{
+	ScopeProfile: "Know your Bitcoin address",
+	ScopeBackup:  "Store and read your encrypted wallet backup",
+}
+
+var providerLabels = map[string]string{"google": "Google", "github": "GitHub"}
+
+// renderLogin writes the login page with status.
+func (s *Server) renderLogin(w http.ResponseWriter, status int, v loginView) error {
+	var buf bytes.Buffer
+	if err := s.executeLogin(&buf, v); err != nil {
+		return errors.Wrap(err, "oauth.renderLogin", errors.ServerError, "")
+	}
+	h := w.Header()
+	if v.Pending != nil {
+		h.Set("Content-Security-Policy", loginCSP(v.Pending))
+	}
+	errors.SetHTMLHeaders(h)
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+func (s *Server) executeLogin(w io.Writer, v loginView) error {
+	d := loginData{
+		loginView: v,
+		Issuer:    s.issuerURL.Host,
+		Action:    s.issuerURL.Path + "/authorize/login",
+	}
+	if p := v.Pending; p != nil {
+		d.RedirectHost = p.RedirectURI
+		if u, err := url.Parse(p.RedirectURI); err == nil {
+			if u.Host != "" {
+				d.RedirectHost = u.Host
+			} else {
+				d.RedirectHost = u.Scheme + ":"
+			}
+		}
+		for _, sc := range splitScope(p.Scope) {
+			t := scopeTexts[sc]
+			if t == "" {
+				t = "Access " + sc
+			}
+			d.Scopes = append(d.Scopes, scopeText{sc, t})
+		}
+		for _, name := range s.cfg.Providers {
+			d.Providers = append(d.Providers, providerButton{name, providerLabels[name]})
+		}
+		d.ExpiresAt = p.ExpiresAt.UTC().Format(time.RFC1123)
+	}
+	return loginTemplate.Execute(w, d)
+}
+
+// loginPage is the errors.Page of a login attempt on p: errors.Write
+// shows the failure on the login page, with the form kept.
+func (s *Server) loginPage(p *Pending, address string) errors.Page {
+	return func(w io.Writer, d errors.PageData) error {
+		return s.executeLogin(w, loginView{Pending: p, Error: &d, Address: address})
+	}
+}
+
+// loginErrorPage is the errors.Page of a failed wallet sign-in at
+// /authorize: a fresh login (stored only when the page is actually
+// rendered) so the user can still sign in by hand.
+func (s *Server) loginErrorPage(ctx context.Context, p *Pending, address string) errors.Page {
+	return func(w io.Writer, d errors.PageData) error {
+		v := loginView{Error: &d, Address: address}
+		cp := *p
+		if err := s.SavePending(context.WithoutCancel(ctx), &cp); err == nil {
+			v.Pending = &cp
+		}
+		return s.executeLogin(w, v)
+	}
+}
+
+// loginCSP is the login page's Content-Security-Policy: errors.DefaultCSP
+// with form-action widened to the validated redirect target, because
+// Chrome and Safari apply form-action to the redirect that follows the
+// form post, and that redirect goes to the client.
+func loginCSP(p *Pending) string {
+	return strings.Replace(errors.DefaultCSP, "form-action 'self'", "form-action 'self' "+redirectSource(p.RedirectURI), 1)
+}
+
+// redirectSource is the CSP source expression (CSP3 §2.3.1) matching a
+// redirect URI: its origin, its scheme for a private-use scheme, or its
+// scheme alone where a host-source cannot name the host (IPv6 literals).
+func redirectSource(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" {
+		return ""
+	}
+	scheme := strings.ToLower(u.Scheme)
+	for i := 0; i < len(scheme); i++ {
+		c := scheme[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.') {
+			return ""
+		}
+	}
+	if u.Host == "" || (scheme != "http" && scheme != "https") {
+		return scheme + ":"
+	}
+	host, port := u.Hostname(), u.Port()
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return scheme + ":"
+		}
+	}
+	src := scheme + "://" + host
+	if port != "" {
+		src += ":" + port
+	}
+	return src
+}
+
+func splitScope(s string) []string {
+	out, _ := parseScope(s)
+	return out
+}
+
+var loginTemplate = template.Must(template.New("login").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>Sign in{{with .Pending}} to {{.ClientName}}{{end}} - authd</title>
+<style>
+body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}
+label{display:block;font-weight:600;margin-top:1rem}
+textarea,input{box-sizing:border-box;width:100%;font:14px/1.4 ui-monospace,monospace;padding:.5rem;border:1px solid #888;border-radius:4px}
+textarea[readonly]{background:#f4f4f4}
+button{margin-top:1rem;font-size:1rem;padding:.5rem 1.25rem;border-radius:4px;border:1px solid #1a1a1a;background:#1a1a1a;color:#fff;cursor:pointer}
+button.alt{background:#fff;color:#1a1a1a}
+.error{border:2px solid #b00020;border-radius:4px;padding:.5rem 1rem;margin:1rem 0;background:#fff4f4}
+.meta{color:#555;font-size:.9rem}
+code{background:#f2f2f2;padding:0 .25rem}
+</style>
+</head>
+<body>
+<main>
+{{with .Pending}}<h1>Sign in to {{.ClientName}}</h1>
+<p><strong>{{.ClientName}}</strong> (client <code>{{.ClientID}}</code>) asks you to sign in with your Bitcoin key.
+You will be sent back to <strong>{{$.RedirectHost}}</strong>.</p>
+{{if $.Scopes}}<p>It will be able to:</p>
+<ul>{{range $.Scopes}}<li>{{.Text}} (<code>{{.Scope}}</code>)</li>{{end}}</ul>{{end}}
+{{else}}<h1>Sign in</h1>{{end}}
+{{with .Error}}<div class="error" role="alert">
+<h2>{{.Title}}</h2>
+<p>{{.Description}}</p>
+{{if .RetryAfter}}<p>You can try again in {{.RetryAfter}} seconds.</p>{{end}}
+<p class="meta">Error code <code>{{.Code}}</code> (HTTP {{.Status}}), request id <code>{{.RequestID}}</code>.
+<a href="{{.URI}}">What this error means</a>.</p>
+</div>{{end}}
+{{with .Pending}}<form method="post" action="{{$.Action}}">
+<input type="hidden" name="login_id" value="{{.ID}}">
+<label for="message">1. Copy this message exactly</label>
+<textarea id="message" readonly rows="8" spellcheck="false" aria-describedby="message-help">{{.Message}}</textarea>
+<p id="message-help" class="meta">Sign it with the "Sign message" tool of any Bitcoin wallet (Electrum, Sparrow, or Bitcoin Core's
+<code>signmessage</code>), using a legacy address that starts with 1. Check that it names {{$.Issuer}} and {{.ClientName}}.</p>
+<label for="address">2. Your Bitcoin address</label>
+<input id="address" name="address" required autocomplete="off" autocapitalize="off" spellcheck="false" value="{{$.Address}}">
+<label for="signature">3. The signature</label>
+<textarea id="signature" name="signature" required rows="3" spellcheck="false" autocomplete="off"></textarea>
+<button type="submit">Sign in</button>
+</form>
+{{if $.Providers}}<form method="post" action="{{$.Action}}">
+<input type="hidden" name="login_id" value="{{.ID}}">
+<p>Or:</p>
+{{range $.Providers}}<button class="alt" type="submit" name="provider" value="{{.Name}}">Sign in with {{.Label}}</button>
+{{end}}</form>{{end}}
+<p class="meta">This sign-in request expires at {{$.ExpiresAt}}. The message can be used once.</p>
+{{else}}<p>Start the sign-in again from the application.</p>{{end}}
+</main>
+</body>
+</html>
+`))

@@ -1,0 +1,103 @@
+package oauth
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/authd-dev/authd/errors"
+)
+
+// metadata is the authorization server metadata (RFC 8414 §2). Every
+// member is true to what the server does.
+type metadata struct {
+	Issuer                            string   `json:"issuer"`
+	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	UserinfoEndpoint                  string   `json:"userinfo_endpoint"`
+	JWKSURI                           string   `json:"jwks_uri"`
+	RevocationEndpoint                string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint             string   `json:"introspection_endpoint"`
+	ScopesSupported                   []string `json:"scopes_supported"`
+	ResponseTypesSupported            []string `json:"response_types_supported"`
+	ResponseModesSupported            []string `json:"response_modes_supported"`
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
+	TokenEndpointAuthMethods          []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethods     []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethods  []string `json:"introspection_endpoint_auth_methods_supported"`
+	ServiceDocumentation              string   `json:"service_documentation"`
+	AuthorizationResponseISSSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	AccessTokenSigningAlgValues       []string `json:"access_token_signing_alg_values_supported"`
+}
+
+func (s *Server) buildMetadata() []byte {
+	b, err := json.MarshalIndent(metadata{
+		Issuer:                            s.issuer,
+		AuthorizationEndpoint:             s.endpoint("/authorize"),
+		TokenEndpoint:                     s.endpoint("/token"),
+		UserinfoEndpoint:                  s.endpoint("/userinfo"),
+		JWKSURI:                           s.endpoint("/.well-known/jwks.json"),
+		RevocationEndpoint:                s.endpoint("/revoke"),
+		IntrospectionEndpoint:             s.endpoint("/introspect"),
+		ScopesSupported:                   []string{ScopeProfile, ScopeBackup},
+		ResponseTypesSupported:            []string{"code"},
+		ResponseModesSupported:            []string{"query"},
+		GrantTypesSupported:               []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials},
+		CodeChallengeMethodsSupported:     []string{"S256"},
+		TokenEndpointAuthMethods:          []string{"client_secret_basic", "client_secret_post", "none"},
+		RevocationEndpointAuthMethods:     []string{"client_secret_basic", "client_secret_post", "none"},
+		IntrospectionEndpointAuthMethods:  []string{"client_secret_basic", "client_secret_post"},
+		ServiceDocumentation:              s.endpoint("/docs/errors"),
+		AuthorizationResponseISSSupported: true,
+	}, "", "  ")
+	if err != nil {
+		panic("oauth: encoding metadata: " + err.Error()) // plain strings: unreachable
+	}
+	return append(b, '\n')
+}
+
+// Metadata serves the authorization server metadata (RFC 8414) at both
+// /.well-known/oauth-authorization-server and
+// /.well-known/openid-configuration, identically.
+//
+// Errors: none.
+func (s *Server) Metadata(w http.ResponseWriter, r *http.Request) error {
+	h := w.Header()
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	h.Set("Cache-Control", "public, max-age=3600")
+	_, err := w.Write(s.metadata)
+	return err
+}
+
+// CORS lets browser-based public clients call next from any origin,
+// without credentials (cookies are never used by these endpoints): for
+// /token, /revoke, /userinfo and /.well-known/*. It answers every OPTIONS
+// request itself (a CORS preflight with 204 and the allowed methods and
+// headers), so routes need an OPTIONS pattern wrapped in CORS too; next
+// may be nil for those.
+func CORS(next http.Handler) http.Handler {
+	if next == nil {
+		next = errors.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Allow", "OPTIONS")
+			return errors.E(errors.MethodNotAllowed, "Method "+r.Method+" is not allowed here")
+		})
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		if r.Header.Get("Origin") != "" {
+			h.Set("Access-Control-Allow-Origin", "*")
+			h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, Retry-After, X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, RateLimit-Policy, RateLimit")
+		}
+		if r.Method == http.MethodOptions {
+			h.Set("Allow", "OPTIONS, GET, POST")
+			if r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Set("Access-Control-Allow-Methods", "GET, POST")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
+				h.Set("Access-Control-Max-Age", "86400")
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,317 @@
+// Package oauth is authd's OAuth 2.0 authorization server: /authorize with
+// Bitcoin sign-in, /token, /userinfo, /revoke (RFC 7009), /introspect (RFC
+// 7662), server metadata (RFC 8414) and the JWKS.
+//
+// It is built on github.com/go-oauth2/oauth2/v4's manager, with authd's own
+// stores and generators plugged into it, and with every request validated
+// here before the library sees it, because the library's defaults are
+// unsafe (host-suffix redirect matching, redirects to unvalidated URIs,
+// get-then-delete code redemption, refresh tokens not bound to their
+// client, PKCE plain by default, 500s for client errors). What the library
+// still does: it assembles token infos, runs the grant flows over the
+// stores, and calls the generators. What authd adds:
+//
+//   - exact redirect_uri matching (only a loopback IP's port may vary),
+//     checked before anything can redirect;
+//   - codes in Redis, redeemed by a script that swaps the code for a
+//     tombstone remembering the token family, so a second redemption, even
+//     one that lost a race, revokes everything issued from that code;
+//   - refresh tokens hashed in SQL, redeemed by a conditional UPDATE, bound
+//     to their client, narrowing scope only, and revoking their family when
+//     a rotated one comes back;
+//   - RFC 9068 access tokens (ES256, typ at+jwt, kid) from persisted,
+//     rotatable keys, with a Redis deny list for revoked tokens and
+//     families;
+//   - every error as an *errors.Error, so errors.Write answers it.
+//
+// # Wiring
+//
+// The handlers have the errors.HandlerFunc shape. Inside errors.Middleware
+// and errors.Routes, the server routes them like this (outermost first;
+// "limit" is the rate limiter of DESIGN §5, "form" errors.LimitBody of
+// 64 KiB):
+//
+//	GET  /authorize                     limit → Authorize
+//	POST /authorize                     limit → form → Authorize
+//	POST /authorize/login               limit → form → Login
+//	POST /token                         CORS → limit → form → Token
+//	GET|POST /userinfo                  CORS → Identify → limit(subject) → UserInfo
+//	POST /revoke                        CORS → form → Revoke
+//	POST /introspect                    form → Introspect
+//	GET  /.well-known/oauth-authorization-server, /.well-known/openid-configuration
+//	                                    CORS → Metadata
+//	GET  /.well-known/jwks.json         CORS → JWKS
+//	OPTIONS on each CORS route          CORS(nil) (answers every OPTIONS itself)
+//
+// Identify validates the Bearer token before the limiter so that /userinfo
+// is limited per subject; it never answers, and SubjectFromContext gives
+// the limiter the subject (none: key on the client IP). UserInfo returns
+// the error Identify recorded. Purge should run now and then (hourly).
+package oauth
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/authd-dev/authd/errors"
+	"github.com/go-oauth2/oauth2/v4"
+	"github.com/go-oauth2/oauth2/v4/manage"
+	"github.com/redis/go-redis/v9"
+)
+
+// Scopes authd itself gives meaning to. Clients may register other RFC 6749
+// §3.3 scope tokens.
+const (
+	ScopeProfile = "profile" // /userinfo
+	ScopeBackup  = "backup"  // the backup API by Bearer token
+)
+
+// Default lifetimes (DESIGN §4).
+const (
+	DefaultAccessTokenTTL  = 15 * time.Minute
+	DefaultRefreshTokenTTL = 720 * time.Hour
+	DefaultCodeTTL         = 10 * time.Minute
+	DefaultLoginTTL        = 10 * time.Minute
+	DefaultTimeout         = 3 * time.Second
+)
+
+// Config configures a Server. Issuer, DB, Dialect, Redis and Wallet are
+// required; zero durations take the defaults above.
+type Config struct {
+	// Issuer is the server's issuer identifier (RFC 8414): an absolute
+	// https URL (http only for a loopback host) without query, fragment
+	// or trailing slash. Every endpoint URL is the issuer plus its path.
+	Issuer string
+
+	AccessTokenTTL  time.Duration // default 15m
+	RefreshTokenTTL time.Duration // default 720h
+	CodeTTL         time.Duration // default 10m
+	LoginTTL        time.Duration // default 10m: a login page's challenge
+
+	// DB holds clients, identities, refresh tokens and signing keys; it
+	// must have authd's migrations applied. Dialect is "postgres" or
+	// "sqlite".
+	DB      *sql.DB
+	Dialect string
+
+	// Redis holds codes, pending logins and the access-token deny list.
+	Redis redis.UniversalClient
+
+	// Wallet verifies Bitcoin-signed sign-ins.
+	Wallet Wallet
+
+	// Providers are the upstream sign-in providers configured ("google",
+	// "github"): the login page offers a button for each.
+	Providers []string
+
+	// Logger receives the server's own logs (key generation, reloads);
+	// nil means slog.Default().
+	Logger *slog.Logger
+
+	// Now is the clock for tokens, codes and challenges; nil means
+	// time.Now. Redis expiry follows Redis's own clock.
+	Now func() time.Time
+
+	// Timeout bounds each Redis or SQL operation; default 3s.
+	Timeout time.Duration
+}
+
+// Server is the authorization server. Its handlers have the
+// errors.HandlerFunc shape; the lead's route table adapts them.
+type Server struct {
+	cfg       Config
+	issuer    string
+	issuerURL *url.URL
+	db        *sql.DB
+	rdb       redis.UniversalClient
+	wallet    Wallet
+	log       *slog.Logger
+	now       func() time.Time
+
+	mgr     *manage.Manager
+	clients *clientStore
+	tokens  *tokenStore
+	keys    *keyring
+
+	metadata []byte
+}
+
+// New validates cfg, loads the signing keys from the database (generating
+// the first one when there is none) and returns a ready Server.
+//
+// Errors: a configuration error names the setting; failing to load or
+// create the signing key is temporarily_unavailable.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	const op = "oauth.New"
+	iu, err := checkIssuer(cfg.Issuer)
+	if err != nil {
+		return nil, errors.Errorf("%s: Issuer: %w", op, err)
+	}
+	if cfg.DB == nil {
+		return nil, errors.Errorf("%s: DB is required", op)
+	}
+	if cfg.Dialect != "postgres" && cfg.Dialect != "sqlite" {
+		return nil, errors.Errorf("%s: Dialect must be postgres or sqlite, not %q", op, cfg.Dialect)
+	}
+	if cfg.Redis == nil {
+		return nil, errors.Errorf("%s: Redis is required", op)
+	}
+	if cfg.Wallet == nil {
+		return nil, errors.Errorf("%s: Wallet is required", op)
+	}
+	for _, p := range cfg.Providers {
+		if p != "google" && p != "github" {
+			return nil, errors.Errorf("%s: Providers: unknown provider %q (want google or github)", op, p)
+		}
+	}
+	def := func(d *time.Duration, v time.Duration, name string) error {
+		if *d < 0 {
+			return errors.Errorf("%s: %s must not be negative", op, name)
+		}
+		if *d == 0 {
+			*d = v
+		}
+		return nil
+	}
+	for _, d := range []struct {
+		p    *time.Duration
+		v    time.Duration
+		name string
+	}{
+		{&cfg.AccessTokenTTL, DefaultAccessTokenTTL, "AccessTokenTTL"},
+		{&cfg.RefreshTokenTTL, DefaultRefreshTokenTTL, "RefreshTokenTTL"},
+		{&cfg.CodeTTL, DefaultCodeTTL, "CodeTTL"},
+		{&cfg.LoginTTL, DefaultLoginTTL, "LoginTTL"},
+		{&cfg.Timeout, DefaultTimeout, "Timeout"},
+	} {
+		if err := def(d.p, d.v, d.name); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.AccessTokenTTL < time.Second || cfg.CodeTTL < time.Second || cfg.LoginTTL < time.Second || cfg.RefreshTokenTTL < time.Second {
+		return nil, errors.Errorf("%s: token, code and login lifetimes must be at least 1s", op)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+
+	s := &Server{
+		cfg:       cfg,
+		issuer:    cfg.Issuer,
+		issuerURL: iu,
+		db:        cfg.DB,
+		rdb:       cfg.Redis,
+		wallet:    cfg.Wallet,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+	}
+	s.clients = &clientStore{db: cfg.DB, timeout: cfg.Timeout}
+	if err := s.clients.prepare(ctx); err != nil {
+		return nil, err
+	}
+	s.tokens = &tokenStore{s: s}
+	s.keys = &keyring{db: cfg.DB, log: cfg.Logger, now: cfg.Now, timeout: cfg.Timeout}
+	if err := s.keys.init(ctx); err != nil {
+		return nil, err
+	}
+	s.mgr = s.newManager()
+	s.metadata = s.buildMetadata()
+	return s, nil
+}
+
+// newManager wires go-oauth2's manager to authd's stores and generators and
+// replaces each of its unsafe defaults.
+func (s *Server) newManager() *manage.Manager {
+	m := manage.NewManager()
+	m.MapClientStorage(s.clients)
+	m.MapTokenStorage(s.tokens)
+	m.MapAuthorizeGenerate(codeGenerator{})
+	m.MapAccessGenerate(&accessGenerator{s: s})
+	// DefaultValidateURI is a host-suffix check: exact matching instead.
+	m.SetValidateURIHandler(validateRedirectURIList)
+	m.SetExtractExtensionHandler(s.extractExtension)
+	m.SetAuthorizeCodeExp(s.cfg.CodeTTL)
+	m.SetAuthorizeCodeTokenCfg(&manage.Config{
+		AccessTokenExp:    s.cfg.AccessTokenTTL,
+		RefreshTokenExp:   s.cfg.RefreshTokenTTL,
+		IsGenerateRefresh: true, // the generator issues one only to clients with the refresh_token grant
+	})
+	m.SetClientTokenCfg(&manage.Config{AccessTokenExp: s.cfg.AccessTokenTTL})
+	m.SetRefreshTokenCfg(&manage.RefreshingConfig{
+		AccessTokenExp:     s.cfg.AccessTokenTTL,
+		RefreshTokenExp:    s.cfg.RefreshTokenTTL,
+		IsGenerateRefresh:  true,  // rotate on every use
+		IsResetRefreshTime: true,  // the new refresh token lives RefreshTokenTTL from now
+		IsRemoveAccess:     false, // access tokens are JWTs: they live until they expire or are revoked
+		IsRemoveRefreshing: true,  // a no-op: the store already marked the old one used
+	})
+	return m
+}
+
+// extractExtension gives every token info a token family: a fresh one for a
+// new authorization or a client_credentials grant; a code exchange keeps
+// the family its code was issued with.
+func (s *Server) extractExtension(tgr *oauth2.TokenGenerateRequest, ti oauth2.ExtendableTokenInfo) {
+	ext := ti.GetExtension()
+	if ext == nil {
+		ext = make(url.Values)
+	}
+	if ext.Get(extFamily) == "" {
+		ext.Set(extFamily, newFamily())
+	}
+	ti.SetExtension(ext)
+}
+
+// checkIssuer enforces RFC 8414 §2 and DESIGN §8 on the issuer.
+func checkIssuer(issuer string) (*url.URL, error) {
+	if issuer == "" {
+		return nil, errors.New("required")
+	}
+	u, err := url.Parse(issuer)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "" {
+		return nil, errors.New("must be an absolute URL such as https://auth.example.com")
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(issuer, "#") {
+		return nil, errors.New("must not have a query or fragment")
+	}
+	if u.User != nil {
+		return nil, errors.New("must not contain user information")
+	}
+	if strings.HasSuffix(issuer, "/") {
+		return nil, errors.New("must not end with a slash")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopbackHost(u.Hostname()) {
+			return nil, errors.New("must use https unless the host is loopback")
+		}
+	default:
+		return nil, errors.New("must use https")
+	}
+	return u, nil
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// endpoint returns the absolute URL of path on this server.
+func (s *Server) endpoint(path string) string { return s.issuer + path }
+
+// opCtx bounds one Redis or SQL operation.
+func (s *Server) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.Timeout)
+}

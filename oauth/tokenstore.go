@@ -1,0 +1,422 @@
+package oauth
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/authd-dev/authd/errors"
+	"github.com/go-oauth2/oauth2/v4"
+	"github.com/go-oauth2/oauth2/v4/models"
+	"github.com/redis/go-redis/v9"
+)
+
+// Token-info extension keys carried through go-oauth2's manager.
+const (
+	extFamily       = "family"        // token family, fixed when the code is issued
+	extRefreshScope = "refresh_scope" // a refreshed grant's own scope (RFC 6749 §6)
+)
+
+// Redis keys. Family and jti keys share a hash tag, so the one EXISTS that
+// checks both works on a Redis Cluster.
+func codeKey(code string) string {
+	h := sha256.Sum256([]byte(code))
+	return "authd:oauth:code:" + hex.EncodeToString(h[:])
+}
+func familyKey(family string) string { return "authd:oauth:fam:{" + family + "}" }
+func jtiKey(jti string) string {
+	f, _ := familyOf(jti)
+	return "authd:oauth:jti:{" + f + "}:" + jti
+}
+
+func hashToken(tok string) string {
+	h := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(h[:])
+}
+
+// tokenStore is authd's oauth2.TokenStore: codes in Redis, refresh tokens
+// hashed in SQL, access tokens nowhere (they are self-contained JWTs).
+//
+// go-oauth2's manager redeems a code or refresh token with get-then-remove,
+// which two concurrent requests can both pass. Here GetByCode and
+// GetByRefresh are the redemption itself, each one atomic operation, and
+// RemoveByCode/RemoveByRefresh do nothing. The manager calls them only
+// from its code-exchange and refresh flows, which is the only way authd
+// uses them.
+type tokenStore struct{ s *Server }
+
+// Create implements oauth2.TokenStore: it stores a new code, or the
+// refresh token of a new grant. Access tokens need no storage.
+//
+// Errors: temporarily_unavailable.
+func (ts *tokenStore) Create(ctx context.Context, info oauth2.TokenInfo) error {
+	switch {
+	case info.GetCode() != "":
+		return ts.putCode(ctx, info)
+	case info.GetRefresh() != "":
+		return ts.insertRefresh(ctx, info)
+	}
+	return nil
+}
+
+// RemoveByCode implements oauth2.TokenStore; GetByCode already redeemed
+// the code.
+func (ts *tokenStore) RemoveByCode(ctx context.Context, code string) error { return nil }
+
+// RemoveByAccess implements oauth2.TokenStore; the manager is configured
+// never to call it (access tokens are revoked through the deny list).
+func (ts *tokenStore) RemoveByAccess(ctx context.Context, access string) error { return nil }
+
+// RemoveByRefresh implements oauth2.TokenStore; GetByRefresh already
+// marked the old refresh token used, and its row must stay so that
+// presenting it again is recognised as reuse.
+func (ts *tokenStore) RemoveByRefresh(ctx context.Context, refresh string) error { return nil }
+
+// GetByAccess implements oauth2.TokenStore; authd verifies access tokens
+// itself and never asks the library.
+func (ts *tokenStore) GetByAccess(ctx context.Context, access string) (oauth2.TokenInfo, error) {
+	return nil, errors.Wrap(errors.ErrUnsupported, "oauth.tokenStore.GetByAccess", errors.ServerError, "")
+}
+
+// putCode stores a code as a Redis hash living for the code's lifetime.
+func (ts *tokenStore) putCode(ctx context.Context, info oauth2.TokenInfo) error {
+	const op = "oauth.tokenStore.putCode"
+	family := ""
+	if eti, ok := info.(oauth2.ExtendableTokenInfo); ok {
+		family = eti.GetExtension().Get(extFamily)
+	}
+	if !validFamily(family) {
+		return errors.Wrap(errors.New("code without a family"), op, errors.ServerError, "")
+	}
+	ttl := info.GetCodeExpiresIn()
+	key := codeKey(info.GetCode())
+	ctx, cancel := ts.s.opCtx(ctx)
+	defer cancel()
+	_, err := ts.s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, key,
+			"client_id", info.GetClientID(),
+			"redirect_uri", info.GetRedirectURI(),
+			"scope", info.GetScope(),
+			"sub", info.GetUserID(),
+			"cc", info.GetCodeChallenge(),
+			"ccm", string(info.GetCodeChallengeMethod()),
+			"family", family,
+			"created_ms", strconv.FormatInt(ts.s.now().UnixMilli(), 10),
+			"ttl_ms", strconv.FormatInt(ttl.Milliseconds(), 10),
+		)
+		p.PExpire(ctx, key, ttl)
+		return nil
+	})
+	if err != nil {
+		return errors.Unavailable(err, op)
+	}
+	return nil
+}
+
+// redeemCode swaps a live code for its tombstone in one step: the entry is
+// marked used by this redemption and keeps its remaining lifetime and its
+// family. A second redemption finds the tombstone and learns the family to
+// revoke, also when it raced the first. A script retried by the client
+// library after a lost reply (same redemption id) gets the same answer.
+var redeemCode = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return false
+end
+local used = redis.call('HGET', KEYS[1], 'used')
+if used and used ~= ARGV[1] then
+  return {'reused', redis.call('HGET', KEYS[1], 'family') or ''}
+end
+if not used then
+  redis.call('HSET', KEYS[1], 'used', ARGV[1])
+end
+local all = redis.call('HGETALL', KEYS[1])
+table.insert(all, 1, 'live')
+return all
+`)
+
+// errCodeInvalid is the answer for a code that is unknown, expired or used.
+func errCodeInvalid(op string, cause error) *errors.Error {
+	return errors.Wrap(cause, op, errors.InvalidGrant, "The authorization code is invalid, expired or already used")
+}
+
+// GetByCode implements oauth2.TokenStore by redeeming the code: see
+// redeemCode. Presenting a used code revokes its token family.
+//
+// Errors: invalid_grant; temporarily_unavailable.
+func (ts *tokenStore) GetByCode(ctx context.Context, code string) (oauth2.TokenInfo, error) {
+	const op = "oauth.tokenStore.GetByCode"
+	rctx, cancel := ts.s.opCtx(ctx)
+	res, err := redeemCode.Run(rctx, ts.s.rdb, []string{codeKey(code)}, randomToken(12)).StringSlice()
+	cancel()
+	if err == redis.Nil {
+		return nil, errCodeInvalid(op, errors.New("unknown or expired code"))
+	}
+	if err != nil {
+		return nil, errors.Unavailable(err, op)
+	}
+	if len(res) == 2 && res[0] == "reused" {
+		if err := ts.revokeFamily(ctx, res[1], reasonCodeReuse); err != nil {
+			return nil, err
+		}
+		return nil, errors.Wrap(errors.New("code reused; family "+res[1]+" revoked"), op, errors.InvalidGrant,
+			"The authorization code was already used; the tokens issued for it are revoked")
+	}
+	if len(res) < 1 || res[0] != "live" || len(res)%2 != 1 {
+		return nil, errors.Wrap(errors.Errorf("unexpected script reply of %d items", len(res)), op, errors.ServerError, "")
+	}
+	f := map[string]string{}
+	for i := 1; i+1 < len(res); i += 2 {
+		f[res[i]] = res[i+1]
+	}
+	created, _ := strconv.ParseInt(f["created_ms"], 10, 64)
+	ttlMS, _ := strconv.ParseInt(f["ttl_ms"], 10, 64)
+	if ts.s.now().UnixMilli() >= created+ttlMS {
+		return nil, errCodeInvalid(op, errors.New("code expired"))
+	}
+	ti := models.NewToken()
+	ti.SetCode(code)
+	ti.SetClientID(f["client_id"])
+	ti.SetRedirectURI(f["redirect_uri"])
+	ti.SetScope(f["scope"])
+	ti.SetUserID(f["sub"])
+	ti.SetCodeChallenge(f["cc"])
+	ti.SetCodeChallengeMethod(oauth2.CodeChallengeMethod(f["ccm"]))
+	// The manager checks expiry against the wall clock: give it the
+	// remaining lifetime from now.
+	ti.SetCodeCreateAt(time.Now())
+	ti.SetCodeExpiresIn(time.Duration(created+ttlMS-ts.s.now().UnixMilli()) * time.Millisecond)
+	ti.SetExtension(url.Values{extFamily: {f["family"]}})
+	return ti, nil
+}
+
+// refreshRow is a stored refresh token.
+type refreshRow struct {
+	family, clientID, subject, scope string
+	created, expires, used           int64
+	familyRevoked                    bool
+}
+
+// peekRefresh reads a refresh token without redeeming it; nil when there
+// is none.
+//
+// Errors: temporarily_unavailable.
+func (ts *tokenStore) peekRefresh(ctx context.Context, tok string) (*refreshRow, error) {
+	const op = "oauth.tokenStore.peekRefresh"
+	ctx, cancel := ts.s.opCtx(ctx)
+	defer cancel()
+	var r refreshRow
+	var revoked int
+	err := ts.s.db.QueryRowContext(ctx, `SELECT t.family, t.client_id, t.subject, t.scope, t.created_ms, t.expires_ms, t.used_ms,
+		(SELECT COUNT(*) FROM oauth_revoked_families f WHERE f.family = t.family)
+		FROM oauth_refresh_tokens t WHERE t.hash = $1`, hashToken(tok)).
+		Scan(&r.family, &r.clientID, &r.subject, &r.scope, &r.created, &r.expires, &r.used, &revoked)
+	if err == sql.ErrNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, errors.Unavailable(err, op)
+	}
+	r.familyRevoked = revoked > 0
+	return &r, nil
+}
+
+// active reports whether a refresh token may still be redeemed at now.
+func (r *refreshRow) active(now time.Time) bool {
+	return r.used == 0 && !r.familyRevoked && r.expires > now.UnixMilli()
+}
+
+// errRefreshInvalid is the answer for any refresh token that cannot be
+// redeemed.
+func errRefreshInvalid(op string, cause error) *errors.Error {
+	return errors.Wrap(cause, op, errors.InvalidGrant, "The refresh token is invalid, expired, revoked or was issued to another client")
+}
+
+// GetByRefresh implements oauth2.TokenStore by redeeming the refresh token
+// with one conditional UPDATE: of concurrent redemptions exactly one
+// succeeds. A token already redeemed (rotated) is reuse: its whole family
+// is revoked.
+//
+// Errors: invalid_grant; temporarily_unavailable.
+func (ts *tokenStore) GetByRefresh(ctx context.Context, refresh string) (oauth2.TokenInfo, error) {
+	const op = "oauth.tokenStore.GetByRefresh"
+	now := ts.s.now().UnixMilli()
+	qctx, cancel := ts.s.opCtx(ctx)
+	var r refreshRow
+	err := ts.s.db.QueryRowContext(qctx, `UPDATE oauth_refresh_tokens SET used_ms = $2
+		WHERE hash = $1 AND used_ms = 0 AND expires_ms > $2
+		AND NOT EXISTS (SELECT 1 FROM oauth_revoked_families f WHERE f.family = oauth_refresh_tokens.family)
+		RETURNING family, client_id, subject, scope, created_ms, expires_ms`, hashToken(refresh), now).
+		Scan(&r.family, &r.clientID, &r.subject, &r.scope, &r.created, &r.expires)
+	cancel()
+	if err == sql.ErrNoRows {
+		row, perr := ts.peekRefresh(ctx, refresh)
+		if perr != nil {
+			return nil, perr
+		}
+		if row != nil && row.used != 0 && !row.familyRevoked {
+			if err := ts.revokeFamily(ctx, row.family, reasonRefreshReuse); err != nil {
+				return nil, err
+			}
+			return nil, errors.Wrap(errors.New("rotated refresh token reused; family "+row.family+" revoked"), op, errors.InvalidGrant,
+				"The refresh token was already used; every token of this grant is revoked")
+		}
+		return nil, errRefreshInvalid(op, errors.New("unknown, used, expired or revoked refresh token"))
+	}
+	if err != nil {
+		return nil, errors.Unavailable(err, op)
+	}
+	ti := models.NewToken()
+	ti.SetClientID(r.clientID)
+	ti.SetUserID(r.subject)
+	ti.SetScope(r.scope)
+	ti.SetRefresh(refresh)
+	// The manager checks expiry against the wall clock.
+	ti.SetRefreshCreateAt(time.Now())
+	ti.SetRefreshExpiresIn(time.Duration(r.expires-now) * time.Millisecond)
+	ti.SetExtension(url.Values{extFamily: {r.family}, extRefreshScope: {r.scope}})
+	return ti, nil
+}
+
+// insertRefresh stores the refresh token of a new or rotated grant, hashed.
+// A rotated grant keeps its family and its own scope even when the access
+// token was narrowed (RFC 6749 §6).
+func (ts *tokenStore) insertRefresh(ctx context.Context, info oauth2.TokenInfo) error {
+	const op = "oauth.tokenStore.insertRefresh"
+	var family, scope string
+	if eti, ok := info.(oauth2.ExtendableTokenInfo); ok {
+		family = eti.GetExtension().Get(extFamily)
+		scope = eti.GetExtension().Get(extRefreshScope)
+	}
+	if !validFamily(family) {
+		return errors.Wrap(errors.New("refresh token without a family"), op, errors.ServerError, "")
+	}
+	if scope == "" {
+		scope = info.GetScope()
+	}
+	now := ts.s.now()
+	ttl := info.GetRefreshExpiresIn()
+	if ttl <= 0 {
+		ttl = ts.s.cfg.RefreshTokenTTL
+	}
+	ctx, cancel := ts.s.opCtx(ctx)
+	defer cancel()
+	if _, err := ts.s.db.ExecContext(ctx, `INSERT INTO oauth_refresh_tokens
+		(hash, family, client_id, subject, scope, created_ms, expires_ms, used_ms)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, 0)`,
+		hashToken(info.GetRefresh()), family, info.GetClientID(), info.GetUserID(), scope,
+		now.UnixMilli(), now.Add(ttl).UnixMilli()); err != nil {
+		return errors.Unavailable(err, op)
+	}
+	return nil
+}
+
+// Why a family was revoked, for the log.
+const (
+	reasonCodeReuse    = "authorization code reused"
+	reasonRefreshReuse = "rotated refresh token reused"
+	reasonRevoked      = "revoked by the client (RFC 7009)"
+)
+
+// revokeFamily revokes every token issued from one authorization: its
+// refresh tokens in SQL (also ones inserted later, by a request that won
+// a race against this revocation) and its access tokens through the deny
+// list.
+//
+// Errors: temporarily_unavailable.
+func (ts *tokenStore) revokeFamily(ctx context.Context, family, reason string) error {
+	const op = "oauth.tokenStore.revokeFamily"
+	if !validFamily(family) {
+		return errors.Wrap(errors.Errorf("bad family %q", family), op, errors.ServerError, "")
+	}
+	now := ts.s.now()
+	ctx, cancel := ts.s.opCtx(ctx)
+	defer cancel()
+	if _, err := ts.s.db.ExecContext(ctx, `INSERT INTO oauth_revoked_families (family, revoked_ms, expires_ms)
+		VALUES ($1, $2, $3) ON CONFLICT (family) DO NOTHING`,
+		family, now.UnixMilli(), now.Add(ts.s.cfg.RefreshTokenTTL+ts.s.cfg.CodeTTL).UnixMilli()); err != nil {
+		return errors.Unavailable(err, op)
+	}
+	// Every access token of the family expires within AccessTokenTTL of
+	// being issued, and none is issued later than a code's lifetime after
+	// the revocation.
+	if err := ts.s.rdb.Set(ctx, familyKey(family), "1", ts.s.cfg.AccessTokenTTL+ts.s.cfg.CodeTTL+time.Minute).Err(); err != nil {
+		return errors.Unavailable(err, op)
+	}
+	level := slog.LevelWarn // reuse of a code or refresh token: a stolen token, or a client bug
+	if reason == reasonRevoked {
+		level = slog.LevelInfo
+	}
+	ts.s.log.LogAttrs(ctx, level, "token family revoked", slog.String("family", family), slog.String("reason", reason))
+	return nil
+}
+
+// denyAccess puts one access token on the deny list until it expires.
+//
+// Errors: temporarily_unavailable.
+func (ts *tokenStore) denyAccess(ctx context.Context, c *accessClaims) error {
+	const op = "oauth.tokenStore.denyAccess"
+	ttl := time.Until(c.expiry()) + time.Second
+	if d := c.expiry().Sub(ts.s.now()) + time.Second; d > ttl {
+		ttl = d
+	}
+	if ttl <= 0 {
+		return nil
+	}
+	ctx, cancel := ts.s.opCtx(ctx)
+	defer cancel()
+	if err := ts.s.rdb.Set(ctx, jtiKey(c.Jti), "1", ttl).Err(); err != nil {
+		return errors.Unavailable(err, op)
+	}
+	return nil
+}
+
+// revoked reports whether an access token's jti or family is on the deny
+// list: one EXISTS over two keys in one hash slot.
+//
+// Errors: temporarily_unavailable.
+func (ts *tokenStore) revoked(ctx context.Context, jti string) (bool, error) {
+	const op = "oauth.tokenStore.revoked"
+	f, ok := familyOf(jti)
+	if !ok {
+		return true, nil
+	}
+	ctx, cancel := ts.s.opCtx(ctx)
+	defer cancel()
+	n, err := ts.s.rdb.Exists(ctx, familyKey(f), jtiKey(jti)).Result()
+	if err != nil {
+		return false, errors.Unavailable(err, op)
+	}
+	return n > 0, nil
+}
+
+// Purge deletes refresh tokens and revoked-family records that have
+// expired. Call it now and then (hourly is plenty); nothing depends on it
+// but the size of the tables.
+//
+// Errors: temporarily_unavailable.
+func (s *Server) Purge(ctx context.Context) error {
+	const op = "oauth.Purge"
+	now := s.now().UnixMilli()
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM oauth_refresh_tokens WHERE expires_ms < $1`, now); err != nil {
+		return errors.Unavailable(err, op)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM oauth_revoked_families WHERE expires_ms < $1`, now); err != nil {
+		return errors.Unavailable(err, op)
+	}
+	return nil
+}
+
+// codeGenerator is authd's oauth2.AuthorizeGenerate: 256 random bits.
+type codeGenerator struct{}
+
+// Token implements oauth2.AuthorizeGenerate.
+func (codeGenerator) Token(ctx context.Context, data *oauth2.GenerateBasic) (string, error) {
+	return randomToken(32), nil
+}
