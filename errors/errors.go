@@ -45,6 +45,11 @@ type Error struct {
 	// (RFC 6749 §4.1.2.1). Only the oauth package sets it, and only after it
 	// validated the client and the redirect_uri.
 	Redirect *Redirect
+	// DocCode, when set to a catalog code, is the entry error_uri points at
+	// instead of Code's: a failed Google sign-in is redirected to the client
+	// as access_denied (authorization responses carry only standard codes)
+	// but documented at #google_auth_failed (DESIGN §2.4).
+	DocCode Code
 	// Op names the operation that failed ("sigauth.Verify"); logs only.
 	Op string
 	// Err is the underlying cause; logs only, never sent.

@@ -80,7 +80,11 @@ func Write(w http.ResponseWriter, r *http.Request, err error) {
 		desc = entry.Description
 	}
 	desc = sanitizeText(desc)
-	uri := sanitizeURI(st.uriBase(r) + "#" + string(entry.Code))
+	anchor := entry.Code
+	if _, ok := byCode[e.DocCode]; ok {
+		anchor = e.DocCode
+	}
+	uri := sanitizeURI(st.uriBase(r) + "#" + string(anchor))
 
 	// The redirect is decided before logging and counting, so both record
 	// the status actually sent.

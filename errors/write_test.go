@@ -663,6 +663,18 @@ func TestRedirect(t *testing.T) {
 			wantCode: http.StatusFound,
 		},
 		{
+			name:     "provider failure: access_denied documented at the provider's entry",
+			err:      &errors.Error{Code: errors.AccessDenied, DocCode: errors.GoogleAuthFailed, Description: "Google authentication was unsuccessful", Redirect: &errors.Redirect{URI: "https://c.example/cb", State: "s", HasState: true, Issuer: testIssuer}},
+			wantLoc:  "https://c.example/cb?error=access_denied&error_description=Google+authentication+was+unsuccessful&error_uri=https%3A%2F%2Fauth.example.com%2Fdocs%2Ferrors%23google_auth_failed&state=s&iss=https%3A%2F%2Fauth.example.com",
+			wantCode: http.StatusFound,
+		},
+		{
+			name:     "a DocCode outside the catalog is ignored",
+			err:      &errors.Error{Code: errors.AccessDenied, DocCode: "made_up", Redirect: &errors.Redirect{URI: "https://c.example/cb", Issuer: testIssuer}},
+			wantLoc:  "https://c.example/cb?error=access_denied&error_description=The+resource+owner+or+authorization+server+denied+the+request&error_uri=https%3A%2F%2Fauth.example.com%2Fdocs%2Ferrors%23access_denied&iss=https%3A%2F%2Fauth.example.com",
+			wantCode: http.StatusFound,
+		},
+		{
 			name:     "custom URI scheme of a native app",
 			err:      &errors.Error{Code: errors.AccessDenied, Redirect: &errors.Redirect{URI: "com.example.app:/oauth", State: "s", HasState: true, Issuer: testIssuer}},
 			wantLoc:  "com.example.app:/oauth?error=access_denied&error_description=The+resource+owner+or+authorization+server+denied+the+request&error_uri=https%3A%2F%2Fauth.example.com%2Fdocs%2Ferrors%23access_denied&state=s&iss=https%3A%2F%2Fauth.example.com",
