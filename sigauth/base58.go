@@ -1,0 +1,152 @@
+package sigauth
+
+import (
+	"crypto/sha256"
+
+	"golang.org/x/crypto/ripemd160" //nolint:staticcheck // RIPEMD-160 is what Bitcoin addresses are made of.
+)
+
+// Version bytes of base58check payloads (Bitcoin mainnet, and testnet WIFs,
+// which are recognised only to be refused with a clear message).
+const (
+	versionP2PKH      = 0x00
+	versionWIF        = 0x80
+	versionTestnetWIF = 0xef
+)
+
+const b58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+var b58Index = func() (t [256]int8) {
+	for i := range t {
+		t[i] = -1
+	}
+	for i := 0; i < len(b58Alphabet); i++ {
+		t[b58Alphabet[i]] = int8(i)
+	}
+	return t
+}()
+
+// b58Decode decodes s into out and reports whether s is base58 of exactly
+// len(out) bytes. It never allocates.
+func b58Decode(s string, out []byte) bool {
+	if len(s) == 0 || len(s) > 2*len(out) {
+		return false
+	}
+	zeros := 0
+	for zeros < len(s) && s[zeros] == '1' {
+		zeros++
+	}
+	if zeros > len(out) {
+		return false
+	}
+	clear(out)
+	// out holds the big-endian value of the digits after the leading '1's;
+	// used counts its significant bytes from the right.
+	used := 0
+	for i := zeros; i < len(s); i++ {
+		d := b58Index[s[i]]
+		if d < 0 {
+			return false
+		}
+		carry := int(d)
+		j := 0
+		for k := len(out) - 1; k >= 0 && (carry != 0 || j < used); k-- {
+			carry += 58 * int(out[k])
+			out[k] = byte(carry)
+			carry >>= 8
+			j++
+		}
+		if carry != 0 {
+			return false
+		}
+		used = j
+	}
+	return zeros+used == len(out)
+}
+
+// b58Encode returns the base58 encoding of b.
+func b58Encode(b []byte) string {
+	zeros := 0
+	for zeros < len(b) && b[zeros] == 0 {
+		zeros++
+	}
+	// log(256)/log(58) < 1.37: enough digits for the value.
+	digits := make([]byte, len(b)*137/100+1)
+	n := 0
+	for _, c := range b[zeros:] {
+		carry := int(c)
+		for k := 0; k < n; k++ {
+			carry += int(digits[k]) << 8
+			digits[k] = byte(carry % 58)
+			carry /= 58
+		}
+		for carry > 0 {
+			digits[n] = byte(carry % 58)
+			carry /= 58
+			n++
+		}
+	}
+	out := make([]byte, zeros+n)
+	for i := 0; i < zeros; i++ {
+		out[i] = '1'
+	}
+	for i := 0; i < n; i++ {
+		out[zeros+i] = b58Alphabet[digits[n-1-i]]
+	}
+	return string(out)
+}
+
+// checksum returns the first four bytes of SHA-256(SHA-256(b)).
+func checksum(b []byte) [4]byte {
+	h := sha256.Sum256(b)
+	h = sha256.Sum256(h[:])
+	return [4]byte(h[:4])
+}
+
+// b58CheckDecode decodes a base58check string of exactly len(out)-4 payload
+// bytes into out (payload then checksum) and verifies the checksum.
+func b58CheckDecode(s string, out []byte) bool {
+	if !b58Decode(s, out) {
+		return false
+	}
+	n := len(out) - 4
+	return checksum(out[:n]) == [4]byte(out[n:])
+}
+
+// b58CheckEncode returns base58(payload || checksum(payload)).
+func b58CheckEncode(payload []byte) string {
+	c := checksum(payload)
+	return b58Encode(append(payload[:len(payload):len(payload)], c[:]...))
+}
+
+// decodeAddress returns the hash160 of a mainnet P2PKH address (version
+// 0x00, 20-byte payload, valid checksum).
+func decodeAddress(address string) (h [20]byte, ok bool) {
+	// A P2PKH address is 25 bytes: 26 to 34 base58 digits.
+	if len(address) < 26 || len(address) > 35 {
+		return h, false
+	}
+	var raw [25]byte
+	if !b58CheckDecode(address, raw[:]) || raw[0] != versionP2PKH {
+		return h, false
+	}
+	copy(h[:], raw[1:21])
+	return h, true
+}
+
+// encodeAddress returns the mainnet P2PKH address of a hash160.
+func encodeAddress(h [20]byte) string {
+	var p [21]byte
+	p[0] = versionP2PKH
+	copy(p[1:], h[:])
+	return b58CheckEncode(p[:])
+}
+
+// hash160 returns RIPEMD-160(SHA-256(b)).
+func hash160(b []byte) (out [20]byte) {
+	s := sha256.Sum256(b)
+	r := ripemd160.New()
+	r.Write(s[:])
+	r.Sum(out[:0])
+	return out
+}
