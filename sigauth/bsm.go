@@ -89,8 +89,15 @@ func decodeCompactSig(s string, out *[compactSigLen]byte) bool {
 	if len(s) != compactSigB64Len || strings.ContainsAny(s, "\r\n") {
 		return false
 	}
-	n, err := strictB64.Decode(out[:], []byte(s))
-	return err == nil && n == compactSigLen
+	// Decode needs room for DecodedLen(88) = 66 bytes: 88 characters
+	// without padding are 66 bytes, which must fail, not overflow.
+	var buf [66]byte
+	n, err := strictB64.Decode(buf[:], []byte(s))
+	if err != nil || n != compactSigLen {
+		return false
+	}
+	copy(out[:], buf[:compactSigLen])
+	return true
 }
 
 // verifyCompact reports whether sig is a BSM signature of hash by the key

@@ -26,6 +26,16 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
+func TestMain(m *testing.M) {
+	// Tests stop Redis on purpose; go-redis would log every failed dial.
+	redis.SetLogger(quietLogger{})
+	os.Exit(m.Run())
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
 // Test keys. Never use them for anything else.
 const (
 	// Bitcoin Core's message_sign test key (util_tests.cpp), compressed.
@@ -705,7 +715,7 @@ func TestMiddlewareWire(t *testing.T) {
 		got, gotOK = FromContext(r.Context())
 		w.WriteHeader(http.StatusNoContent)
 	})
-	h := errors.Middleware(errors.Config{URIBase: "https://auth.example.com/docs/errors"}, e.v.Middleware(inner))
+	h := errors.Middleware(errors.Config{URIBase: "https://auth.example.com/docs/errors", Logger: slog.New(slog.DiscardHandler)}, e.v.Middleware(inner))
 
 	tok := e.token(testWIF, TokenOptions{RequestPath: "/backup"})
 	w := httptest.NewRecorder()
