@@ -2,6 +2,7 @@ package sigauth
 
 import (
 	"context"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -23,7 +24,7 @@ func realVerifier(t *testing.T, rdb redis.UniversalClient) *Verifier {
 	t.Helper()
 	prefix := testenv.Name("sigauth_test_") + ":"
 	t.Cleanup(func() { deletePrefix(t, rdb, prefix) })
-	return NewVerifier(Config{Redis: rdb, KeyPrefix: prefix})
+	return NewVerifier(Config{Redis: rdb, KeyPrefix: prefix, Logger: slog.New(slog.DiscardHandler)})
 }
 
 func deletePrefix(t *testing.T, rdb redis.UniversalClient, prefix string) {
