@@ -26,42 +26,52 @@ var b58Index = func() (t [256]int8) {
 	return t
 }()
 
-// b58Decode decodes s into out and reports whether s is base58 of exactly
-// len(out) bytes. It never allocates.
+// b58Decode decodes s into out and reports whether s is the base58
+// encoding of exactly len(out) bytes (at most 40). It never allocates: the
+// value is accumulated in 32-bit limbs, one multiply-add per limb and digit.
 func b58Decode(s string, out []byte) bool {
-	if len(s) == 0 || len(s) > 2*len(out) {
+	n := len(out)
+	if n == 0 || n > 40 || len(s) == 0 || len(s) > 2*n {
 		return false
 	}
 	zeros := 0
 	for zeros < len(s) && s[zeros] == '1' {
 		zeros++
 	}
-	if zeros > len(out) {
+	if zeros > n {
 		return false
 	}
-	clear(out)
-	// out holds the big-endian value of the digits after the leading '1's;
-	// used counts its significant bytes from the right.
-	used := 0
+	var limbs [10]uint32 // big-endian; the value must fit in n bytes
+	nl := (n + 3) / 4
 	for i := zeros; i < len(s); i++ {
 		d := b58Index[s[i]]
 		if d < 0 {
 			return false
 		}
-		carry := int(d)
-		j := 0
-		for k := len(out) - 1; k >= 0 && (carry != 0 || j < used); k-- {
-			carry += 58 * int(out[k])
-			out[k] = byte(carry)
-			carry >>= 8
-			j++
+		carry := uint64(d)
+		for k := nl - 1; k >= 0; k-- {
+			t := uint64(limbs[k])*58 + carry
+			limbs[k] = uint32(t)
+			carry = t >> 32
 		}
 		if carry != 0 {
 			return false
 		}
-		used = j
 	}
-	return zeros+used == len(out)
+	// Bytes of the top limb beyond n must be zero.
+	if extra := nl*4 - n; extra > 0 && limbs[0]>>(32-8*extra) != 0 {
+		return false
+	}
+	for i := 0; i < n; i++ {
+		pos := nl*4 - n + i // byte index in the limbs
+		out[i] = byte(limbs[pos/4] >> (24 - 8*(pos%4)))
+	}
+	// Canonical: exactly as many leading zero bytes as leading '1's.
+	lz := 0
+	for lz < n && out[lz] == 0 {
+		lz++
+	}
+	return lz == zeros
 }
 
 // b58Encode returns the base58 encoding of b.

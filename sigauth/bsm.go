@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"io"
 	"strings"
 
 	"github.com/authd-dev/authd/errors"
@@ -59,13 +60,22 @@ const (
 // MessageHash returns the BSM digest of message:
 // SHA-256(SHA-256(0x18 "Bitcoin Signed Message:\n" || CompactSize(len) || message)).
 func MessageHash(message string) [32]byte {
-	h := sha256.New()
-	h.Write([]byte(bsmMagic))
-	var n [9]byte
-	h.Write(compactSize(n[:0], uint64(len(message))))
-	h.Write([]byte(message))
 	var first [32]byte
-	h.Sum(first[:0])
+	if len(message) <= 512 {
+		// The common case (a request's message) without a heap digest.
+		var buf [len(bsmMagic) + 3 + 512]byte
+		b := append(buf[:0], bsmMagic...)
+		b = compactSize(b, uint64(len(message)))
+		b = append(b, message...)
+		first = sha256.Sum256(b)
+	} else {
+		h := sha256.New()
+		h.Write([]byte(bsmMagic))
+		var n [9]byte
+		h.Write(compactSize(n[:0], uint64(len(message))))
+		io.WriteString(h, message)
+		h.Sum(first[:0])
+	}
 	return sha256.Sum256(first[:])
 }
 

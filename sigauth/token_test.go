@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 )
 
 func TestParseTimestamp(t *testing.T) {
@@ -294,6 +295,21 @@ func TestBRC77Envelope(t *testing.T) {
 	if verifyBRC77(key.PubKey(), &pb, msg, oenv) {
 		t.Error("other signer's envelope accepted")
 	}
+	// The high-S twin of the DER signature verifies too (no low-S rule).
+	sig, err := ecdsa.ParseDERSignature(env[brc77HeadLen:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, s := sig.R(), sig.S()
+	s.Negate()
+	rb, sb := r.Bytes(), s.Bytes()
+	high := append(append([]byte(nil), env[:brc77HeadLen]...), derEncode(rb[:], sb[:])...)
+	if !verifyBRC77(key.PubKey(), &pb, msg, high) {
+		t.Error("high-S twin refused")
+	}
+	if bytes.Equal(high, env) {
+		t.Error("twin equals the original")
+	}
 	mut := func(f func([]byte) []byte) []byte { return f(append([]byte(nil), env...)) }
 	for name, e := range map[string][]byte{
 		"short":          env[:brc77MinLen-1],
@@ -332,4 +348,46 @@ func TestBRC77Envelope(t *testing.T) {
 			t.Errorf("decodeBRC77(%q) accepted", s)
 		}
 	}
+}
+
+// derEncode encodes (r, s) in DER without normalising s.
+func derEncode(r, s []byte) []byte {
+	integer := func(b []byte) []byte {
+		for len(b) > 1 && b[0] == 0 {
+			b = b[1:]
+		}
+		if b[0]&0x80 != 0 {
+			b = append([]byte{0}, b...)
+		}
+		return append([]byte{0x02, byte(len(b))}, b...)
+	}
+	body := append(integer(r), integer(s)...)
+	return append([]byte{0x30, byte(len(body))}, body...)
+}
+
+// FuzzBase58: decoding accepts exactly the canonical encodings.
+func FuzzBase58(f *testing.F) {
+	for _, s := range []string{testAddress, "1111111111111111111114oLvT2", "1", "11", "z", "5HpHagT65TZzG1PH3CSu63k8DbpvD8s5ip4nEB3kEsreAnchuDf"} {
+		f.Add(s, 25)
+	}
+	f.Add("5HpHagT65TZzG1PH3CSu63k8DbpvD8s5ip4nEB3kEsreAnchuDf", 37)
+	f.Add(testWIF, 38)
+	f.Fuzz(func(t *testing.T, s string, n int) {
+		if n < 1 || n > 40 {
+			return
+		}
+		out := make([]byte, n)
+		if b58Decode(s, out) {
+			if enc := b58Encode(out); enc != s {
+				t.Fatalf("b58Decode(%q) = %x, which encodes as %q", s, out, enc)
+			}
+		}
+		// And every n-byte value round-trips: use s's bytes as one.
+		b := make([]byte, n)
+		copy(b, s)
+		back := make([]byte, n)
+		if enc := b58Encode(b); !b58Decode(enc, back) || !bytes.Equal(back, b) {
+			t.Fatalf("round trip of %x via %q failed: %x", b, enc, back)
+		}
+	})
 }
