@@ -96,8 +96,17 @@ func (v *Verifier) lockKeys(ip netip.Addr, address string) []string {
 	return []string{base, base + ":" + address}
 }
 
+// withTimeout bounds one Redis round trip. Each round trip gets its own
+// deadline: reading a slow client's body between two of them must not eat
+// into the next one's.
+func (v *Verifier) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, v.timeout)
+}
+
 // checkLock reads the lockout state of keys in one round trip.
 func (v *Verifier) checkLock(ctx context.Context, keys []string, now time.Time) (lockState, error) {
+	ctx, cancel := v.withTimeout(ctx)
+	defer cancel()
 	cmds := make([]*redis.SliceCmd, len(keys))
 	_, err := v.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range keys {
@@ -138,6 +147,8 @@ func msField(v any) int64 {
 // recordFailure counts one failed verification against keys and returns
 // when the lock it started ends, or the zero Time when it started none.
 func (v *Verifier) recordFailure(ctx context.Context, keys []string, now time.Time) (time.Time, error) {
+	ctx, cancel := v.withTimeout(ctx)
+	defer cancel()
 	args := make([]any, 0, 3+len(lockoutSteps))
 	args = append(args, now.UnixMilli(), lockoutQuiet.Milliseconds(), lockoutThreshold)
 	for _, d := range lockoutSteps {
@@ -155,6 +166,8 @@ func (v *Verifier) recordFailure(ctx context.Context, keys []string, now time.Ti
 
 // resetLock forgets the failures of keys after a success.
 func (v *Verifier) resetLock(ctx context.Context, keys []string) error {
+	ctx, cancel := v.withTimeout(ctx)
+	defer cancel()
 	return v.rdb.Del(ctx, keys...).Err()
 }
 
@@ -170,6 +183,8 @@ func (v *Verifier) replayKey(address, message string) string {
 // key lives until the token's timestamp leaves the window, plus a second:
 // TTL = timestamp + window − now + 1 s.
 func (v *Verifier) claimOnce(ctx context.Context, address, message string, ts, now time.Time) (bool, error) {
+	ctx, cancel := v.withTimeout(ctx)
+	defer cancel()
 	ttl := ts.Add(v.window).Sub(now) + time.Second
 	if ttl < time.Second {
 		ttl = time.Second

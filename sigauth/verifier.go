@@ -286,8 +286,7 @@ func (v *Verifier) Authenticate(r *http.Request) (Identity, error) {
 	}
 	keys := v.lockKeys(v.clientIP(r), tok.Address)
 
-	ctx, cancel := context.WithTimeout(r.Context(), v.timeout)
-	defer cancel()
+	ctx := r.Context()
 	st, lerr := v.checkLock(ctx, keys, now)
 	if lerr != nil {
 		return Identity{}, errors.Unavailable(lerr, op)
@@ -497,8 +496,7 @@ func (v *Verifier) VerifyLogin(r *http.Request, address, message, signature stri
 		addr = address
 	}
 	keys := v.lockKeys(v.clientIP(r), addr)
-	ctx, cancel := context.WithTimeout(r.Context(), v.timeout)
-	defer cancel()
+	ctx := r.Context()
 	st, err := v.checkLock(ctx, keys, now)
 	if err != nil {
 		return Identity{}, errors.Unavailable(err, op)

@@ -877,3 +877,28 @@ func slicesEqual(a, b []string) bool {
 	}
 	return true
 }
+
+// TestSlowBody: each Redis round trip has its own deadline, so a client
+// that takes longer than RedisTimeout to send its body still gets its
+// replay claim made.
+func TestSlowBody(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) { c.RedisTimeout = 50 * time.Millisecond })
+	body := []byte("slow body")
+	tok := e.token(testWIF, TokenOptions{RequestPath: "/backup", Body: body})
+	r := request("PUT", "/backup", tok, nil)
+	r.Body = io.NopCloser(&slowReader{r: bytes.NewReader(body), delay: 150 * time.Millisecond})
+	r.ContentLength = -1
+	if _, err := e.v.Authenticate(r); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type slowReader struct {
+	r     io.Reader
+	delay time.Duration
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	time.Sleep(s.delay)
+	return s.r.Read(p)
+}
