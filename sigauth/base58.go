@@ -74,27 +74,47 @@ func b58Decode(s string, out []byte) bool {
 	return lz == zeros
 }
 
-// b58Encode returns the base58 encoding of b.
+// b58Encode returns the base58 encoding of b (at most 40 bytes). The value
+// is held in 32-bit limbs and divided by 58^5 at a time: five digits per
+// pass over the limbs.
 func b58Encode(b []byte) string {
+	if len(b) > 40 {
+		panic("sigauth: b58Encode: input too long")
+	}
 	zeros := 0
 	for zeros < len(b) && b[zeros] == 0 {
 		zeros++
 	}
-	// log(256)/log(58) < 1.37: enough digits for the value.
-	digits := make([]byte, len(b)*137/100+1)
+	var limbs [10]uint32
+	nl := (len(b) + 3) / 4
+	for i, c := range b {
+		pos := nl*4 - len(b) + i
+		limbs[pos/4] |= uint32(c) << (24 - 8*(pos%4))
+	}
+	const base5 = 58 * 58 * 58 * 58 * 58
+	var digits [56]byte // 40 bytes need at most 55 digits
 	n := 0
-	for _, c := range b[zeros:] {
-		carry := int(c)
-		for k := 0; k < n; k++ {
-			carry += int(digits[k]) << 8
-			digits[k] = byte(carry % 58)
-			carry /= 58
+	for top := 0; ; {
+		for top < nl && limbs[top] == 0 {
+			top++
 		}
-		for carry > 0 {
-			digits[n] = byte(carry % 58)
-			carry /= 58
+		if top == nl {
+			break
+		}
+		var rem uint64
+		for k := top; k < nl; k++ {
+			cur := rem<<32 | uint64(limbs[k])
+			limbs[k] = uint32(cur / base5)
+			rem = cur % base5
+		}
+		for j := 0; j < 5; j++ {
+			digits[n] = byte(rem % 58)
+			rem /= 58
 			n++
 		}
+	}
+	for n > 0 && digits[n-1] == 0 { // the last pass may pad with zeros
+		n--
 	}
 	out := make([]byte, zeros+n)
 	for i := 0; i < zeros; i++ {
