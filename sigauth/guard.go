@@ -1,0 +1,193 @@
+package sigauth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Escalating lockout (DESIGN §3.2): failures are counted per client IP and
+// per (client IP, address), never per address alone, or anyone could lock a
+// victim out. lockoutThreshold failures lock a subject for the next step of
+// lockoutSteps; a success, or lockoutQuiet without failures, resets it.
+const (
+	lockoutThreshold = 5
+	lockoutQuiet     = 24 * time.Hour
+)
+
+var lockoutSteps = []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute}
+
+// failScript records one failed verification for each key (a hash with n:
+// failures since the last lock, lvl: lock level, last: time of the last
+// failure, until: end of the current lock, all unix milliseconds) and
+// returns the end of the latest lock this failure started, or 0.
+//
+// KEYS: lockout hashes of one client IP (one hash slot: they share the
+// {ip} tag). ARGV: now, quiet, threshold, then the lock durations (ms).
+// Numbers are written with %d: Redis would print a Lua number with %.14g.
+var failScript = redis.NewScript(`
+local now = tonumber(ARGV[1])
+local quiet = tonumber(ARGV[2])
+local threshold = tonumber(ARGV[3])
+local levels = #ARGV - 3
+local longest = tonumber(ARGV[#ARGV])
+local started = 0
+for _, k in ipairs(KEYS) do
+  local v = redis.call('HMGET', k, 'n', 'lvl', 'last', 'until')
+  local n = tonumber(v[1]) or 0
+  local lvl = tonumber(v[2]) or 0
+  local last = tonumber(v[3]) or 0
+  local untl = tonumber(v[4]) or 0
+  if now - last > quiet then
+    n = 0
+    lvl = 0
+  end
+  n = n + 1
+  if n >= threshold then
+    if lvl < levels then lvl = lvl + 1 end
+    untl = now + tonumber(ARGV[3 + lvl])
+    n = 0
+    if untl > started then started = untl end
+  end
+  redis.call('HSET', k, 'n', string.format('%d', n), 'lvl', string.format('%d', lvl),
+    'last', string.format('%d', now), 'until', string.format('%d', untl))
+  redis.call('PEXPIRE', k, string.format('%d', quiet + longest))
+end
+return started
+`)
+
+// lockState is what a lockout check found.
+type lockState struct {
+	// retry > 0: locked out for that long.
+	retry time.Duration
+	// dirty: some failure is on record, so a success must reset it.
+	dirty bool
+}
+
+// lockSubject is the client-IP part of the lockout keys. An IPv6 client
+// is counted by its /64, the smallest block a subscriber is usually given:
+// counting single IPv6 addresses would let one client rotate through 2^64
+// of them.
+func lockSubject(ip netip.Addr) string {
+	ip = ip.Unmap()
+	switch {
+	case !ip.IsValid():
+		return "unknown"
+	case ip.Is6():
+		p, _ := ip.Prefix(64)
+		return p.String()
+	default:
+		return ip.String()
+	}
+}
+
+// lockKeys returns the lockout keys of a client: its IP, and (IP, address)
+// when the request named a well-formed signer.
+func (v *Verifier) lockKeys(ip netip.Addr, address string) []string {
+	base := v.prefix + "lock:{" + lockSubject(ip) + "}"
+	if address == "" {
+		return []string{base}
+	}
+	return []string{base, base + ":" + address}
+}
+
+// withTimeout bounds one Redis round trip. Each round trip gets its own
+// deadline: reading a slow client's body between two of them must not eat
+// into the next one's.
+func (v *Verifier) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, v.timeout)
+}
+
+// checkLock reads the lockout state of keys in one round trip.
+func (v *Verifier) checkLock(ctx context.Context, keys []string, now time.Time) (lockState, error) {
+	ctx, cancel := v.withTimeout(ctx)
+	defer cancel()
+	cmds := make([]*redis.SliceCmd, len(keys))
+	_, err := v.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.HMGet(ctx, k, "until", "last")
+		}
+		return nil
+	})
+	if err != nil {
+		return lockState{}, err
+	}
+	var st lockState
+	nowMS := now.UnixMilli()
+	for _, c := range cmds {
+		vals := c.Val()
+		if len(vals) != 2 || (vals[0] == nil && vals[1] == nil) {
+			continue
+		}
+		until, last := msField(vals[0]), msField(vals[1])
+		if nowMS-last > lockoutQuiet.Milliseconds() {
+			// 24 hours without failures: forgotten, even where Redis has
+			// not expired the key yet.
+			continue
+		}
+		st.dirty = true
+		if d := time.Duration(until-nowMS) * time.Millisecond; d > st.retry {
+			st.retry = d
+		}
+	}
+	return st, nil
+}
+
+func msField(v any) int64 {
+	s, _ := v.(string)
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+// recordFailure counts one failed verification against keys and returns
+// when the lock it started ends, or the zero Time when it started none.
+func (v *Verifier) recordFailure(ctx context.Context, keys []string, now time.Time) (time.Time, error) {
+	ctx, cancel := v.withTimeout(ctx)
+	defer cancel()
+	args := make([]any, 0, 3+len(lockoutSteps))
+	args = append(args, now.UnixMilli(), lockoutQuiet.Milliseconds(), lockoutThreshold)
+	for _, d := range lockoutSteps {
+		args = append(args, d.Milliseconds())
+	}
+	until, err := failScript.Run(ctx, v.rdb, keys, args...).Int64()
+	if err != nil {
+		return time.Time{}, err
+	}
+	if until == 0 {
+		return time.Time{}, nil
+	}
+	return time.UnixMilli(until), nil
+}
+
+// resetLock forgets the failures of keys after a success.
+func (v *Verifier) resetLock(ctx context.Context, keys []string) error {
+	ctx, cancel := v.withTimeout(ctx)
+	defer cancel()
+	return v.rdb.Del(ctx, keys...).Err()
+}
+
+// replayKey is the replay-guard key of a signed message: on the signer and
+// the message, never on the signature bytes, which are malleable (a high-S
+// twin verifies too).
+func (v *Verifier) replayKey(address, message string) string {
+	h := sha256.Sum256([]byte(message))
+	return v.prefix + "replay:{" + address + "}:" + hex.EncodeToString(h[:])
+}
+
+// claimOnce records (address, message) and reports whether it was new. The
+// key lives until the token's timestamp leaves the window, plus a second:
+// TTL = timestamp + window − now + 1 s.
+func (v *Verifier) claimOnce(ctx context.Context, address, message string, ts, now time.Time) (bool, error) {
+	ctx, cancel := v.withTimeout(ctx)
+	defer cancel()
+	ttl := ts.Add(v.window).Sub(now) + time.Second
+	if ttl < time.Second {
+		ttl = time.Second
+	}
+	return v.rdb.SetNX(ctx, v.replayKey(address, message), "1", ttl).Result()
+}

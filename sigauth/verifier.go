@@ -1,0 +1,544 @@
+// Package sigauth authenticates HTTP requests signed with Bitcoin keys: the
+// X-Auth-Token header in its two syntaxes (sigma and the npm bitcoin-auth
+// library's, with BSM or BRC-77 signatures), bound to the request's path,
+// query, timestamp and body; a time window; a replay guard for unsafe
+// methods; and an escalating lockout after failed verifications, per client
+// IP and per (client IP, address). It also signs: messages (SignMessage)
+// and tokens (Token), for the CLI, tests and SDKs.
+//
+// See DESIGN §3 for the contract.
+package sigauth
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/authd-dev/authd/errors"
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults of Config.
+const (
+	DefaultWindow       = 5 * time.Minute
+	DefaultMaxBody      = 1 << 20
+	DefaultRedisTimeout = 2 * time.Second
+	DefaultKeyPrefix    = "sigauth:"
+)
+
+// Identity is who signed a request.
+type Identity struct {
+	// Address is the signer's mainnet P2PKH address (for bitcoin-auth
+	// tokens: of the compressed public key).
+	Address string
+	// PubKey is the 66-hex compressed public key when the token carried it
+	// (bitcoin-auth tokens), else "".
+	PubKey string
+	// Scheme is SchemeSigma, SchemeBSM or SchemeBRC77.
+	Scheme string
+}
+
+// Config configures a Verifier.
+type Config struct {
+	// Redis holds the replay guard and the lockout counters. Required.
+	Redis redis.UniversalClient
+	// Window is how far a token's timestamp may be from now, in either
+	// direction. Zero means DefaultWindow (5 minutes).
+	Window time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// ClientIP returns the client address lockouts are counted against
+	// (the server makes it trusted-proxy aware). Nil means the host of
+	// r.RemoteAddr.
+	ClientIP func(*http.Request) netip.Addr
+	// MaxBody bounds the body read to hash it; zero means DefaultMaxBody
+	// (1 MiB). A longer body fails with *http.MaxBytesError in the chain,
+	// which errors.Write answers with the route's body-limit code.
+	MaxBody int64
+	// Logger receives lockout events; nil means slog.Default().
+	Logger *slog.Logger
+
+	// KeyPrefix prefixes every Redis key; empty means DefaultKeyPrefix.
+	KeyPrefix string
+	// RedisTimeout bounds each Redis round trip; zero means
+	// DefaultRedisTimeout.
+	RedisTimeout time.Duration
+	// CacheSize, when positive, keeps that many recently verified
+	// signatures in memory so that a token presented again (a client
+	// polling with one token) skips the curve work. Only successes are
+	// cached, keyed on signer, message and signature bytes; the window,
+	// the replay guard and the lockout are checked every time.
+	CacheSize int
+}
+
+// Verifier authenticates requests. It is safe for concurrent use.
+type Verifier struct {
+	rdb      redis.UniversalClient
+	window   time.Duration
+	now      func() time.Time
+	clientIP func(*http.Request) netip.Addr
+	maxBody  int64
+	log      *slog.Logger
+	prefix   string
+	timeout  time.Duration
+	cache    *verifiedCache
+}
+
+// NewVerifier returns a Verifier for cfg, with the defaults documented on
+// Config. It panics if cfg.Redis is nil: authentication without the replay
+// guard and the lockout is not offered.
+func NewVerifier(cfg Config) *Verifier {
+	if cfg.Redis == nil {
+		panic("sigauth: NewVerifier: Config.Redis is required")
+	}
+	v := &Verifier{
+		rdb:      cfg.Redis,
+		window:   cfg.Window,
+		now:      cfg.Now,
+		clientIP: cfg.ClientIP,
+		maxBody:  cfg.MaxBody,
+		log:      cfg.Logger,
+		prefix:   cfg.KeyPrefix,
+		timeout:  cfg.RedisTimeout,
+	}
+	if v.window <= 0 {
+		v.window = DefaultWindow
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	if v.clientIP == nil {
+		v.clientIP = RemoteIP
+	}
+	if v.maxBody <= 0 {
+		v.maxBody = DefaultMaxBody
+	}
+	if v.log == nil {
+		v.log = slog.Default()
+	}
+	if v.prefix == "" {
+		v.prefix = DefaultKeyPrefix
+	}
+	if v.timeout <= 0 {
+		v.timeout = DefaultRedisTimeout
+	}
+	if cfg.CacheSize > 0 {
+		v.cache = newVerifiedCache(cfg.CacheSize)
+	}
+	return v
+}
+
+// RemoteIP returns the host of r.RemoteAddr, the connection's peer, or the
+// zero Addr when it cannot be parsed.
+func RemoteIP(r *http.Request) netip.Addr {
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().Unmap()
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, _ := netip.ParseAddr(host)
+	return a.Unmap()
+}
+
+// HasToken reports whether r carries Bitcoin credentials: an X-Auth-Token
+// header or Authorization: Bitcoin-Auth. A route that also takes Bearer
+// tokens uses it to pick the authenticator.
+func HasToken(r *http.Request) bool {
+	for _, v := range r.Header.Values("X-Auth-Token") {
+		if v != "" {
+			return true
+		}
+	}
+	for _, a := range r.Header.Values("Authorization") {
+		if c, ok := bitcoinAuthCredentials(a); ok && c != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// bitcoinAuthCredentials returns the credentials of an Authorization
+// header value with the Bitcoin-Auth scheme (case-insensitive, RFC 9110
+// §11.1).
+func bitcoinAuthCredentials(a string) (string, bool) {
+	const scheme = "bitcoin-auth "
+	if len(a) < len(scheme) || !strings.EqualFold(a[:len(scheme)], scheme) {
+		return "", false
+	}
+	return strings.TrimLeft(a[len(scheme):], " "), true
+}
+
+// tokenFrom returns the request's token, from X-Auth-Token or
+// Authorization: Bitcoin-Auth. Two different tokens are malformed: which
+// one would be meant?
+func tokenFrom(h http.Header) (string, error) {
+	tok := ""
+	for _, name := range [...]string{"X-Auth-Token", "Authorization"} {
+		for _, v := range h.Values(name) {
+			if name == "Authorization" {
+				var ok bool
+				if v, ok = bitcoinAuthCredentials(v); !ok {
+					continue
+				}
+			}
+			switch {
+			case v == "" || v == tok:
+			case tok == "":
+				tok = v
+			default:
+				return "", errors.Wrap(errors.New("more than one token"), "sigauth.Authenticate", errors.MalformedAuthToken, descMalformedHeader)
+			}
+		}
+	}
+	if tok == "" {
+		return "", errors.E(errors.MissingAuthToken, descMissing)
+	}
+	return tok, nil
+}
+
+// RequestTarget returns the request-target a token signs: the path and
+// query exactly as the client sent them (r.RequestURI for an origin-form
+// request, not a re-encoding); for an absolute-form request, its path and
+// query. For a request built in-process (no RequestURI), r.URL.RequestURI().
+func RequestTarget(r *http.Request) string {
+	t := r.RequestURI
+	if t == "" {
+		return r.URL.RequestURI()
+	}
+	if t[0] == '/' || t == "*" {
+		return t
+	}
+	if i := strings.Index(t, "://"); i >= 0 {
+		rest := t[i+3:]
+		j := strings.IndexAny(rest, "/?")
+		switch {
+		case j < 0:
+			return "/"
+		case rest[j] == '?':
+			return "/" + rest[j:]
+		default:
+			return rest[j:]
+		}
+	}
+	return t
+}
+
+// unsafeMethod reports whether the replay guard applies: each signed
+// POST, PUT, PATCH or DELETE is accepted once.
+func unsafeMethod(m string) bool {
+	switch m {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// counted reports whether a failure counts towards the lockout: every
+// rejected token does; a missing one, a body that cannot be read and a
+// Redis failure do not.
+func counted(err error) bool {
+	switch errors.CodeOf(err) {
+	case errors.MalformedAuthToken, errors.InvalidPublicKey, errors.InvalidSignature, errors.InvalidTimestamp:
+		return true
+	}
+	return false
+}
+
+// Authenticate verifies the request's X-Auth-Token (or Authorization:
+// Bitcoin-Auth) and returns who signed it. In order: the lockout of the
+// client IP and of (IP, signer) is checked before any curve work; then
+// the token's syntax, public key, time window, request path, and the
+// signature over <request-target>|<timestamp>|<body hash>, the body being
+// read once (at most MaxBody bytes) and put back into r.Body for the
+// handler; then, for POST, PUT, PATCH and DELETE, the replay guard. A
+// rejected token counts towards the lockout; a success resets it.
+//
+// Errors (*errors.Error unless said otherwise):
+//   - missing_auth_token: no token.
+//   - malformed_auth_token, invalid_public_key, invalid_signature,
+//     invalid_timestamp: see ParseToken and VerifyToken; a replayed unsafe
+//     request is invalid_timestamp.
+//   - rate_limit_exceeded, with RetryAfter: locked out after failures.
+//   - temporarily_unavailable: Redis failed or timed out.
+//   - invalid_request: the body could not be read.
+//   - a body over MaxBody: an error wrapping *http.MaxBytesError, which
+//     errors.Write answers with the route's body-limit code
+//     (request_too_large unless errors.LimitBody says otherwise).
+func (v *Verifier) Authenticate(r *http.Request) (Identity, error) {
+	const op = "sigauth.Authenticate"
+	raw, err := tokenFrom(r.Header)
+	if errors.CodeOf(err) == errors.MissingAuthToken {
+		return Identity{}, err
+	}
+	now := v.now()
+	var tok ParsedToken
+	if err == nil {
+		err = parseToken(raw, &tok)
+	}
+	keys := v.lockKeys(v.clientIP(r), tok.Address)
+
+	ctx := r.Context()
+	st, lerr := v.checkLock(ctx, keys, now)
+	if lerr != nil {
+		return Identity{}, errors.Unavailable(lerr, op)
+	}
+	if st.retry > 0 {
+		return Identity{}, &errors.Error{Code: errors.RateLimitExceeded, Description: descLockout, RetryAfter: st.retry, Op: op}
+	}
+
+	var id Identity
+	var msg string
+	if err == nil {
+		id, msg, err = v.verifyRequest(r, &tok, now)
+	}
+	if err == nil && unsafeMethod(r.Method) {
+		fresh, rerr := v.claimOnce(ctx, tok.Address, msg, tok.Time, now)
+		switch {
+		case rerr != nil:
+			return Identity{}, errors.Unavailable(rerr, op)
+		case !fresh:
+			err = errors.Wrap(errors.New("replayed"), op, errors.InvalidTimestamp, descReplay)
+		}
+	}
+	if err != nil {
+		if counted(err) {
+			if ferr := v.fail(ctx, r, keys, tok.Address, now); ferr != nil {
+				return Identity{}, errors.Unavailable(errors.Join(ferr, err), op)
+			}
+		}
+		return Identity{}, err
+	}
+	if st.dirty {
+		v.reset(ctx, keys)
+	}
+	return id, nil
+}
+
+// fail records a failed verification and logs the lockout it may start.
+func (v *Verifier) fail(ctx context.Context, r *http.Request, keys []string, address string, now time.Time) error {
+	until, err := v.recordFailure(ctx, keys, now)
+	if err != nil {
+		return err
+	}
+	if !until.IsZero() {
+		v.log.LogAttrs(ctx, slog.LevelWarn, "sigauth: lockout after failed verifications",
+			slog.String("client", lockSubject(v.clientIP(r))),
+			slog.String("address", address),
+			slog.Time("until", until))
+	}
+	return nil
+}
+
+// reset forgets failures after a success. A failure to do so is logged,
+// not returned: it leaves the client less trusted, never more.
+func (v *Verifier) reset(ctx context.Context, keys []string) {
+	if err := v.resetLock(ctx, keys); err != nil {
+		v.log.LogAttrs(ctx, slog.LevelWarn, "sigauth: lockout reset failed", slog.Any("err", err))
+	}
+}
+
+// verifyRequest does everything but Redis I/O: public key, window, request
+// path, body, signature. It returns the identity and the signed message.
+func (v *Verifier) verifyRequest(r *http.Request, tok *ParsedToken, now time.Time) (Identity, string, error) {
+	const op = "sigauth.Authenticate"
+	target := RequestTarget(r)
+	pub, err := checkToken(tok, target, now, v.window)
+	if err != nil {
+		return Identity{}, "", err
+	}
+	bodyHash, err := v.hashBody(r)
+	if err != nil {
+		return Identity{}, "", err
+	}
+	msg := SignedMessage(target, tok.Timestamp, bodyHash)
+	if !v.verifySignature(tok, pub, msg) {
+		return Identity{}, "", errors.Wrap(errors.New("signature does not verify"), op, errors.InvalidSignature, descSignature)
+	}
+	return identityOf(tok), msg, nil
+}
+
+// checkToken runs the checks that come before the signature: the public
+// key on the curve (bitcoin-auth), the window, the request path
+// (bitcoin-auth). It returns the parsed public key of a bitcoin-auth token.
+func checkToken(tok *ParsedToken, target string, now time.Time, window time.Duration) (*btcec.PublicKey, error) {
+	const op = "sigauth.Verify"
+	var pub *btcec.PublicKey
+	if tok.Format == FormatBitcoinAuth {
+		var err error
+		if pub, err = btcec.ParsePubKey(tok.pub[:]); err != nil {
+			return nil, errors.Wrap(err, op, errors.InvalidPublicKey, descPublicKey)
+		}
+	}
+	if d := now.Sub(tok.Time); d > window || d < -window {
+		return nil, errors.Wrap(errors.Errorf("timestamp %s is %v from now", tok.Timestamp, d), op, errors.InvalidTimestamp, descTimestampWindow)
+	}
+	if tok.Format == FormatBitcoinAuth && tok.RequestPath != target {
+		// The same answer as a bad signature: no oracle.
+		return nil, errors.Wrap(errors.New("token request path differs from the request's"), op, errors.InvalidSignature, descSignature)
+	}
+	return pub, nil
+}
+
+// verifySignature checks the token's signature over msg, through the
+// cache of verified signatures when there is one.
+func (v *Verifier) verifySignature(tok *ParsedToken, pub *btcec.PublicKey, msg string) bool {
+	if v.cache == nil {
+		return verifySignature(tok, pub, msg)
+	}
+	k := cacheKey(tok, msg)
+	if v.cache.has(k) {
+		return true
+	}
+	if !verifySignature(tok, pub, msg) {
+		return false
+	}
+	v.cache.add(k)
+	return true
+}
+
+func verifySignature(tok *ParsedToken, pub *btcec.PublicKey, msg string) bool {
+	if tok.Scheme == SchemeBRC77 {
+		return verifyBRC77(pub, &tok.pub, msg, tok.env)
+	}
+	return verifyCompact(tok.hash160, MessageHash(msg), &tok.compact)
+}
+
+func identityOf(tok *ParsedToken) Identity {
+	return Identity{Address: tok.Address, PubKey: tok.PubKey, Scheme: tok.Scheme}
+}
+
+// VerifyToken verifies an X-Auth-Token for a request whose request-target
+// (path and query as sent) is target and whose body is body, at time now,
+// with the given window (zero: DefaultWindow). It does no I/O: no replay
+// guard and no lockout, which need a Verifier; it suits clients and tests
+// that check a token they were given.
+//
+// Errors (*errors.Error): malformed_auth_token, invalid_public_key,
+// invalid_timestamp (unparseable or outside the window), invalid_signature
+// (including a bitcoin-auth request path that is not target, and a BRC-77
+// envelope signed by another key than the token's pubkey).
+func VerifyToken(token, target string, body []byte, now time.Time, window time.Duration) (Identity, error) {
+	const op = "sigauth.VerifyToken"
+	if window <= 0 {
+		window = DefaultWindow
+	}
+	var tok ParsedToken
+	if err := parseToken(token, &tok); err != nil {
+		return Identity{}, err
+	}
+	pub, err := checkToken(&tok, target, now, window)
+	if err != nil {
+		return Identity{}, err
+	}
+	if !verifySignature(&tok, pub, SignedMessage(target, tok.Timestamp, BodyHash(body))) {
+		return Identity{}, errors.Wrap(errors.New("signature does not verify"), op, errors.InvalidSignature, descSignature)
+	}
+	return identityOf(&tok), nil
+}
+
+// hashBody reads the body once, through the MaxBody limit, puts it back
+// for the handler, and returns its BodyHash.
+func (v *Verifier) hashBody(r *http.Request) (string, error) {
+	const op = "sigauth.Authenticate"
+	if r.Body == nil || r.Body == http.NoBody {
+		return "", nil
+	}
+	if r.ContentLength > v.maxBody {
+		return "", errors.Errorf("%s: body: %w", op, &http.MaxBytesError{Limit: v.maxBody})
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, v.maxBody+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			// errors.LimitBody's own limit: the route's code applies.
+			return "", errors.Errorf("%s: body: %w", op, err)
+		}
+		return "", errors.Wrap(err, op, errors.InvalidRequest, descBodyUnreadable)
+	}
+	if int64(len(b)) > v.maxBody {
+		return "", errors.Errorf("%s: body: %w", op, &http.MaxBytesError{Limit: v.maxBody})
+	}
+	r.Body = &bufferedBody{Reader: bytes.NewReader(b), orig: r.Body}
+	r.ContentLength = int64(len(b))
+	return BodyHash(b), nil
+}
+
+// bufferedBody is a request body already read, put back for the handler.
+type bufferedBody struct {
+	*bytes.Reader
+	orig io.Closer
+}
+
+func (b *bufferedBody) Close() error { return b.orig.Close() }
+
+// VerifyLogin verifies a BSM signature by address over message: the login
+// form, where a person pastes the address and the signature that Electrum,
+// Sparrow or Bitcoin Core made. Failures are counted against the request's
+// client IP and (IP, address), as for tokens; a success resets them. There
+// is no replay guard: the message must carry its own single-use nonce.
+//
+// Errors (*errors.Error): malformed_auth_token, invalid_signature,
+// rate_limit_exceeded (with RetryAfter), temporarily_unavailable.
+func (v *Verifier) VerifyLogin(r *http.Request, address, message, signature string) (Identity, error) {
+	const op = "sigauth.VerifyLogin"
+	now := v.now()
+	addr := ""
+	if _, ok := decodeAddress(address); ok {
+		addr = address
+	}
+	keys := v.lockKeys(v.clientIP(r), addr)
+	ctx := r.Context()
+	st, err := v.checkLock(ctx, keys, now)
+	if err != nil {
+		return Identity{}, errors.Unavailable(err, op)
+	}
+	if st.retry > 0 {
+		return Identity{}, &errors.Error{Code: errors.RateLimitExceeded, Description: descLockout, RetryAfter: st.retry, Op: op}
+	}
+	if err := VerifyMessage(address, message, signature); err != nil {
+		if ferr := v.fail(ctx, r, keys, addr, now); ferr != nil {
+			return Identity{}, errors.Unavailable(errors.Join(ferr, err), op)
+		}
+		return Identity{}, err
+	}
+	if st.dirty {
+		v.reset(ctx, keys)
+	}
+	return Identity{Address: address, Scheme: SchemeBSM}, nil
+}
+
+// Middleware authenticates each request with Authenticate and passes it
+// on with the Identity in its context (FromContext); a failure goes to
+// errors.Write and the request stops there.
+func (v *Verifier) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := v.Authenticate(r)
+		if err != nil {
+			errors.Write(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), id)))
+	})
+}
+
+type identityKey struct{}
+
+// NewContext returns a copy of ctx carrying id.
+func NewContext(ctx context.Context, id Identity) context.Context {
+	return context.WithValue(ctx, identityKey{}, id)
+}
+
+// FromContext returns the Identity Middleware put in ctx.
+func FromContext(ctx context.Context) (Identity, bool) {
+	id, ok := ctx.Value(identityKey{}).(Identity)
+	return id, ok
+}
