@@ -257,7 +257,7 @@ var catalog = []Entry{
 		Description: "Auth token timestamp is outside the accepted window or was already used",
 		UsedBy:      []string{"Bitcoin-authenticated routes"},
 		Retry:       "Only with a newly signed token.",
-		Causes:      []string{"The timestamp is more than the window (5 minutes by default) from the server's clock, in either direction.", "The timestamp is not RFC 3339 UTC.", "The same signed POST, PUT, PATCH or DELETE was sent twice."},
+		Causes:      []string{"The timestamp is more than the window (5 minutes by default) from the server's clock, in either direction.", "The timestamp is not RFC 3339 UTC.", "The same signed POST, PUT, PATCH or DELETE was sent twice.", "A token already used for a GET or HEAD was sent with POST, PUT, PATCH or DELETE: the method is not part of the signed message, so each unsafe request needs a token of its own."},
 		Fix:         "Sign each request just before sending it, with an accurate clock, and never resend a signed unsafe request.",
 	},
 	{

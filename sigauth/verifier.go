@@ -300,12 +300,18 @@ func (v *Verifier) Authenticate(r *http.Request) (Identity, error) {
 	if err == nil {
 		id, msg, err = v.verifyRequest(r, &tok, now)
 	}
-	if err == nil && unsafeMethod(r.Method) {
+	if err == nil {
+		// Every accepted message is recorded; an unsafe method is accepted
+		// only if it is the first use. The method is not part of the signed
+		// message (DESIGN §3.1), so a token for GET /backup is also a token
+		// for DELETE /backup: recording safe uses too means a GET token seen
+		// in flight cannot be replayed as the DELETE. Repeating a GET stays
+		// allowed.
 		fresh, rerr := v.claimOnce(ctx, tok.Address, msg, tok.Time, now)
 		switch {
 		case rerr != nil:
 			return Identity{}, errors.Unavailable(rerr, op)
-		case !fresh:
+		case !fresh && unsafeMethod(r.Method):
 			err = errors.Wrap(errors.New("replayed"), op, errors.InvalidTimestamp, descReplay)
 		}
 	}

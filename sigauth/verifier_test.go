@@ -290,6 +290,35 @@ func TestReplay(t *testing.T) {
 			}
 		}
 	})
+	// The method is not signed, so a token for GET /backup is the same
+	// message as DELETE /backup with an empty body: once seen on a GET,
+	// it must not be spent on an unsafe method.
+	t.Run("GET token replayed as DELETE", func(t *testing.T) {
+		e := newTestEnv(t)
+		tok := e.token(testWIF, TokenOptions{RequestPath: "/backup"})
+		if _, err := e.auth("GET", "/backup", tok, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range []string{"DELETE", "POST", "PUT", "PATCH"} {
+			ee := wantCode(t, func() error { _, err := e.auth(m, "/backup", tok, nil); return err }(), errors.InvalidTimestamp)
+			if ee.Description != descReplay {
+				t.Errorf("%s: description %q", m, ee.Description)
+			}
+		}
+		if _, err := e.auth("GET", "/backup", tok, nil); err != nil {
+			t.Fatalf("GET after the refused DELETE: %v", err)
+		}
+	})
+	t.Run("DELETE first, then GET", func(t *testing.T) {
+		e := newTestEnv(t)
+		tok := e.token(testWIF, TokenOptions{RequestPath: "/backup"})
+		if _, err := e.auth("DELETE", "/backup", tok, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.auth("GET", "/backup", tok, nil); err != nil {
+			t.Fatalf("GET of a message first used by DELETE: %v", err)
+		}
+	})
 	t.Run("ttl", func(t *testing.T) {
 		for _, skew := range []time.Duration{0, -4 * time.Minute, 4 * time.Minute} {
 			e := newTestEnv(t)
