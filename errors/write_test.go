@@ -657,9 +657,9 @@ func TestRedirect(t *testing.T) {
 			wantCode: http.StatusFound,
 		},
 		{
-			name:     "state outside VSCHAR is forced into it, description sanitized",
+			name:     "state is echoed byte for byte, description sanitized",
 			err:      &errors.Error{Code: errors.AccessDenied, Description: "no \"thanks\"\n", Redirect: &errors.Redirect{URI: "https://c.example/cb", State: "a\x00b\u00e9\"\\", HasState: true}},
-			wantLoc:  "https://c.example/cb?error=access_denied&error_description=no+%27thanks%27%3F&error_uri=https%3A%2F%2Fauth.example.com%2Fdocs%2Ferrors%23access_denied&state=a%3Fb%3F%22%5C",
+			wantLoc:  "https://c.example/cb?error=access_denied&error_description=no+%27thanks%27%3F&error_uri=https%3A%2F%2Fauth.example.com%2Fdocs%2Ferrors%23access_denied&state=a%00b%C3%A9%22%5C",
 			wantCode: http.StatusFound,
 		},
 		{
