@@ -183,6 +183,12 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if e := once(v, "provider"); e != nil {
+		return s.RedirectError(p, e.Code, e.Description)
+	}
+	if v.Has("provider") {
+		return s.startUpstream(w, r, p, v.Get("provider"))
+	}
 	if hasWalletToken(r) {
 		return s.walletAuthorize(w, r, p, body)
 	}
@@ -469,9 +475,15 @@ func (s *Server) Login(w http.ResponseWriter, r *http.Request) error {
 	signature := strings.TrimSpace(form.Get("signature"))
 	w.Header().Set("Content-Security-Policy", loginCSP(p))
 	errors.SetPage(ctx, s.loginPage(p, address))
-	if prov := form.Get("provider"); prov != "" {
-		// Upstream sign-in (Google, GitHub) plugs in here.
-		return errors.E(errors.InvalidRequest, "Sign-in with this provider is not available")
+	if form.Has("provider") {
+		prov := form.Get("provider")
+		if s.upstreams[prov] == nil {
+			return errors.E(errors.InvalidRequest, "Provider '"+printable(prov, 32)+"' is not configured")
+		}
+		if p, err = s.TakePending(ctx, id); err != nil {
+			return err
+		}
+		return s.startUpstream(w, r, p, prov)
 	}
 	if address == "" {
 		return missing("address")

@@ -495,7 +495,8 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"no db", func(c *Config) { c.DB = nil }, "DB"},
 		{"no redis", func(c *Config) { c.Redis = nil }, "Redis"},
 		{"no wallet", func(c *Config) { c.Wallet = nil }, "Wallet"},
-		{"provider", func(c *Config) { c.Providers = []string{"facebook"} }, "Providers"},
+		{"provider", func(c *Config) { c.Upstreams = []Upstream{newFakeUpstream("facebook")} }, "Upstreams"},
+		{"provider twice", func(c *Config) { c.Upstreams = []Upstream{newFakeUpstream("github"), newFakeUpstream("github")} }, "Upstreams"},
 		{"negative ttl", func(c *Config) { c.AccessTokenTTL = -time.Second }, "AccessTokenTTL"},
 	} {
 		cfg := good

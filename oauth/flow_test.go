@@ -227,7 +227,7 @@ func loginPage(t *testing.T, body []byte) (id, message string) {
 // one redirects with a code, and the login is single-use.
 func TestLoginPage(t *testing.T) {
 	testenv.EachDB(t, func(t *testing.T, db *store.DB) {
-		h := newHarness(t, db, nil, func(c *Config) { c.Providers = []string{"google"} })
+		h := newHarness(t, db, nil, func(c *Config) { c.Upstreams = []Upstream{newFakeUpstream("google")} })
 		c, secret := h.client(ClientRegistration{Name: "Sparrow <Demo>", RedirectURIs: []string{"https://app.example.com/cb"}, Scopes: []string{"profile", "backup"}})
 		addr := h.wallet.user("")
 		verifier, challenge := pkce()
@@ -307,10 +307,14 @@ func TestLoginPage(t *testing.T) {
 		if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 			t.Errorf("JSON failure: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
-		// A provider button is not handled yet: shown as an error on the page.
-		resp, _ = h.postForm("/authorize/login", url.Values{"login_id": {id}, "provider": {"google"}}, browser)
-		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
-			t.Errorf("provider=google: %d", resp.StatusCode)
+		// A provider that is not configured: the error on the page, the
+		// request kept (the configured one is TestUpstreamSignIn's).
+		resp, body = h.postForm("/authorize/login", url.Values{"login_id": {id}, "provider": {"github"}}, browser)
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" || !strings.Contains(string(body), "Provider &#39;github&#39; is not configured") {
+			t.Errorf("provider=github: %d %s", resp.StatusCode, body)
+		}
+		if id2, _ := loginPage(t, body); id2 != id {
+			t.Error("the provider error did not keep the request")
 		}
 
 		// The right signature: 303 to the client with a code.

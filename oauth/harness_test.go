@@ -256,6 +256,7 @@ func routes(s *Server, issuer string) http.Handler {
 	mux.Handle("GET /.well-known/openid-configuration", CORS(hf(s.Metadata)))
 	mux.Handle("GET /.well-known/jwks.json", CORS(hf(s.JWKS)))
 	mux.Handle("OPTIONS /.well-known/", CORS(nil))
+	mux.Handle("GET /callback/{provider}", hf(s.Callback))
 	mux.Handle("GET /docs/errors", hf(errors.Docs))
 	return errors.Middleware(errors.Config{URIBase: issuer + "/docs/errors", Logger: quiet}, errors.Routes(mux))
 }
@@ -475,7 +476,10 @@ func checkErrorTriple(t testing.TB, issuer, where, code, desc, uri string) {
 		t.Errorf("%s: error fields outside the RFC 6749 charset: %q %q %q", where, code, desc, uri)
 	}
 	base, frag, ok := strings.Cut(uri, "#")
-	if !ok || base != issuer+"/docs/errors" || frag != code {
+	// A failed upstream sign-in is access_denied documented at the
+	// provider's entry (DESIGN §2.4).
+	providerDoc := code == "access_denied" && (frag == "google_auth_failed" || frag == "github_auth_failed")
+	if !ok || base != issuer+"/docs/errors" || (frag != code && !providerDoc) {
 		t.Errorf("%s: error_uri %q is not %s/docs/errors#%s", where, uri, issuer, code)
 	}
 	if !docAnchors(t)[frag] {
@@ -506,6 +510,14 @@ func checkWire(t testing.TB, issuer string, req *http.Request, resp *http.Respon
 			return
 		}
 		q := u.Query()
+		if strings.HasSuffix(u.Host, ".example") && u.Path == "/auth" {
+			// To an upstream provider (fakeUpstream): authd's own state
+			// and PKCE challenge, nothing of the client's.
+			if len(q.Get("state")) < 43 || q.Get("code_challenge") == "" || q.Has("iss") || q.Has("code") {
+				t.Errorf("%s: upstream redirect %s", where, loc)
+			}
+			return
+		}
 		if q.Get("iss") != issuer {
 			t.Errorf("%s: redirect without iss=%s: %s", where, issuer, loc)
 		}

@@ -82,7 +82,10 @@ func (s *Server) executeLogin(w io.Writer, v loginView) error {
 			}
 			d.Scopes = append(d.Scopes, scopeText{sc, t})
 		}
-		for _, name := range s.cfg.Providers {
+		for _, name := range []string{KindGoogle, KindGitHub} {
+			if s.upstreams[name] == nil {
+				continue
+			}
 			d.Providers = append(d.Providers, providerButton{name, providerLabels[name]})
 		}
 		d.ExpiresAt = p.ExpiresAt.UTC().Format(time.RFC1123)

@@ -105,9 +105,10 @@ type Config struct {
 	// Wallet verifies Bitcoin-signed sign-ins.
 	Wallet Wallet
 
-	// Providers are the upstream sign-in providers configured ("google",
-	// "github"): the login page offers a button for each.
-	Providers []string
+	// Upstreams are the upstream sign-in providers configured (Google,
+	// GitHub): the login page offers a button for each, /authorize takes
+	// provider=<name>, and /callback/<name> finishes their sign-ins.
+	Upstreams []Upstream
 
 	// Logger receives the server's own logs (key generation, reloads);
 	// nil means slog.Default().
@@ -139,6 +140,9 @@ type Server struct {
 	keys    *keyring
 
 	metadata []byte
+
+	// upstreams are the configured sign-in providers, by name.
+	upstreams map[string]Upstream
 }
 
 // New validates cfg, loads the signing keys from the database (generating
@@ -164,10 +168,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Wallet == nil {
 		return nil, errors.Errorf("%s: Wallet is required", op)
 	}
-	for _, p := range cfg.Providers {
-		if p != "google" && p != "github" {
-			return nil, errors.Errorf("%s: Providers: unknown provider %q (want google or github)", op, p)
+	upstreams := make(map[string]Upstream, len(cfg.Upstreams))
+	for _, u := range cfg.Upstreams {
+		if n := u.Name(); n != KindGoogle && n != KindGitHub {
+			return nil, errors.Errorf("%s: Upstreams: unknown provider %q (want google or github)", op, n)
+		} else if upstreams[n] != nil {
+			return nil, errors.Errorf("%s: Upstreams: provider %q given twice", op, n)
 		}
+		upstreams[u.Name()] = u
 	}
 	def := func(d *time.Duration, v time.Duration, name string) error {
 		if *d < 0 {
@@ -212,6 +220,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		wallet:    cfg.Wallet,
 		log:       cfg.Logger,
 		now:       cfg.Now,
+		upstreams: upstreams,
 	}
 	s.clients = &clientStore{db: cfg.DB, timeout: cfg.Timeout}
 	if err := s.clients.prepare(ctx); err != nil {

@@ -1,0 +1,213 @@
+package oauth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/authd-dev/authd/errors"
+	"github.com/redis/go-redis/v9"
+)
+
+// Upstream is an upstream identity provider people may sign in with
+// instead of a wallet (Google, GitHub). The provider package implements
+// it; cmd/authd adapts it.
+type Upstream interface {
+	// Name is "google" or "github": the value of the provider parameter
+	// and the last segment of the callback path.
+	Name() string
+	// Code is the provider's catalog code (google_auth_failed,
+	// github_auth_failed).
+	Code() errors.Code
+	// AuthCodeURL is the provider's authorization URL for authd's own
+	// state and PKCE verifier.
+	AuthCodeURL(state, verifier string) string
+	// CallbackError returns the provider's error when the callback query
+	// carries one, else nil. The error is an *errors.Error with Code() and
+	// ProviderError set.
+	CallbackError(q url.Values) error
+	// Exchange swaps the callback's code for the user's profile. Errors
+	// are *errors.Error with Code() and ProviderError set.
+	Exchange(ctx context.Context, code, verifier string) (UpstreamUser, error)
+}
+
+// UpstreamUser is who an upstream provider says the user is.
+type UpstreamUser struct {
+	Subject string // "google:<sub>" or "github:<id>"
+	Email   string // when known
+}
+
+// upstreamState is what authd keeps in Redis while the user is at the
+// provider: the authorization to finish, and the PKCE verifier of authd's
+// own request to the provider.
+type upstreamState struct {
+	Provider string   `json:"provider"`
+	Verifier string   `json:"verifier"`
+	Pending  *Pending `json:"pending"`
+}
+
+func upstreamKey(state string) string {
+	h := sha256.Sum256([]byte(state))
+	return "oauth:upstream:" + hex.EncodeToString(h[:])
+}
+
+// startUpstream sends the browser to the provider for p, under a fresh
+// random state that is also the key of p in Redis (for LoginTTL).
+//
+// Errors: invalid_request (redirected) when the provider is not
+// configured; temporarily_unavailable; server_error.
+func (s *Server) startUpstream(w http.ResponseWriter, r *http.Request, p *Pending, name string) error {
+	const op = "oauth.startUpstream"
+	up, ok := s.upstreams[name]
+	if !ok {
+		return s.RedirectError(p, errors.InvalidRequest, "Provider '"+printable(name, 32)+"' is not configured")
+	}
+	state, verifier := randomToken(32), randomToken(32) // 43 characters: a valid PKCE verifier
+	if p.IssuedAt.IsZero() {
+		p.IssuedAt = s.now().UTC().Truncate(time.Second)
+		p.ExpiresAt = p.IssuedAt.Add(s.cfg.LoginTTL)
+	}
+	b, err := json.Marshal(upstreamState{Provider: name, Verifier: verifier, Pending: p})
+	if err != nil {
+		return errors.Wrap(err, op, errors.ServerError, "")
+	}
+	ctx, cancel := s.opCtx(r.Context())
+	defer cancel()
+	if err := s.rdb.Set(ctx, upstreamKey(state), b, s.cfg.LoginTTL).Err(); err != nil {
+		return direct(errors.Unavailable(err, op), op)
+	}
+	redirectTo(w, r, up.AuthCodeURL(state, verifier))
+	return nil
+}
+
+// Callback handles GET /callback/{provider}: the provider sends the
+// browser back with code and state (or error and state). The state is
+// taken from Redis once, so a replayed callback finds nothing. On success
+// the identity "google:<id>" / "github:<id>" is found or created and the
+// client's authorization finishes with a code.
+//
+// A provider failure for a pending authorization goes back to the client
+// as access_denied, described as the provider's failure, with error_uri
+// at the provider's catalog entry (DESIGN §2.4). Without a pending
+// authorization (unknown, expired or replayed state) the answer is the
+// provider's code, 401, with provider_error: the provider's own error if
+// it sent one, else invalid_state.
+//
+// Errors: google_auth_failed, github_auth_failed (401, no pending
+// authorization); access_denied (redirected); not_found for a provider that
+// is not configured; temporarily_unavailable; server_error.
+func (s *Server) Callback(w http.ResponseWriter, r *http.Request) error {
+	const op = "oauth.Callback"
+	ctx := r.Context()
+	errors.SetPage(ctx, errors.DefaultPage)
+	name := r.PathValue("provider")
+	up, ok := s.upstreams[name]
+	if !ok {
+		return errors.E(errors.NotFound, "No sign-in provider at this path")
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return failUpstream(up, "server_error", err)
+	}
+	providerErr := up.CallbackError(q)
+	if e := once(q, "state", "code", "error"); e != nil {
+		return e
+	}
+
+	st, err := s.takeUpstream(ctx, q.Get("state"))
+	if err != nil {
+		return err
+	}
+	if st == nil || st.Provider != name || st.Pending == nil {
+		if providerErr != nil {
+			return providerErr
+		}
+		return failUpstream(up, "invalid_state", errors.New("unknown, expired or replayed state"))
+	}
+	p := st.Pending
+	if !s.now().Before(p.ExpiresAt) {
+		return failUpstream(up, "invalid_state", errors.New("sign-in expired"))
+	}
+	if providerErr != nil {
+		return s.upstreamDenied(p, up, providerErr)
+	}
+	user, err := up.Exchange(ctx, q.Get("code"), st.Verifier)
+	if err != nil {
+		if errors.CodeOf(err) == up.Code() {
+			return s.upstreamDenied(p, up, err)
+		}
+		return direct(err, op)
+	}
+	kind := name
+	if err := s.UpsertIdentity(ctx, Identity{Subject: user.Subject, Kind: kind, Email: user.Email}); err != nil {
+		return direct(err, op)
+	}
+	loc, err := s.FinishAuthorization(ctx, p, user.Subject)
+	if err != nil {
+		return err
+	}
+	redirectTo(w, r, loc)
+	return nil
+}
+
+// failUpstream is up's error with providerError, answered directly.
+func failUpstream(up Upstream, providerError string, cause error) *errors.Error {
+	e, _ := errors.Lookup(up.Code())
+	return &errors.Error{Code: up.Code(), Description: e.Description, ProviderError: providerError, Op: "oauth.Callback", Err: cause}
+}
+
+// upstreamDenied sends a provider failure back to p's client as
+// access_denied, documented at the provider's catalog entry; the
+// provider's own error is logged.
+func (s *Server) upstreamDenied(p *Pending, up Upstream, cause error) *errors.Error {
+	entry, _ := errors.Lookup(up.Code())
+	e := s.RedirectError(p, errors.AccessDenied, entry.Description)
+	e.DocCode = up.Code()
+	e.Op = "oauth.Callback"
+	e.Err = cause
+	return e
+}
+
+// takeUpstream returns and deletes the state's record, or nil when there
+// is none.
+//
+// Errors: temporarily_unavailable.
+func (s *Server) takeUpstream(ctx context.Context, state string) (*upstreamState, error) {
+	const op = "oauth.takeUpstream"
+	if state == "" || len(state) > 128 {
+		return nil, nil
+	}
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	b, err := s.rdb.GetDel(ctx, upstreamKey(state)).Bytes()
+	if err == redis.Nil {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, errors.Unavailable(err, op)
+	}
+	var st upstreamState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, errors.Wrap(err, op, errors.ServerError, "")
+	}
+	return &st, nil
+}
+
+// printable returns s cut to n bytes with anything outside printable ASCII
+// replaced, for echoing a client's value in a description.
+func printable(s string, n int) string {
+	if len(s) > n {
+		s = s[:n]
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e || c == '\'' {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
