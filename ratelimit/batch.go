@@ -65,15 +65,27 @@ func (b *batcher) run(ctx context.Context, c *call) {
 // lead runs batches from the queue until own is done, then hands what is
 // left to a goroutine; with own nil, until the queue is empty.
 func (b *batcher) lead(own *call) {
+	released := false
+	defer func() {
+		if !released {
+			// exec panicked: give the slot back so that decisions
+			// continue (each caller's wait is bounded by its context).
+			b.mu.Lock()
+			b.leaders--
+			b.mu.Unlock()
+		}
+	}()
 	for {
 		b.mu.Lock()
 		if len(b.pending) == 0 {
 			b.leaders--
 			b.mu.Unlock()
+			released = true
 			return
 		}
 		if own != nil && isDone(own) {
 			b.mu.Unlock()
+			released = true
 			go b.lead(nil)
 			return
 		}

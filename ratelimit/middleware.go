@@ -20,7 +20,7 @@ type SubjectFunc func(r *http.Request) (subject string, ok bool)
 //	mux.Handle("GET /userinfo", lim.Middleware(pol[ratelimit.Userinfo], identity)(userinfoHandler))
 //
 // The subject is subject(r) prefixed with "sub:" when subject is non-nil
-// and returns ok, else the client IP (IPSubject of Proxies.ClientIP with
+// and returns ok and a non-empty string, else the client IP (IPSubject of Proxies.ClientIP with
 // the Limiter's trusted proxies). For subject-keyed routes, put the
 // authentication middleware before this one: it must record the identity
 // in the request context without failing the request, so that subject can
@@ -51,12 +51,12 @@ func (l *Limiter) Middleware(p Policy, subject SubjectFunc) func(http.Handler) h
 	}
 	policyField := `"` + p.Name + `";q=` + strconv.Itoa(p.Limit) + ";w=" + strconv.FormatInt(int64(p.Window/time.Second), 10)
 	limit := strconv.Itoa(p.Limit)
-	desc := "Rate limit exceeded: " + limit + " requests per " + strconv.FormatInt(int64(p.Window/time.Second), 10) + " seconds"
+	desc := "Too many requests: the limit is " + limit + " per " + strconv.FormatInt(int64(p.Window/time.Second), 10) + " seconds"
 	return func(next http.Handler) http.Handler {
 		return errors.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			key := ""
 			if subject != nil {
-				if s, ok := subject(r); ok {
+				if s, ok := subject(r); ok && s != "" {
 					key = "sub:" + s
 				}
 			}
