@@ -18,10 +18,11 @@ const maxBatch = 128
 // ends of the connection.
 //
 // At most max pipelines are in flight. A caller that finds a free slot
-// leads: it runs its own decision at once (alone, so a lightly loaded
-// server pays no extra latency) and then every decision that queued up
-// meanwhile, handing the queue to a goroutine once its own result is in.
-// A caller that finds every slot taken queues its decision and waits.
+// leads: it sends its own decision at once, with whatever else is queued
+// (usually nothing on a lightly loaded server, which therefore pays no
+// extra latency), then every decision that queued up meanwhile, and hands
+// the queue to a goroutine once its own result is in. A caller that finds
+// every slot taken queues its decision and waits for a leader to send it.
 type batcher struct {
 	rdb     redis.UniversalClient
 	timeout time.Duration

@@ -26,6 +26,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -195,36 +196,44 @@ func (l *Limiter) NewID(prefix string) string {
 // unique per decision and never chosen by a client (a client that could
 // repeat an id would be admitted for free): use NewID. The stored members
 // are id (first unit) and id + ":" + the unit number (further units), made
-// here as strings; they never pass through a Lua number.
+// here as strings; they never pass through a Lua number. An id must not
+// hold a colon, so that no id names another id's further units.
 //
 // A cost above a policy's limit is refused with Never set and no
 // RetryAfter. AllowN returns temporarily_unavailable (with Retry-After)
 // when Redis fails, is unreachable or does not answer within the Limiter's
 // timeout, and server_error for a cost below 1, no policy, an invalid
-// policy, duplicate policy names or an empty id. Every call with valid
-// arguments is counted in authd_ratelimit_decisions_total{policy,result}.
+// policy, duplicate policy names, or an id that is empty or holds a colon.
+// Every call with valid arguments is counted in
+// authd_ratelimit_decisions_total{policy,result}.
 func (l *Limiter) AllowN(ctx context.Context, id, subject string, cost int, policies ...Policy) (Decision, error) {
 	const op = "ratelimit.AllowN"
 	if err := checkArgs(id, cost, policies); err != nil {
 		return Decision{}, &errors.Error{Code: errors.ServerError, Op: op, Err: err}
 	}
+	// Members for every unit, unless some limit is below the cost: then
+	// nothing will be stored, and the first member is enough to recognise
+	// a replay.
+	members := cost
+	for _, p := range policies {
+		if cost > p.Limit {
+			members = 1
+		}
+	}
 	keys := make([]string, len(policies))
 	tag := hashSubject(subject)
-	minLimit := policies[0].Limit
-	args := make([]any, 0, 1+2*len(policies)+min(cost, MaxLimit))
+	args := make([]any, 0, 1+2*len(policies)+members)
 	args = append(args, cost)
 	for i, p := range policies {
 		keys[i] = "rl:{" + tag + "}:" + p.Name
 		args = append(args, p.Limit, p.Window.Microseconds())
-		minLimit = min(minLimit, p.Limit)
 	}
 	args = append(args, id)
-	if cost <= minLimit {
-		for u := 2; u <= cost; u++ {
-			args = append(args, id+":"+strconv.Itoa(u))
-		}
+	for u := 2; u <= members; u++ {
+		args = append(args, id+":"+strconv.Itoa(u))
 	}
 
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, l.batch.timeout)
 	defer cancel()
 	c := &call{keys: keys, args: args}
@@ -240,7 +249,11 @@ func (l *Limiter) AllowN(ctx context.Context, id, subject string, cost int, poli
 		err = errors.Errorf("script reply has %d values, want %d", len(res), 2+3*len(policies))
 	}
 	if err != nil {
-		countDecision(policies, resultError)
+		if parent.Err() == nil {
+			// Not counted when the caller gave up (a client that went
+			// away): that says nothing about Redis.
+			countDecision(policies, resultError)
+		}
 		return Decision{}, errors.Unavailable(err, op)
 	}
 
@@ -296,8 +309,8 @@ func bindsBefore(a, b Status, allowed bool) bool {
 }
 
 func checkArgs(id string, cost int, policies []Policy) error {
-	if id == "" {
-		return errors.New("empty decision id")
+	if id == "" || strings.Contains(id, ":") {
+		return errors.Errorf("decision id %q is empty or holds a colon", id)
 	}
 	if cost < 1 {
 		return errors.Errorf("cost %d below 1", cost)

@@ -283,6 +283,7 @@ func TestAllowNArguments(t *testing.T) {
 		policies []Policy
 	}{
 		{"no id", "", 1, []Policy{ok}},
+		{"id with a colon", "a:2", 1, []Policy{ok}},
 		{"cost 0", "x", 0, []Policy{ok}},
 		{"negative cost", "x", -1, []Policy{ok}},
 		{"no policy", "x", 1, nil},

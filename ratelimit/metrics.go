@@ -12,7 +12,7 @@ const (
 // decisionsTotal counts decisions per policy and result.
 var decisionsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "authd_ratelimit_decisions_total",
-	Help: "Rate-limit decisions, by policy and result (allowed, limited, or error when Redis failed and the request was refused with 503).",
+	Help: "Rate-limit decisions, by policy and result: allowed, limited, or error when Redis failed or did not answer in time (the request was refused with 503).",
 }, []string{"policy", "result"})
 
 // Collector returns the rate-limit metrics
