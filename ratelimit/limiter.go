@@ -16,6 +16,12 @@
 // Time comes from the Redis server that holds the subject's keys; on a
 // Cluster, a failover to a replica whose clock differs shifts that
 // subject's windows by the difference.
+//
+// The server builds one Limiter (New), reads its policies with
+// ParsePolicies (AUTHD_RATE_LIMITS) and its trusted proxies with
+// ParseProxies (AUTHD_TRUSTED_PROXIES), and limits each route with one
+// line: Limiter.Middleware. Decisions fail closed: when Redis is down or
+// slow, limited routes answer 503 temporarily_unavailable.
 package ratelimit
 
 import (
