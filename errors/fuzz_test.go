@@ -25,7 +25,6 @@ func textChar(c byte) bool {
 // uriChar is the set of error_uri.
 func uriChar(c byte) bool { return c == 0x21 || c >= 0x23 && c <= 0x5b || c >= 0x5d && c <= 0x7e }
 
-
 func inSet(s string, ok func(byte) bool) bool {
 	for i := 0; i < len(s); i++ {
 		if !ok(s[i]) {

@@ -379,7 +379,6 @@ func sanitizeText(s string) string {
 	return b.String()
 }
 
-
 func validText(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {

@@ -11,6 +11,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/authd-dev/authd/provider"
+	"github.com/authd-dev/authd/ratelimit"
 )
 
 // config is the validated configuration of authd serve.
@@ -25,7 +28,9 @@ type config struct {
 	MetricsAddr       string
 	ErrorURIBase      string
 	SigauthWindow     time.Duration
-	TrustedProxies    []netip.Prefix
+	TrustedProxies    ratelimit.Proxies
+	RateLimits        ratelimit.Policies
+	Google, GitHub    providerConfig
 	LogFormat         string
 	LogLevel          slog.Level
 
@@ -33,6 +38,10 @@ type config struct {
 	// was derived from AUTHD_ADDR: with port 0 it is fixed up once the
 	// listener has its port.
 	issuerFromAddr, errorBaseFromIssuer bool
+
+	// providerTimeout overrides provider.Timeout (tests of slow
+	// providers); zero keeps it.
+	providerTimeout time.Duration
 }
 
 // setListenAddr derives the issuer and error URI base from the address the
@@ -50,6 +59,15 @@ func (c *config) setListenAddr(addr net.Addr) {
 	if c.errorBaseFromIssuer {
 		c.ErrorURIBase = c.Issuer + "/docs/errors"
 	}
+}
+
+// providerConfig is an upstream sign-in provider's settings; an empty
+// ClientID means the provider is off.
+type providerConfig struct {
+	ClientID, ClientSecret string
+	// Google: AuthURL, TokenURL, UserInfoURL. GitHub: BaseURL, APIURL.
+	AuthURL, TokenURL, UserInfoURL string
+	BaseURL, APIURL                string
 }
 
 // setting is one serve setting: a flag and its environment twin.
@@ -73,10 +91,16 @@ func settings() []*setting {
 		{flag: "error-uri-base", env: "AUTHD_ERROR_URI_BASE", help: "base of error_uri (default <issuer>/docs/errors)"},
 		{flag: "sigauth-window", env: "AUTHD_SIGAUTH_WINDOW", def: "5m", help: "accepted clock difference of X-Auth-Token timestamps"},
 		{flag: "trusted-proxies", env: "AUTHD_TRUSTED_PROXIES", help: "comma-separated CIDRs whose X-Forwarded-For is trusted"},
+		{flag: "rate-limits", env: "AUTHD_RATE_LIMITS", help: "rate-limit overrides, name=limit/window,… (token, authorize, login, userinfo, backup_read, backup_write)"},
 		{flag: "google-client-id", env: "AUTHD_GOOGLE_CLIENT_ID", help: "Google OAuth client id (empty: Google sign-in off)"},
 		{flag: "google-client-secret", env: "AUTHD_GOOGLE_CLIENT_SECRET", help: "Google OAuth client secret"},
 		{flag: "github-client-id", env: "AUTHD_GITHUB_CLIENT_ID", help: "GitHub OAuth client id (empty: GitHub sign-in off)"},
 		{flag: "github-client-secret", env: "AUTHD_GITHUB_CLIENT_SECRET", help: "GitHub OAuth client secret"},
+		{flag: "google-auth-url", env: "AUTHD_GOOGLE_AUTH_URL", def: provider.DefaultGoogle.AuthURL, help: "Google authorization endpoint"},
+		{flag: "google-token-url", env: "AUTHD_GOOGLE_TOKEN_URL", def: provider.DefaultGoogle.TokenURL, help: "Google token endpoint"},
+		{flag: "google-userinfo-url", env: "AUTHD_GOOGLE_USERINFO_URL", def: provider.DefaultGoogle.UserInfoURL, help: "Google OpenID userinfo endpoint"},
+		{flag: "github-base-url", env: "AUTHD_GITHUB_BASE_URL", def: provider.DefaultGitHub.BaseURL, help: "GitHub (Enterprise Server) base URL, serving /login/oauth/*"},
+		{flag: "github-api-url", env: "AUTHD_GITHUB_API_URL", def: provider.DefaultGitHub.APIURL, help: "GitHub REST API URL (GitHub Enterprise Server: <base>/api/v3)"},
 		{flag: "log-format", env: "AUTHD_LOG_FORMAT", def: "text", help: "text or json"},
 		{flag: "log-level", env: "AUTHD_LOG_LEVEL", def: "info", help: "debug, info, warn or error"},
 	}
@@ -241,28 +265,39 @@ func validate(get func(string) *setting) (*config, error) {
 	c.ErrorURIBase = s.value
 
 	s = get("AUTHD_TRUSTED_PROXIES")
-	if s.value != "" {
-		for _, p := range strings.Split(s.value, ",") {
-			p = strings.TrimSpace(p)
-			pfx, err := netip.ParsePrefix(p)
-			if err != nil {
-				ip, err2 := netip.ParseAddr(p)
-				if err2 != nil {
-					return nil, fail("AUTHD_TRUSTED_PROXIES", fmt.Sprintf("%q is not a CIDR such as 10.0.0.0/8", p))
-				}
-				pfx = netip.PrefixFrom(ip, ip.BitLen())
-			}
-			c.TrustedProxies = append(c.TrustedProxies, pfx.Masked())
-		}
+	if c.TrustedProxies, err = ratelimit.ParseProxies(s.value); err != nil {
+		return nil, fail("AUTHD_TRUSTED_PROXIES", "want comma-separated CIDRs or addresses such as 10.0.0.0/8 ("+err.Error()+")")
 	}
 
-	for _, p := range []string{"GOOGLE", "GITHUB"} {
-		id, secret := get("AUTHD_"+p+"_CLIENT_ID"), get("AUTHD_"+p+"_CLIENT_SECRET")
+	s = get("AUTHD_RATE_LIMITS")
+	if c.RateLimits, err = ratelimit.ParsePolicies(s.value); err != nil {
+		return nil, fail("AUTHD_RATE_LIMITS", err.Error())
+	}
+
+	for _, p := range []struct {
+		id, secret string
+		dst        *providerConfig
+		urls       map[string]*string
+	}{
+		{"AUTHD_GOOGLE_CLIENT_ID", "AUTHD_GOOGLE_CLIENT_SECRET", &c.Google, map[string]*string{
+			"AUTHD_GOOGLE_AUTH_URL": &c.Google.AuthURL, "AUTHD_GOOGLE_TOKEN_URL": &c.Google.TokenURL, "AUTHD_GOOGLE_USERINFO_URL": &c.Google.UserInfoURL}},
+		{"AUTHD_GITHUB_CLIENT_ID", "AUTHD_GITHUB_CLIENT_SECRET", &c.GitHub, map[string]*string{
+			"AUTHD_GITHUB_BASE_URL": &c.GitHub.BaseURL, "AUTHD_GITHUB_API_URL": &c.GitHub.APIURL}},
+	} {
+		id, secret := get(p.id), get(p.secret)
 		if id.value != "" && secret.value == "" {
-			return nil, fail("AUTHD_"+p+"_CLIENT_SECRET", "required when AUTHD_"+p+"_CLIENT_ID is set")
+			return nil, fail(p.secret, "required when "+p.id+" is set")
 		}
 		if id.value == "" && secret.value != "" {
-			return nil, fail("AUTHD_"+p+"_CLIENT_ID", "required when AUTHD_"+p+"_CLIENT_SECRET is set")
+			return nil, fail(p.id, "required when "+p.secret+" is set")
+		}
+		p.dst.ClientID, p.dst.ClientSecret = id.value, secret.value
+		for env, dst := range p.urls {
+			v := get(env).value
+			if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" {
+				return nil, fail(env, "want an absolute https URL")
+			}
+			*dst = v
 		}
 	}
 

@@ -3,9 +3,12 @@ package main
 import (
 	"io"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authd-dev/authd/ratelimit"
 )
 
 func envFunc(env map[string]string) func(string) string {
@@ -32,7 +35,8 @@ func TestConfigDefaults(t *testing.T) {
 		c.AccessTokenTTL != want.AccessTokenTTL || c.RefreshTokenTTL != want.RefreshTokenTTL ||
 		c.ErrorURIBase != want.ErrorURIBase || c.SigauthWindow != want.SigauthWindow ||
 		c.LogFormat != want.LogFormat || c.LogLevel != want.LogLevel ||
-		c.RedisURL != "" || c.RedisClusterAddrs != nil || c.MetricsAddr != "" || c.TrustedProxies != nil {
+		c.RedisURL != "" || c.RedisClusterAddrs != nil || c.MetricsAddr != "" || c.TrustedProxies.String() != "" ||
+		c.RateLimits.String() != ratelimit.Defaults().String() || c.Google.ClientID != "" || c.GitHub.ClientID != "" {
 		t.Fatalf("defaults = %+v\nwant %+v", *c, want)
 	}
 }
@@ -85,7 +89,7 @@ func TestConfigValues(t *testing.T) {
 	if c.Issuer != "https://auth.example.com" || c.ErrorURIBase != "https://auth.example.com/docs/errors" {
 		t.Errorf("issuer %q, error base %q", c.Issuer, c.ErrorURIBase)
 	}
-	if len(c.TrustedProxies) != 3 || c.TrustedProxies[1].String() != "192.168.1.7/32" {
+	if !c.TrustedProxies.Trusts(netip.MustParseAddr("192.168.1.7")) || !c.TrustedProxies.Trusts(netip.MustParseAddr("10.1.2.3")) || c.TrustedProxies.Trusts(netip.MustParseAddr("192.168.1.8")) {
 		t.Errorf("trusted proxies = %v", c.TrustedProxies)
 	}
 	if c.LogLevel != slog.LevelDebug || c.MetricsAddr != "127.0.0.1:9090" {
@@ -131,6 +135,10 @@ func TestConfigErrors(t *testing.T) {
 		{env: map[string]string{"AUTHD_GOOGLE_CLIENT_ID": "id"}, setting: "AUTHD_GOOGLE_CLIENT_SECRET"},
 		{env: map[string]string{"AUTHD_GITHUB_CLIENT_SECRET": "s"}, setting: "AUTHD_GITHUB_CLIENT_ID"},
 		{env: map[string]string{"AUTHD_LOG_FORMAT": "xml"}, setting: "AUTHD_LOG_FORMAT"},
+		{env: map[string]string{"AUTHD_RATE_LIMITS": "token=ten/1m"}, setting: "AUTHD_RATE_LIMITS"},
+		{env: map[string]string{"AUTHD_RATE_LIMITS": "tokens=10/1m"}, setting: "AUTHD_RATE_LIMITS"},
+		{env: map[string]string{"AUTHD_GOOGLE_TOKEN_URL": "/token"}, setting: "AUTHD_GOOGLE_TOKEN_URL"},
+		{env: map[string]string{"AUTHD_GITHUB_API_URL": "ftp://api"}, setting: "AUTHD_GITHUB_API_URL"},
 		{env: map[string]string{"AUTHD_LOG_LEVEL": "loud"}, setting: "AUTHD_LOG_LEVEL"},
 	} {
 		_, err := parseConfig("serve", tc.args, envFunc(tc.env), io.Discard)
@@ -161,5 +169,33 @@ func TestConfigErrorRedactsPasswords(t *testing.T) {
 	_, err = parseConfig("serve", nil, envFunc(map[string]string{"AUTHD_GITHUB_CLIENT_SECRET": "hunter2"}), io.Discard)
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("err = %v; want an error without the secret", err)
+	}
+}
+
+func TestConfigRateLimitsAndProviders(t *testing.T) {
+	c, err := parseConfig("serve", nil, envFunc(map[string]string{
+		"AUTHD_RATE_LIMITS":          "token=100/1m, login=3/30s",
+		"AUTHD_GITHUB_CLIENT_ID":     "gh",
+		"AUTHD_GITHUB_CLIENT_SECRET": "s",
+		"AUTHD_GITHUB_BASE_URL":      "https://ghe.example.com",
+		"AUTHD_GITHUB_API_URL":       "https://ghe.example.com/api/v3",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := c.RateLimits[ratelimit.Token]; p.Limit != 100 || p.Window != time.Minute {
+		t.Errorf("token policy %v", p)
+	}
+	if p := c.RateLimits[ratelimit.Login]; p.Limit != 3 || p.Window != 30*time.Second {
+		t.Errorf("login policy %v", p)
+	}
+	if p := c.RateLimits[ratelimit.Authorize]; p.Limit != 20 {
+		t.Errorf("authorize policy %v kept no default", p)
+	}
+	if c.GitHub.ClientID != "gh" || c.GitHub.BaseURL != "https://ghe.example.com" || c.GitHub.APIURL != "https://ghe.example.com/api/v3" {
+		t.Errorf("github %+v", c.GitHub)
+	}
+	if c.Google.ClientID != "" || c.Google.TokenURL != "https://oauth2.googleapis.com/token" {
+		t.Errorf("google %+v", c.Google)
 	}
 }

@@ -16,10 +16,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/authd-dev/authd/store"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -59,7 +63,16 @@ Commands:
   serve            run the server (the default when no command is given)
   migrate [up]     apply pending database migrations
   migrate status   list migrations and whether they are applied
+  client create    register an OAuth client (prints its id and secret)
+  client list      list registered clients
+  client delete    delete a client and its refresh tokens
+  keys rotate      make a new token-signing key current
+  keys list        list token-signing keys
+  token sign       make an X-Auth-Token for a request, signed with a Bitcoin key
   version          print the version
+
+Commands that open the database read AUTHD_DATABASE_URL or take
+--database-url URL, and apply pending migrations first.
 
 Run "authd <command> -h" for the flags of a command.
 `
@@ -76,6 +89,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runServe(ctx, args, getenv, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, getenv, stdout, stderr)
+	case "client":
+		return withDB(ctx, args, getenv, stderr, func(db *store.DB, args []string) error {
+			return runClient(ctx, db, args, stdout, stderr)
+		})
+	case "keys":
+		return withDB(ctx, args, getenv, stderr, func(db *store.DB, args []string) error {
+			return runKeys(ctx, db, args, stdout, stderr)
+		})
+	case "token":
+		if len(args) == 0 || args[0] != "sign" {
+			return &usageError{"usage: authd token sign --path P [flags] (authd token sign -h for the flags)"}
+		}
+		return runTokenSign(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "authd %s\n", version)
 		return nil
@@ -94,4 +120,36 @@ func redactURL(s string) string {
 		return "(unparseable URL)"
 	}
 	return u.Redacted()
+}
+
+// withDB opens the database named by --database-url (anywhere in args) or
+// AUTHD_DATABASE_URL, applies pending migrations, and calls f with the
+// remaining arguments.
+func withDB(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, f func(*store.DB, []string) error) error {
+	dbURL := "sqlite://authd.db"
+	if v, ok := lookup(getenv, "AUTHD_DATABASE_URL"); ok {
+		dbURL = v
+	}
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--database-url" || a == "-database-url":
+			if i+1 == len(args) {
+				return &usageError{"flag needs an argument: --database-url"}
+			}
+			dbURL = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--database-url=") || strings.HasPrefix(a, "-database-url="):
+			dbURL = a[strings.IndexByte(a, '=')+1:]
+		default:
+			rest = append(rest, a)
+		}
+	}
+	db, err := openDB(ctx, dbURL, slog.New(slog.NewTextHandler(stderr, nil)))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return f(db, rest)
 }

@@ -47,6 +47,8 @@ func openRedis(cfg *config, log *slog.Logger) (*redisConn, error) {
 			DialTimeout:  redisDialTimeout,
 			ReadTimeout:  redisIOTimeout,
 			WriteTimeout: redisIOTimeout,
+			// Callers bound each call with a context deadline.
+			ContextTimeoutEnabled: true,
 		})
 		return &redisConn{UniversalClient: c}, nil
 	case cfg.RedisURL != "":
@@ -57,6 +59,7 @@ func openRedis(cfg *config, log *slog.Logger) (*redisConn, error) {
 		opt.DialTimeout = redisDialTimeout
 		opt.ReadTimeout = redisIOTimeout
 		opt.WriteTimeout = redisIOTimeout
+		opt.ContextTimeoutEnabled = true
 		return &redisConn{UniversalClient: redis.NewClient(opt)}, nil
 	}
 	m := miniredis.NewMiniRedis()
@@ -67,10 +70,11 @@ func openRedis(cfg *config, log *slog.Logger) (*redisConn, error) {
 		slog.String("addr", m.Addr()))
 	stop := tickClock(m, 100*time.Millisecond)
 	c := redis.NewClient(&redis.Options{
-		Addr:         m.Addr(),
-		DialTimeout:  redisDialTimeout,
-		ReadTimeout:  redisIOTimeout,
-		WriteTimeout: redisIOTimeout,
+		Addr:                  m.Addr(),
+		DialTimeout:           redisDialTimeout,
+		ReadTimeout:           redisIOTimeout,
+		WriteTimeout:          redisIOTimeout,
+		ContextTimeoutEnabled: true,
 	})
 	return &redisConn{UniversalClient: c, embedded: m, stop: func() { stop(); m.Close() }}, nil
 }

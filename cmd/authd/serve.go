@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/ratelimit"
 	"github.com/authd-dev/authd/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -40,6 +41,7 @@ type app struct {
 	db       *store.DB
 	redis    *redisConn
 	registry *prometheus.Registry
+	svc      *services
 	draining atomic.Bool
 	requests *prometheus.HistogramVec
 }
@@ -95,7 +97,13 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger) (*app, error) {
 	}
 	cancel()
 
-	a := &app{cfg: cfg, log: log, db: db, redis: rc, registry: prometheus.NewRegistry()}
+	svc, err := newServices(ctx, cfg, log, db, rc)
+	if err != nil {
+		rc.Close()
+		db.Close()
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: log, db: db, redis: rc, svc: svc, registry: prometheus.NewRegistry()}
 	a.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "authd_http_request_duration_seconds",
 		Help:    "Time to answer HTTP requests, by route pattern, method and status.",
@@ -105,6 +113,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger) (*app, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		errors.Collector(),
+		ratelimit.Collector(),
 		a.requests,
 	)
 	return a, nil
@@ -119,16 +128,7 @@ func (a *app) close() {
 // behind the error layer.
 func (a *app) handler() http.Handler {
 	mux := http.NewServeMux()
-	handle := func(pattern string, h errors.HandlerFunc) { mux.Handle(pattern, h) }
-
-	handle("GET /docs/errors", errors.Docs)
-	handle("GET /docs/errors.json", errors.DocsJSON)
-	handle("GET /healthz", a.healthz)
-	handle("GET /readyz", a.readyz)
-	if a.cfg.MetricsAddr == "" {
-		mux.Handle("GET /metrics", a.metricsHandler())
-	}
-
+	a.routes(mux)
 	return errors.Middleware(errors.Config{URIBase: a.cfg.ErrorURIBase, Logger: a.log},
 		a.accessLog(errors.Routes(mux)))
 }
@@ -175,6 +175,10 @@ func (a *app) serve(ctx context.Context, ln, mln net.Listener) error {
 		attrs = append(attrs, slog.String("metrics_addr", mln.Addr().String()))
 	}
 	a.log.Info("authd listening", attrs...)
+	pctx, stopPurge := context.WithCancel(ctx)
+	purged := make(chan struct{})
+	go func() { defer close(purged); a.purgeLoop(pctx) }()
+	defer func() { stopPurge(); <-purged }()
 
 	var serveErr error
 	select {
@@ -263,7 +267,7 @@ func (a *app) accessLog(next http.Handler) http.Handler {
 				slog.Int("status", status),
 				slog.Duration("duration", d),
 				slog.String("request_id", errors.RequestID(r.Context())),
-				slog.String("remote", r.RemoteAddr))
+				slog.String("client_ip", a.cfg.TrustedProxies.ClientIP(r).String()))
 		}
 	})
 }

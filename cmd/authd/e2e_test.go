@@ -1,0 +1,704 @@
+package main
+
+// End-to-end tests: the whole server as main wires it (every route, the
+// real sigauth, ratelimit, oauth, backup and provider packages) on real
+// Redis and PostgreSQL, driven the way clients drive it.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authd-dev/authd/internal/testenv"
+	"github.com/authd-dev/authd/sigauth"
+	"golang.org/x/oauth2"
+)
+
+// Keys of two wallets, from the public test vectors in sigauth/testdata.
+const (
+	walletWIF  = "L4WVo4zZ8QC795KtwPyqgH92T7Q23FC4p4wGkFeZiaWeyewugte7"
+	walletAddr = "15CRxFdyRpGZLW9w8HnHvVduizdL5jKNbs"
+)
+
+// e2e is an authd built by newApp, served on httptest, with its issuer set
+// to the server's own address.
+type e2e struct {
+	t      *testing.T
+	a      *app
+	srv    *httptest.Server
+	issuer string
+	c      *http.Client // does not follow redirects
+}
+
+// newE2E starts authd with env on real Redis and PostgreSQL (the embedded
+// defaults when embedded is true).
+func newE2E(t *testing.T, env map[string]string, embedded bool, tweak ...func(*config)) *e2e {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	issuer := "http://" + srv.Listener.Addr().String()
+	full := map[string]string{"AUTHD_ISSUER": issuer, "AUTHD_LOG_LEVEL": "error"}
+	if embedded {
+		full["AUTHD_DATABASE_URL"] = testenv.SQLiteURL(t)
+	} else {
+		full["AUTHD_DATABASE_URL"] = testenv.PostgresURL(t)
+		full["AUTHD_REDIS_URL"] = testenv.RedisURL(t)
+	}
+	for k, v := range env {
+		full[k] = v
+	}
+	cfg, err := parseConfig("serve", nil, envFunc(full), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range tweak {
+		f(cfg)
+	}
+	a, err := newApp(context.Background(), cfg, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.close)
+	srv.Config.Handler = a.handler()
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return &e2e{t: t, a: a, srv: srv, issuer: issuer, c: &http.Client{
+		Transport:     sourceTransport(),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       30 * time.Second,
+	}}
+}
+
+// sourceTransport connects from a random address in 127.0.0.0/8, so each
+// test is a client of its own to the rate limiter, whose windows on the
+// shared Redis outlive any one test.
+func sourceTransport() *http.Transport {
+	var b [3]byte
+	rand.Read(b[:])
+	src := &net.TCPAddr{IP: net.IPv4(127, b[0], b[1], b[2]|1)}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{LocalAddr: src, Timeout: 5 * time.Second}).DialContext
+	return tr
+}
+
+// ctx returns a context in which golang.org/x/oauth2 uses e's client.
+func (e *e2e) ctx() context.Context {
+	return context.WithValue(context.Background(), oauth2.HTTPClient, e.c)
+}
+
+// client registers an OAuth client with `authd client create` on the
+// server's database and returns its id and secret.
+func (e *e2e) client(args ...string) (id, secret string) {
+	e.t.Helper()
+	var out bytes.Buffer
+	if err := runClient(context.Background(), e.a.db, append([]string{"create", "--name", "E2E App"}, args...), &out, io.Discard); err != nil {
+		e.t.Fatal(err)
+	}
+	var c struct{ ClientID, ClientSecret string }
+	var raw map[string]any
+	if err := json.Unmarshal(out.Bytes(), &raw); err != nil {
+		e.t.Fatal(err)
+	}
+	c.ClientID, _ = raw["client_id"].(string)
+	c.ClientSecret, _ = raw["client_secret"].(string)
+	return c.ClientID, c.ClientSecret
+}
+
+func (e *e2e) do(method, target string, body []byte, hdr map[string]string) (*http.Response, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.issuer+target, bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if body == nil {
+		req.Body = http.NoBody
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := e.c.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp, b
+}
+
+// signed sends a request with an X-Auth-Token over its exact target and
+// body, made by the wallet key.
+func (e *e2e) signed(method, target string, body []byte, hdr map[string]string) (*http.Response, []byte) {
+	e.t.Helper()
+	tok, err := sigauth.Token(walletWIF, sigauth.TokenOptions{RequestPath: target, Body: body})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	h := map[string]string{"X-Auth-Token": tok}
+	for k, v := range hdr {
+		h[k] = v
+	}
+	return e.do(method, target, body, h)
+}
+
+// checkErrorURI fetches the catalog page and checks that uri is
+// <issuer>/docs/errors#<anchor> with that anchor on the page.
+func (e *e2e) checkErrorURI(uri, anchor string) {
+	e.t.Helper()
+	if uri != e.issuer+"/docs/errors#"+anchor {
+		e.t.Errorf("error_uri %q, want %s/docs/errors#%s", uri, e.issuer, anchor)
+	}
+	resp, body := e.do("GET", "/docs/errors", nil, nil)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `id="`+anchor+`"`) {
+		e.t.Errorf("/docs/errors has no anchor %q", anchor)
+	}
+}
+
+func pkcePair() (verifier, challenge string) {
+	verifier = oauth2.GenerateVerifier()
+	sum := sha256.Sum256([]byte(verifier))
+	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// TestWalletFlow: a wallet signs the authorize request (sign-in and
+// consent at once), golang.org/x/oauth2 exchanges the code with PKCE, the
+// token opens /userinfo and the backup API; a reused code fails with every
+// error field populated in x/oauth2's RetrieveError.
+func TestWalletFlow(t *testing.T) {
+	for _, embedded := range []bool{false, true} {
+		t.Run(map[bool]string{false: "redis+postgres", true: "embedded"}[embedded], func(t *testing.T) {
+			e := newE2E(t, nil, embedded)
+			id, secret := e.client("--redirect-uri", "http://127.0.0.1/cb", "--scope", "profile backup")
+			conf := &oauth2.Config{
+				ClientID: id, ClientSecret: secret, RedirectURL: "http://127.0.0.1:7777/cb",
+				Endpoint: oauth2.Endpoint{AuthURL: e.issuer + "/authorize", TokenURL: e.issuer + "/token"},
+				Scopes:   []string{"profile", "backup"},
+			}
+			verifier := oauth2.GenerateVerifier()
+			au, _ := url.Parse(conf.AuthCodeURL("the-state", oauth2.S256ChallengeOption(verifier)))
+			resp, body := e.signed("GET", au.RequestURI(), nil, nil)
+			if resp.StatusCode != http.StatusFound {
+				t.Fatalf("signed authorize: %d %s", resp.StatusCode, body)
+			}
+			loc, _ := url.Parse(resp.Header.Get("Location"))
+			if loc.Port() != "7777" || loc.Query().Get("state") != "the-state" || loc.Query().Get("iss") != e.issuer {
+				t.Fatalf("redirect %s", loc)
+			}
+			if resp.Header.Get("X-RateLimit-Remaining") != "19" {
+				t.Errorf("authorize X-RateLimit-Remaining = %q, want 19", resp.Header.Get("X-RateLimit-Remaining"))
+			}
+			code := loc.Query().Get("code")
+			ctx := e.ctx()
+			tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tok.RefreshToken == "" || tok.Expiry.Before(time.Now().Add(14*time.Minute)) {
+				t.Errorf("token %+v", tok)
+			}
+
+			resp, body = e.do("GET", "/userinfo", nil, map[string]string{"Authorization": "Bearer " + tok.AccessToken})
+			var ui map[string]string
+			json.Unmarshal(body, &ui)
+			if resp.StatusCode != 200 || ui["sub"] != walletAddr || ui["address"] != walletAddr {
+				t.Fatalf("userinfo %d %s", resp.StatusCode, body)
+			}
+
+			// The same access token opens the backup API (scope backup).
+			backupBody := []byte(base64.StdEncoding.EncodeToString(randomBytes(t, 200)))
+			resp, body = e.do("PUT", "/backup", backupBody, map[string]string{"Authorization": "Bearer " + tok.AccessToken})
+			if resp.StatusCode != http.StatusCreated {
+				t.Fatalf("PUT /backup by Bearer: %d %s", resp.StatusCode, body)
+			}
+			// ... and the wallet itself sees the same backup.
+			resp, body = e.signed("GET", "/backup", nil, nil)
+			if resp.StatusCode != 200 || !bytes.Equal(body, backupBody) {
+				t.Fatalf("GET /backup signed: %d", resp.StatusCode)
+			}
+
+			// The code again: invalid_grant, with x/oauth2 seeing every field.
+			_, err = conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+			var re *oauth2.RetrieveError
+			if !asRetrieveError(err, &re) || re.ErrorCode != "invalid_grant" || re.ErrorDescription == "" || re.Response.StatusCode != 400 {
+				t.Fatalf("reused code: %v", err)
+			}
+			e.checkErrorURI(re.ErrorURI, "invalid_grant")
+			// Reuse revoked the family: the access token is dead.
+			resp, _ = e.do("GET", "/userinfo", nil, map[string]string{"Authorization": "Bearer " + tok.AccessToken})
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("access token after code reuse: %d", resp.StatusCode)
+			}
+		})
+	}
+}
+
+func asRetrieveError(err error, re **oauth2.RetrieveError) bool {
+	e, ok := err.(*oauth2.RetrieveError)
+	if ok {
+		*re = e
+	}
+	return ok
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(sha256.Sum256([]byte(fmt.Sprint(t.Name(), i)))[0])
+	}
+	return b
+}
+
+var (
+	loginIDRE  = regexp.MustCompile(`name="login_id" value="([^"]+)"`)
+	messageRE  = regexp.MustCompile(`(?s)<pre[^>]*id="message"[^>]*>(.*?)</pre>`)
+	messageRE2 = regexp.MustCompile(`(?s)<textarea[^>]*>(.*?)</textarea>`)
+)
+
+// TestLoginPageFlow: a person without wallet software integration opens the
+// authorize URL, signs the shown message with their wallet, pastes address
+// and signature, and is sent back with a code.
+func TestLoginPageFlow(t *testing.T) {
+	e := newE2E(t, nil, false)
+	id, _ := e.client("--redirect-uri", "https://app.example.com/cb", "--public")
+	_, challenge := pkcePair()
+	q := url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {"https://app.example.com/cb"},
+		"state": {"s1"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+	resp, body := e.do("GET", "/authorize?"+q.Encode(), nil, map[string]string{"Accept": "text/html"})
+	if resp.StatusCode != 200 || resp.Header.Get("X-Frame-Options") != "DENY" {
+		t.Fatalf("login page: %d %v", resp.StatusCode, resp.Header)
+	}
+	m := loginIDRE.FindSubmatch(body)
+	mm := messageRE.FindSubmatch(body)
+	if mm == nil {
+		mm = messageRE2.FindSubmatch(body)
+	}
+	if m == nil || mm == nil {
+		t.Fatalf("no login form or message in the page:\n%s", body)
+	}
+	msg := html.UnescapeString(string(mm[1]))
+	if !strings.Contains(msg, "Application: E2E App") || !strings.Contains(msg, "Client ID: "+id) {
+		t.Fatalf("message %q", msg)
+	}
+	// A wrong signature shows the error on the page, keeping the request.
+	wrong, _ := sigauth.SignMessage(walletWIF, msg+"x")
+	form := url.Values{"login_id": {string(m[1])}, "address": {walletAddr}, "signature": {wrong}}
+	resp, body = e.do("POST", "/authorize/login", []byte(form.Encode()), map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"})
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "Bitcoin signature verification failed") || !strings.Contains(string(body), string(m[1])) {
+		t.Fatalf("wrong signature: %d", resp.StatusCode)
+	}
+	sig, err := sigauth.SignMessage(walletWIF, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form.Set("signature", sig)
+	resp, body = e.do("POST", "/authorize/login", []byte(form.Encode()), map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d %s", resp.StatusCode, body)
+	}
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if loc.Host != "app.example.com" || loc.Query().Get("code") == "" || loc.Query().Get("state") != "s1" {
+		t.Fatalf("redirect %s", loc)
+	}
+}
+
+// TestSignedFailuresAreNotRedirected: a bad X-Auth-Token at /authorize is
+// answered directly (DESIGN §2.4), never sent to the client.
+func TestSignedFailuresAreNotRedirected(t *testing.T) {
+	e := newE2E(t, nil, false)
+	id, _ := e.client("--redirect-uri", "https://app.example.com/cb")
+	target := "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {"https://app.example.com/cb"}, "state": {"s"}}.Encode()
+	tok, _ := sigauth.Token(walletWIF, sigauth.TokenOptions{RequestPath: target + "&x=1"})
+	resp, body := e.do("GET", target, nil, map[string]string{"X-Auth-Token": tok, "Accept": "application/json"})
+	var eb errorBody
+	json.Unmarshal(body, &eb)
+	if resp.StatusCode != http.StatusUnauthorized || eb.Error != "invalid_signature" || resp.Header.Get("Location") != "" {
+		t.Fatalf("signature over another URI: %d %s", resp.StatusCode, body)
+	}
+	e.checkErrorURI(eb.URI, "invalid_signature")
+}
+
+// TestRateLimitEndToEnd: the eleventh token request in a minute from one
+// address is refused with the headers and retry_after.
+func TestRateLimitEndToEnd(t *testing.T) {
+	e := newE2E(t, nil, false)
+	id, secret := e.client("--redirect-uri", "https://app.example.com/cb", "--grant", "client_credentials")
+	form := []byte(url.Values{"grant_type": {"client_credentials"}}.Encode())
+	hdr := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))}
+	for i := 1; i <= 10; i++ {
+		resp, body := e.do("POST", "/token", form, hdr)
+		if resp.StatusCode != 200 || resp.Header.Get("X-RateLimit-Remaining") != fmt.Sprint(10-i) {
+			t.Fatalf("request %d: %d remaining %q %s", i, resp.StatusCode, resp.Header.Get("X-RateLimit-Remaining"), body)
+		}
+	}
+	resp, body := e.do("POST", "/token", form, hdr)
+	var eb errorBody
+	json.Unmarshal(body, &eb)
+	if resp.StatusCode != 429 || eb.Error != "rate_limit_exceeded" || eb.RetryAfter < 1 ||
+		resp.Header.Get("Retry-After") != fmt.Sprint(eb.RetryAfter) || resp.Header.Get("RateLimit-Policy") != `"token";q=10;w=60` {
+		t.Fatalf("11th request: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	e.checkErrorURI(eb.URI, "rate_limit_exceeded")
+}
+
+// TestRateLimitsConfigurable: AUTHD_RATE_LIMITS reaches the routes.
+func TestRateLimitsConfigurable(t *testing.T) {
+	e := newE2E(t, map[string]string{"AUTHD_RATE_LIMITS": "authorize=2/1m"}, false)
+	for i, want := range []int{400, 400, 429} {
+		resp, _ := e.do("GET", "/authorize", nil, map[string]string{"Accept": "application/json"})
+		if resp.StatusCode != want {
+			t.Fatalf("request %d: %d, want %d", i+1, resp.StatusCode, want)
+		}
+	}
+}
+
+// TestBackupEndToEnd: the wallet stores, reads and deletes its backup with
+// X-Auth-Token; no credentials gets both challenges; a GET token cannot
+// delete.
+func TestBackupEndToEnd(t *testing.T) {
+	e := newE2E(t, nil, false)
+	resp, body := e.do("GET", "/backup", nil, nil)
+	if resp.StatusCode != 401 || !strings.Contains(string(body), "missing_auth_token") {
+		t.Fatalf("no credentials: %d %s", resp.StatusCode, body)
+	}
+	if ch := resp.Header.Values("WWW-Authenticate"); len(ch) < 1 || ch[0] != `Bitcoin-Auth realm="authd"` {
+		t.Fatalf("challenges %q", ch)
+	}
+	data := []byte(base64.StdEncoding.EncodeToString(randomBytes(t, 300)))
+	resp, body = e.signed("PUT", "/backup", data, nil)
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("ETag") == "" || resp.Header.Get("X-RateLimit-Limit") != "10" {
+		t.Fatalf("PUT: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	getTok, _ := sigauth.Token(walletWIF, sigauth.TokenOptions{RequestPath: "/backup"})
+	resp, body = e.do("GET", "/backup", nil, map[string]string{"X-Auth-Token": getTok})
+	if resp.StatusCode != 200 || !bytes.Equal(body, data) || resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("X-RateLimit-Limit") != "20" {
+		t.Fatalf("GET: %d %v", resp.StatusCode, resp.Header)
+	}
+	// The GET token replayed as a DELETE.
+	resp, body = e.do("DELETE", "/backup", nil, map[string]string{"X-Auth-Token": getTok})
+	if resp.StatusCode != 401 || !strings.Contains(string(body), "invalid_timestamp") {
+		t.Fatalf("GET token as DELETE: %d %s", resp.StatusCode, body)
+	}
+	resp, _ = e.signed("DELETE", "/backup", nil, nil)
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE: %d", resp.StatusCode)
+	}
+	// Oversize, declared: refused before reading, with the backup code.
+	req, _ := http.NewRequest("PUT", e.issuer+"/backup", strings.NewReader("x"))
+	req.ContentLength = 50 << 20
+	req.Header.Set("X-Auth-Token", getTok)
+	if r, err := e.c.Do(req); err == nil {
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != 413 || !strings.Contains(string(b), "backup_too_large") {
+			t.Fatalf("50 MiB declared: %d %s", r.StatusCode, b)
+		}
+	}
+}
+
+// fakeGoogle is an upstream provider speaking Google's side of the code
+// flow with PKCE, with knobs for the failures the tests need.
+type fakeGoogle struct {
+	mu         sync.Mutex
+	challenges map[string]string
+	srv        *httptest.Server
+	knobs      googleKnobs // guarded by mu
+}
+
+// googleKnobs are the failures a fakeGoogle can be told to produce.
+type googleKnobs struct {
+	tokenStatus   int
+	profileStatus int
+	profileBody   string
+	delay         time.Duration
+}
+
+func (f *fakeGoogle) set(k googleKnobs) { f.mu.Lock(); f.knobs = k; f.mu.Unlock() }
+
+func (f *fakeGoogle) get() googleKnobs {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.knobs
+}
+
+func newFakeGoogle(t *testing.T) *fakeGoogle {
+	f := &fakeGoogle{challenges: map[string]string{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		k := f.get()
+		time.Sleep(k.delay)
+		r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		if k.tokenStatus != 0 {
+			w.WriteHeader(k.tokenStatus)
+			fmt.Fprint(w, `{"error":"invalid_grant"}`)
+			return
+		}
+		f.mu.Lock()
+		ch, ok := f.challenges[r.Form.Get("code")]
+		delete(f.challenges, r.Form.Get("code"))
+		f.mu.Unlock()
+		sum := sha256.Sum256([]byte(r.Form.Get("code_verifier")))
+		if !ok || base64.RawURLEncoding.EncodeToString(sum[:]) != ch || r.Form.Get("client_secret") != "gsecret" {
+			w.WriteHeader(400)
+			fmt.Fprint(w, `{"error":"invalid_grant"}`)
+			return
+		}
+		fmt.Fprint(w, `{"access_token":"ya29.e2e","token_type":"Bearer","expires_in":3599}`)
+	})
+	mux.HandleFunc("GET /userinfo", func(w http.ResponseWriter, r *http.Request) {
+		k := f.get()
+		time.Sleep(k.delay)
+		if r.Header.Get("Authorization") != "Bearer ya29.e2e" {
+			w.WriteHeader(401)
+			return
+		}
+		if k.profileStatus != 0 {
+			w.WriteHeader(k.profileStatus)
+		}
+		if k.profileBody != "" {
+			fmt.Fprint(w, k.profileBody)
+			return
+		}
+		fmt.Fprint(w, `{"sub":"10769150350006150715113082367","email":"jane@example.com"}`)
+	})
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// consent plays the user approving at Google: it records the challenge
+// and returns the callback query Google would redirect with.
+func (f *fakeGoogle) consent(t *testing.T, authURL string) url.Values {
+	t.Helper()
+	u, err := url.Parse(authURL)
+	if err != nil || !strings.HasPrefix(authURL, f.srv.URL+"/auth?") {
+		t.Fatalf("authorization URL %q", authURL)
+	}
+	q := u.Query()
+	if q.Get("client_id") != "gid" || q.Get("code_challenge_method") != "S256" || !strings.HasSuffix(q.Get("redirect_uri"), "/callback/google") {
+		t.Fatalf("authorization URL %q", authURL)
+	}
+	code := fmt.Sprint("c", time.Now().UnixNano())
+	f.mu.Lock()
+	f.challenges[code] = q.Get("code_challenge")
+	f.mu.Unlock()
+	return url.Values{"code": {code}, "state": {q.Get("state")}}
+}
+
+// TestGoogleSignIn covers Google sign-in end to end with the real
+// provider package against a fake Google: success, the user denying,
+// bad and replayed state, token endpoint 4xx/5xx, profile 5xx, a slow
+// provider and an oversized profile, each checked on the wire.
+func TestGoogleSignIn(t *testing.T) {
+	g := newFakeGoogle(t)
+	e := newE2E(t, map[string]string{
+		"AUTHD_GOOGLE_CLIENT_ID": "gid", "AUTHD_GOOGLE_CLIENT_SECRET": "gsecret",
+		"AUTHD_GOOGLE_AUTH_URL": g.srv.URL + "/auth", "AUTHD_GOOGLE_TOKEN_URL": g.srv.URL + "/token",
+		"AUTHD_GOOGLE_USERINFO_URL": g.srv.URL + "/userinfo",
+	}, false, func(c *config) { c.providerTimeout = 500 * time.Millisecond })
+	id, secret := e.client("--redirect-uri", "https://app.example.com/cb")
+	verifier, challenge := pkcePair()
+	params := url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {"https://app.example.com/cb"},
+		"state": {"app-state"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}, "provider": {"google"}}
+	start := func() url.Values {
+		t.Helper()
+		resp, body := e.do("GET", "/authorize?"+params.Encode(), nil, nil)
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("authorize provider=google: %d %s", resp.StatusCode, body)
+		}
+		return g.consent(t, resp.Header.Get("Location"))
+	}
+	callback := func(q url.Values) (*http.Response, []byte) {
+		return e.do("GET", "/callback/google?"+q.Encode(), nil, map[string]string{"Accept": "application/json"})
+	}
+	wantDenied := func(resp *http.Response, body []byte) {
+		t.Helper()
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		q := loc.Query()
+		if resp.StatusCode != http.StatusFound || loc.Host != "app.example.com" || q.Get("error") != "access_denied" ||
+			q.Get("error_description") != "Google authentication was unsuccessful" || q.Get("state") != "app-state" ||
+			q.Get("iss") != e.issuer || q.Has("code") {
+			t.Fatalf("%d %s %s", resp.StatusCode, loc, body)
+		}
+		e.checkErrorURI(q.Get("error_uri"), "google_auth_failed")
+	}
+	wantProviderError := func(resp *http.Response, body []byte, pe string) {
+		t.Helper()
+		var b map[string]any
+		json.Unmarshal(body, &b)
+		if resp.StatusCode != 401 || b["error"] != "google_auth_failed" || b["provider_error"] != pe {
+			t.Fatalf("%d %s; want google_auth_failed provider_error %s", resp.StatusCode, body, pe)
+		}
+		e.checkErrorURI(b["error_uri"].(string), "google_auth_failed")
+	}
+
+	t.Run("success", func(t *testing.T) {
+		q := start()
+		resp, body := callback(q)
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusFound || loc.Query().Get("code") == "" || loc.Query().Get("state") != "app-state" {
+			t.Fatalf("callback: %d %s %s", resp.StatusCode, loc, body)
+		}
+		conf := &oauth2.Config{ClientID: id, ClientSecret: secret, RedirectURL: "https://app.example.com/cb",
+			Endpoint: oauth2.Endpoint{TokenURL: e.issuer + "/token"}}
+		tok, err := conf.Exchange(e.ctx(), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, body = e.do("GET", "/userinfo", nil, map[string]string{"Authorization": "Bearer " + tok.AccessToken})
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `"sub":"google:10769150350006150715113082367"`) {
+			t.Fatalf("userinfo %d %s", resp.StatusCode, body)
+		}
+		// Replayed callback: the state was used up.
+		resp, body = callback(q)
+		wantProviderError(resp, body, "invalid_state")
+	})
+	t.Run("user denies", func(t *testing.T) {
+		q := start()
+		resp, body := callback(url.Values{"error": {"access_denied"}, "state": {q.Get("state")}})
+		wantDenied(resp, body)
+	})
+	t.Run("bad state", func(t *testing.T) {
+		resp, body := callback(url.Values{"code": {"x"}, "state": {"made-up"}})
+		wantProviderError(resp, body, "invalid_state")
+		resp, body = callback(url.Values{"error": {"access_denied"}, "state": {"made-up"}})
+		wantProviderError(resp, body, "access_denied")
+	})
+	for _, tc := range []struct {
+		name  string
+		knobs googleKnobs
+	}{
+		{"token endpoint 400", googleKnobs{tokenStatus: 400}},
+		{"token endpoint 502", googleKnobs{tokenStatus: 502}},
+		{"profile 500", googleKnobs{profileStatus: 500}},
+		{"slow provider", googleKnobs{delay: 2 * time.Second}},
+		{"oversized profile", googleKnobs{profileBody: `{"sub":"1","x":"` + strings.Repeat("a", 2<<20) + `"}`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := start()
+			g.set(tc.knobs)
+			defer g.set(googleKnobs{})
+			t0 := time.Now()
+			resp, body := callback(q)
+			wantDenied(resp, body)
+			if time.Since(t0) > 5*time.Second {
+				t.Errorf("callback took %v", time.Since(t0))
+			}
+		})
+	}
+	t.Run("unconfigured provider", func(t *testing.T) {
+		p := url.Values{}
+		for k, v := range params {
+			p[k] = v
+		}
+		p.Set("provider", "github")
+		resp, _ := e.do("GET", "/authorize?"+p.Encode(), nil, nil)
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusFound || loc.Query().Get("error") != "invalid_request" || loc.Query().Get("error_description") != "Provider 'github' is not configured" {
+			t.Fatalf("%d %s", resp.StatusCode, loc)
+		}
+	})
+}
+
+// TestBinaryCodeFlow runs the real authd binary on real Redis and
+// PostgreSQL and drives it with golang.org/x/oauth2, as a client
+// developer would.
+func TestBinaryCodeFlow(t *testing.T) {
+	bin := binary(t)
+	dbURL := testenv.PostgresURL(t)
+	redisURL := testenv.RedisURL(t)
+	addr := freeAddr(t)
+	env := append(os.Environ(), "AUTHD_ADDR="+addr, "AUTHD_DATABASE_URL="+dbURL, "AUTHD_REDIS_URL="+redisURL)
+
+	out, err := runBinary(bin, env, "client", "create", "--name", "Binary", "--redirect-uri", "http://127.0.0.1/callback", "--public")
+	if err != nil {
+		t.Fatalf("client create: %v\n%s", err, out)
+	}
+	var reg map[string]any
+	if err := json.Unmarshal(out, &reg); err != nil {
+		t.Fatalf("client create printed %s", out)
+	}
+	clientID := reg["client_id"].(string)
+
+	cmd := exec.Command(bin)
+	cmd.Env = env
+	var logs syncBuffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	issuer := "http://" + addr
+	waitListening(t, issuer+"/healthz", &logs)
+
+	conf := &oauth2.Config{ClientID: clientID, RedirectURL: "http://127.0.0.1:4321/callback",
+		Endpoint: oauth2.Endpoint{AuthURL: issuer + "/authorize", TokenURL: issuer + "/token", AuthStyle: oauth2.AuthStyleInParams}}
+	verifier := oauth2.GenerateVerifier()
+	au, _ := url.Parse(conf.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)))
+	target := au.RequestURI()
+	// The token is made by the binary itself, as a user would with curl.
+	tok, err := runBinary(bin, append(env, "AUTHD_WIF="+walletWIF), "token", "sign", "--path", target)
+	if err != nil {
+		t.Fatalf("token sign: %v %s", err, tok)
+	}
+	req, _ := http.NewRequest("GET", issuer+target, nil)
+	req.Header.Set("X-Auth-Token", strings.TrimSpace(string(tok)))
+	nc := &http.Client{Transport: sourceTransport(), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := nc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || loc.Query().Get("code") == "" {
+		t.Fatalf("authorize: %d %s\n%s", resp.StatusCode, loc, logs.String())
+	}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, nc)
+	token, err := conf.Exchange(ctx, loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Refresh through x/oauth2's TokenSource.
+	token.Expiry = time.Now().Add(-time.Minute)
+	fresh, err := conf.TokenSource(ctx, token).Token()
+	if err != nil || fresh.AccessToken == token.AccessToken || fresh.RefreshToken == token.RefreshToken {
+		t.Fatalf("refresh: %v", err)
+	}
+	// The rotated refresh token again: invalid_grant with all fields.
+	_, err = conf.TokenSource(ctx, &oauth2.Token{RefreshToken: token.RefreshToken, Expiry: time.Now().Add(-time.Minute)}).Token()
+	var re *oauth2.RetrieveError
+	if !asRetrieveError(err, &re) || re.ErrorCode != "invalid_grant" || re.ErrorDescription == "" || !strings.HasPrefix(re.ErrorURI, issuer+"/docs/errors#invalid_grant") {
+		t.Fatalf("rotated refresh token: %v", err)
+	}
+}
+
+func runBinary(bin string, env []string, args ...string) ([]byte, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	cmd.Dir = os.TempDir()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return append(out, stderr.Bytes()...), err
+	}
+	return out, nil
+}
