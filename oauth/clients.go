@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/authd-dev/authd/errors"
@@ -106,6 +107,26 @@ type clientStore struct {
 	// byID is the lookup every token request makes, prepared once: SQLite
 	// would otherwise parse it on every request.
 	byID *sql.Stmt
+
+	// recent holds clients found in the last clientCacheTTL: a wallet
+	// sign-in looks its client up three times (authorize, code, token).
+	// Clients change only through the CLI; a deleted or changed client
+	// is seen by running servers within clientCacheTTL. Unknown ids are
+	// never cached, so a new client works at once.
+	mu     sync.Mutex
+	recent map[string]cachedClient
+}
+
+// clientCacheTTL bounds how long a running server may use a client record
+// after it changed in the database.
+const clientCacheTTL = time.Second
+
+// clientCacheSize bounds recent; when full it is emptied.
+const clientCacheSize = 1024
+
+type cachedClient struct {
+	c     *Client // never modified once cached
+	until time.Time
 }
 
 const clientColumns = `id, secret_hash, name, redirect_uris, grant_types, scope, public, created_ms`
@@ -152,17 +173,38 @@ func (cs *clientStore) get(ctx context.Context, id string) (*Client, error) {
 	if !validClientID(id) {
 		return nil, nil
 	}
+	now := time.Now()
+	cs.mu.Lock()
+	hit, ok := cs.recent[id]
+	cs.mu.Unlock()
+	if ok && now.Before(hit.until) {
+		return hit.c, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, cs.timeout)
 	defer cancel()
 	row := cs.byID.QueryRowContext(ctx, id)
 	c, err := scanClient(row)
 	if err == sql.ErrNoRows {
+		cs.forget(id)
 		return nil, nil
 	}
 	if err != nil {
 		return nil, errors.Unavailable(err, op)
 	}
+	cs.mu.Lock()
+	if cs.recent == nil || len(cs.recent) >= clientCacheSize {
+		cs.recent = make(map[string]cachedClient)
+	}
+	cs.recent[id] = cachedClient{c: c, until: now.Add(clientCacheTTL)}
+	cs.mu.Unlock()
 	return c, nil
+}
+
+// forget drops id from the cache.
+func (cs *clientStore) forget(id string) {
+	cs.mu.Lock()
+	delete(cs.recent, id)
+	cs.mu.Unlock()
 }
 
 type scanner interface{ Scan(dest ...any) error }

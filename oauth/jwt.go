@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/authd-dev/authd/errors"
@@ -148,20 +149,50 @@ func errBadToken(op string, cause error) *errors.Error {
 // verifyAccessToken checks a JWT's header, signature, issuer, audience and
 // lifetime. It does not consult the deny list (see checkRevoked).
 //
+// A token whose signature verified is remembered (see verifiedTokens), so
+// a resource server introspecting the same token again costs a hash, not
+// an ES256 verification; its key must still be trusted and its lifetime is
+// checked every time.
+//
 // Errors: invalid_token.
 func (s *Server) verifyAccessToken(ctx context.Context, tok string) (*accessClaims, error) {
 	const op = "oauth.verifyAccessToken"
 	if len(tok) > maxTokenLen {
 		return nil, errBadToken(op, errors.New("token too long"))
 	}
+	key := sha256.Sum256([]byte(tok))
+	v, ok := s.verified.get(key)
+	if !ok || s.keys.lookup(ctx, v.kid) == nil {
+		var err error
+		if v, err = s.verifySigned(ctx, tok); err != nil {
+			return nil, err
+		}
+		s.verified.add(key, v)
+	}
+	c := *v.claims
+	now := s.now().Unix()
+	switch {
+	case c.Exp <= now:
+		return nil, errBadToken(op, errors.Errorf("expired %ds ago", now-c.Exp))
+	case c.Iat > now+60:
+		return nil, errBadToken(op, errors.New("issued in the future"))
+	}
+	return &c, nil
+}
+
+// verifySigned checks everything about a token that cannot change: its
+// header, its signature by a trusted key, and its issuer, audience,
+// subject, client and jti.
+func (s *Server) verifySigned(ctx context.Context, tok string) (verifiedToken, error) {
+	const op = "oauth.verifyAccessToken"
 	h64, rest, ok1 := strings.Cut(tok, ".")
 	p64, s64, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 || h64 == "" || p64 == "" || s64 == "" || strings.Contains(s64, ".") {
-		return nil, errBadToken(op, errors.New("not a compact JWS"))
+		return verifiedToken{}, errBadToken(op, errors.New("not a compact JWS"))
 	}
 	hb, err := base64.RawURLEncoding.DecodeString(h64)
 	if err != nil {
-		return nil, errBadToken(op, errors.Errorf("header: %w", err))
+		return verifiedToken{}, errBadToken(op, errors.Errorf("header: %w", err))
 	}
 	var hdr struct {
 		Alg  string          `json:"alg"`
@@ -170,51 +201,97 @@ func (s *Server) verifyAccessToken(ctx context.Context, tok string) (*accessClai
 		Crit json.RawMessage `json:"crit"`
 	}
 	if err := json.Unmarshal(hb, &hdr); err != nil {
-		return nil, errBadToken(op, errors.Errorf("header: %w", err))
+		return verifiedToken{}, errBadToken(op, errors.Errorf("header: %w", err))
 	}
 	// RFC 9068 §4: typ must be at+jwt (or its full media type).
 	if hdr.Alg != algES256 || hdr.Crit != nil ||
 		!(strings.EqualFold(hdr.Typ, typAccessToken) || strings.EqualFold(hdr.Typ, "application/"+typAccessToken)) {
-		return nil, errBadToken(op, errors.Errorf("header alg %q typ %q", hdr.Alg, hdr.Typ))
+		return verifiedToken{}, errBadToken(op, errors.Errorf("header alg %q typ %q", hdr.Alg, hdr.Typ))
 	}
 	sk := s.keys.lookup(ctx, hdr.Kid)
 	if sk == nil {
-		return nil, errBadToken(op, errors.Errorf("unknown kid %q", hdr.Kid))
+		return verifiedToken{}, errBadToken(op, errors.Errorf("unknown kid %q", hdr.Kid))
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(s64)
 	if err != nil || len(sig) != 64 {
-		return nil, errBadToken(op, errors.New("signature is not 64 bytes of base64url"))
+		return verifiedToken{}, errBadToken(op, errors.New("signature is not 64 bytes of base64url"))
 	}
 	digest := sha256.Sum256([]byte(tok[:len(h64)+1+len(p64)]))
 	r, ss := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
 	if !ecdsa.Verify(&sk.priv.PublicKey, digest[:], r, ss) {
-		return nil, errBadToken(op, errors.New("bad signature"))
+		return verifiedToken{}, errBadToken(op, errors.New("bad signature"))
 	}
 	pb, err := base64.RawURLEncoding.DecodeString(p64)
 	if err != nil {
-		return nil, errBadToken(op, errors.Errorf("payload: %w", err))
+		return verifiedToken{}, errBadToken(op, errors.Errorf("payload: %w", err))
 	}
 	var c accessClaims
 	if err := json.Unmarshal(pb, &c); err != nil {
-		return nil, errBadToken(op, errors.Errorf("payload: %w", err))
+		return verifiedToken{}, errBadToken(op, errors.Errorf("payload: %w", err))
 	}
-	now := s.now().Unix()
 	switch {
 	case c.Iss != s.issuer:
-		return nil, errBadToken(op, errors.Errorf("iss %q", c.Iss))
+		return verifiedToken{}, errBadToken(op, errors.Errorf("iss %q", c.Iss))
 	case !slices.Contains(c.Aud, s.issuer):
-		return nil, errBadToken(op, errors.Errorf("aud %q", c.Aud))
-	case c.Exp <= now:
-		return nil, errBadToken(op, errors.Errorf("expired %ds ago", now-c.Exp))
-	case c.Iat > now+60:
-		return nil, errBadToken(op, errors.New("issued in the future"))
+		return verifiedToken{}, errBadToken(op, errors.Errorf("aud %q", c.Aud))
 	case c.Sub == "" || c.ClientID == "":
-		return nil, errBadToken(op, errors.New("no sub or client_id"))
+		return verifiedToken{}, errBadToken(op, errors.New("no sub or client_id"))
 	}
 	if _, ok := familyOf(c.Jti); !ok {
-		return nil, errBadToken(op, errors.New("malformed jti"))
+		return verifiedToken{}, errBadToken(op, errors.New("malformed jti"))
 	}
-	return &c, nil
+	return verifiedToken{kid: hdr.Kid, claims: &c}, nil
+}
+
+// verifiedToken is an access token whose signature and fixed claims
+// verified, and the key that signed it.
+type verifiedToken struct {
+	kid    string
+	claims *accessClaims // never modified once cached
+}
+
+// verifiedTokensSize bounds the cache of verified access tokens (about
+// 400 bytes each).
+const verifiedTokensSize = 10000
+
+// verifiedTokens remembers tokens that verified, by SHA-256 of the whole
+// token, forgetting the oldest first. Only successes go in, and the key
+// covers every byte the verification read, so it cannot make a bad token
+// pass; what can change (the key still trusted, the lifetime, the deny
+// list) is checked on every use.
+type verifiedTokens struct {
+	mu   sync.Mutex
+	m    map[[32]byte]verifiedToken
+	ring [][32]byte
+	next int
+}
+
+func newVerifiedTokens(size int) *verifiedTokens {
+	return &verifiedTokens{m: make(map[[32]byte]verifiedToken, size), ring: make([][32]byte, 0, size)}
+}
+
+func (c *verifiedTokens) get(k [32]byte) (verifiedToken, bool) {
+	c.mu.Lock()
+	v, ok := c.m[k]
+	c.mu.Unlock()
+	return v, ok
+}
+
+func (c *verifiedTokens) add(k [32]byte, v verifiedToken) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[k]; ok {
+		c.m[k] = v
+		return
+	}
+	if len(c.ring) < cap(c.ring) {
+		c.ring = append(c.ring, k)
+	} else {
+		delete(c.m, c.ring[c.next])
+		c.ring[c.next] = k
+		c.next = (c.next + 1) % len(c.ring)
+	}
+	c.m[k] = v
 }
 
 // looksLikeJWT tells an access token (three base64url parts) from a

@@ -182,10 +182,23 @@ func TestUnavailable(t *testing.T) {
 		t.Errorf("after Redis recovered: %d", resp.StatusCode)
 	}
 
+	// A client nobody has used yet, so no server has it in memory.
+	fresh, freshSecret := h.client(ClientRegistration{RedirectURIs: []string{ru}, Grants: []string{"authorization_code", "client_credentials"}})
+	// A client just used is remembered for clientCacheTTL: its grants
+	// that need nothing else from the database keep working through a
+	// database blip.
+	if tr := h.token(url.Values{"grant_type": {"client_credentials"}}, c.ID, secret); tr.status != 200 {
+		t.Fatalf("client_credentials: %d", tr.status)
+	}
 	db.DB.Close()
-	resp, _ = h.postForm("/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ID}, "client_secret": {secret}}, nil)
+	if tr := h.token(url.Values{"grant_type": {"client_credentials"}}, c.ID, secret); tr.status != 200 {
+		t.Errorf("client_credentials of a just-seen client with the database down: %d", tr.status)
+	}
+	resp, _ = h.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}, "client_id": {c.ID}, "client_secret": {secret}}, nil)
+	want503("refresh with the database down", resp)
+	resp, _ = h.postForm("/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {fresh.ID}, "client_secret": {freshSecret}}, nil)
 	want503("token with the database down", resp)
-	resp, _ = h.get(authorizeURL(codeParams(c, ru, "")), map[string]string{"Accept": "application/json"})
+	resp, _ = h.get(authorizeURL(codeParams(fresh, ru, "")), map[string]string{"Accept": "application/json"})
 	want503("authorize with the database down", resp)
 }
 

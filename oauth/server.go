@@ -143,6 +143,8 @@ type Server struct {
 
 	// upstreams are the configured sign-in providers, by name.
 	upstreams map[string]Upstream
+	// verified remembers access tokens whose signature verified.
+	verified *verifiedTokens
 }
 
 // New validates cfg, loads the signing keys from the database (generating
@@ -221,6 +223,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		log:       cfg.Logger,
 		now:       cfg.Now,
 		upstreams: upstreams,
+		verified:  newVerifiedTokens(verifiedTokensSize),
 	}
 	s.clients = &clientStore{db: cfg.DB, timeout: cfg.Timeout}
 	if err := s.clients.prepare(ctx); err != nil {

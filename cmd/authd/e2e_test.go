@@ -40,7 +40,7 @@ const (
 // e2e is an authd built by newApp, served on httptest, with its issuer set
 // to the server's own address.
 type e2e struct {
-	t      *testing.T
+	t      testing.TB
 	a      *app
 	srv    *httptest.Server
 	issuer string
@@ -49,7 +49,7 @@ type e2e struct {
 
 // newE2E starts authd with env on real Redis and PostgreSQL (the embedded
 // defaults when embedded is true).
-func newE2E(t *testing.T, env map[string]string, embedded bool, tweak ...func(*config)) *e2e {
+func newE2E(t testing.TB, env map[string]string, embedded bool, tweak ...func(*config)) *e2e {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String()
