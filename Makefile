@@ -19,6 +19,12 @@ check:
 unit:
 	$(GO) test -count=1 ./...
 
+# bench runs the load benchmarks of DESIGN §10 and the package benchmarks
+# (sigauth verification, the rate limiter) against test servers:
+#   scripts/testenv.sh run make bench
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./cmd/authd/ ./sigauth/ ./ratelimit/
+
 build:
 	$(GO) build -ldflags "-X main.version=$$(git describe --tags --always --dirty 2>/dev/null || echo dev)" -o bin/authd ./cmd/authd
 
