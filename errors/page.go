@@ -68,9 +68,10 @@ func setHTMLHeaders(h http.Header) {
 	h.Set("Referrer-Policy", "no-referrer")
 }
 
-// prefersHTML reports whether r's Accept header ranks text/html at least as
-// high as application/json. No Accept header means a browser-ish client.
-func prefersHTML(r *http.Request) bool {
+// PrefersHTML reports whether r's Accept header ranks text/html at least
+// as high as application/json (RFC 9110 §12.5.1; no Accept header counts as
+// a browser). It is the rule Write uses to choose an HTML page over JSON.
+func PrefersHTML(r *http.Request) bool {
 	accept := r.Header.Values("Accept")
 	if len(accept) == 0 {
 		return true

@@ -137,7 +137,7 @@ func Write(w http.ResponseWriter, r *http.Request, err error) {
 		ProviderError: sanitizeText(e.ProviderError),
 		RequestID:     reqID,
 	}
-	if st != nil && st.page != nil && prefersHTML(r) {
+	if st != nil && st.page != nil && PrefersHTML(r) {
 		var buf bytes.Buffer
 		perr := st.page(&buf, PageData{
 			Code: b.Error, Status: status, Title: entry.Title, Description: b.Description,

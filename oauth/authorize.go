@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -192,7 +191,7 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) error {
 	if hasWalletToken(r) {
 		return s.walletAuthorize(w, r, p, body)
 	}
-	if prefersJSON(r) {
+	if !errors.PrefersHTML(r) {
 		return errors.E(errors.MissingAuthToken, "X-Auth-Token header is required for Bitcoin authentication: sign this exact request URI, or open it in a browser to sign in")
 	}
 	if err := s.SavePending(ctx, p); err != nil {
@@ -523,49 +522,4 @@ func (s *Server) signInWallet(ctx context.Context, u WalletUser) (string, error)
 		return "", err
 	}
 	return u.Address, nil
-}
-
-// prefersJSON reports whether r ranks application/json above text/html:
-// the same rule errors.Write uses to pick JSON over an HTML page.
-func prefersJSON(r *http.Request) bool {
-	accept := r.Header.Values("Accept")
-	if len(accept) == 0 {
-		return false
-	}
-	return acceptQuality(accept, "application", "json") > acceptQuality(accept, "text", "html")
-}
-
-// acceptQuality returns the q-value RFC 9110 §12.5.1 gives typ/sub.
-func acceptQuality(accept []string, typ, sub string) float64 {
-	best, spec := 0.0, -1
-	for _, line := range accept {
-		for _, part := range strings.Split(line, ",") {
-			mt, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-			t, st, _ := strings.Cut(strings.ToLower(strings.TrimSpace(mt)), "/")
-			var sp int
-			switch {
-			case t == typ && st == sub:
-				sp = 2
-			case t == typ && st == "*":
-				sp = 1
-			case t == "*" && st == "*":
-				sp = 0
-			default:
-				continue
-			}
-			q := 1.0
-			for _, prm := range strings.Split(params, ";") {
-				k, val, _ := strings.Cut(strings.TrimSpace(prm), "=")
-				if strings.EqualFold(k, "q") {
-					if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil && f >= 0 && f <= 1 {
-						q = f
-					}
-				}
-			}
-			if sp > spec {
-				best, spec = q, sp
-			}
-		}
-	}
-	return best
 }
