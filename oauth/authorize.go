@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -105,7 +106,9 @@ func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup cli
 
 	// From here on, errors go back to the client.
 	p := &Pending{ClientID: c.ID, ClientName: c.Name, RedirectURI: ru}
-	if st := v["state"]; len(st) == 1 && st[0] != "" {
+	// state is echoed whenever it was present, even empty (RFC 6749
+	// §4.1.2.1); a repeated one is refused just below, echoing neither.
+	if st := v["state"]; len(st) == 1 {
 		p.State, p.HasState = st[0], true
 	}
 	fail := func(code errors.Code, desc string) error { return s.RedirectError(p, code, desc) }
@@ -394,21 +397,43 @@ func (s *Server) FinishAuthorization(ctx context.Context, p *Pending, subject st
 	if err != nil {
 		return "", direct(s.libError(err, op), op)
 	}
-	u, err := url.Parse(p.RedirectURI)
+	params := [][2]string{{"code", ti.GetCode()}}
+	if p.HasState {
+		params = append(params, [2]string{"state", p.State})
+	}
+	params = append(params, [2]string{"iss", s.issuer})
+	loc, err := appendQuery(p.RedirectURI, params)
 	if err != nil {
 		return "", errors.Wrap(err, op, errors.ServerError, "")
 	}
-	q := u.Query()
-	q.Set("code", ti.GetCode())
-	if p.HasState {
-		q.Set("state", p.State)
-	} else {
-		q.Del("state")
+	return loc, nil
+}
+
+// appendQuery adds params to the registered redirect URI u, keeping u's
+// own query byte for byte (RFC 6749 §3.1.2: it must be retained) except
+// for parameters named like one of params, and dropping any fragment.
+func appendQuery(u string, params [][2]string) (string, error) {
+	if _, err := url.Parse(u); err != nil {
+		return "", err
 	}
-	q.Set("iss", s.issuer)
-	u.RawQuery = q.Encode()
-	u.Fragment = ""
-	return u.String(), nil
+	base, _, _ := strings.Cut(u, "#")
+	base, query, _ := strings.Cut(base, "?")
+	var parts []string
+	for _, part := range strings.Split(query, "&") {
+		if part == "" {
+			continue
+		}
+		k, _, _ := strings.Cut(part, "=")
+		dk, err := url.QueryUnescape(k)
+		if err == nil && slices.ContainsFunc(params, func(p [2]string) bool { return p[0] == dk }) {
+			continue
+		}
+		parts = append(parts, part)
+	}
+	for _, p := range params {
+		parts = append(parts, url.QueryEscape(p[0])+"="+url.QueryEscape(p[1]))
+	}
+	return base + "?" + strings.Join(parts, "&"), nil
 }
 
 // loginMessage is the text the user signs: human-readable, one field per

@@ -420,3 +420,20 @@ func FuzzAuthorizeParams(f *testing.F) {
 		}
 	})
 }
+
+// TestSuccessRedirectKeepsQuery: the registered redirect_uri's own query
+// reaches the client byte for byte (RFC 6749 §3.1.2), ours after it, and
+// an empty state is echoed.
+func TestSuccessRedirectKeepsQuery(t *testing.T) {
+	for _, tc := range []struct{ registered, want string }{
+		{"https://app.example.com/cb?z=1&a=b%20c", "https://app.example.com/cb?z=1&a=b%20c&code=C&state=&iss=I"},
+		{"https://app.example.com/cb?code=old&x;y=1", "https://app.example.com/cb?x;y=1&code=C&state=&iss=I"},
+		{"https://app.example.com/cb", "https://app.example.com/cb?code=C&state=&iss=I"},
+		{"com.example.app:/oauth?k", "com.example.app:/oauth?k&code=C&state=&iss=I"},
+	} {
+		got, err := appendQuery(tc.registered, [][2]string{{"code", "C"}, {"state", ""}, {"iss", "I"}})
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %q, %v; want %q", tc.registered, got, err, tc.want)
+		}
+	}
+}

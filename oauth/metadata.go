@@ -3,8 +3,7 @@ package oauth
 import (
 	"encoding/json"
 	"net/http"
-
-	"github.com/authd-dev/authd/errors"
+	"strings"
 )
 
 // metadata is the authorization server metadata (RFC 8414 §2). Every
@@ -27,7 +26,6 @@ type metadata struct {
 	IntrospectionEndpointAuthMethods  []string `json:"introspection_endpoint_auth_methods_supported"`
 	ServiceDocumentation              string   `json:"service_documentation"`
 	AuthorizationResponseISSSupported bool     `json:"authorization_response_iss_parameter_supported"`
-	AccessTokenSigningAlgValues       []string `json:"access_token_signing_alg_values_supported"`
 }
 
 func (s *Server) buildMetadata() []byte {
@@ -69,35 +67,40 @@ func (s *Server) Metadata(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
+// exposedHeaders are the response headers a browser client may read.
+const exposedHeaders = "WWW-Authenticate, Retry-After, X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, RateLimit-Policy, RateLimit"
+
 // CORS lets browser-based public clients call next from any origin,
 // without credentials (cookies are never used by these endpoints): for
-// /token, /revoke, /userinfo and /.well-known/*. It answers every OPTIONS
-// request itself (a CORS preflight with 204 and the allowed methods and
-// headers), so routes need an OPTIONS pattern wrapped in CORS too; next
-// may be nil for those.
+// /token, /revoke, /userinfo and /.well-known/*. Preflight requests are
+// answered by Preflight, on the route's OPTIONS pattern.
 func CORS(next http.Handler) http.Handler {
-	if next == nil {
-		next = errors.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-			w.Header().Set("Allow", "OPTIONS")
-			return errors.E(errors.MethodNotAllowed, "Method "+r.Method+" is not allowed here")
-		})
-	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Origin") != "" {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", "*")
+			h.Set("Access-Control-Expose-Headers", exposedHeaders)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Preflight answers OPTIONS for a route that allows methods: 204 with
+// Allow and, for a CORS preflight, the allowed methods and request
+// headers (Fetch standard, CORS protocol).
+func Preflight(methods ...string) http.Handler {
+	list := strings.Join(methods, ", ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
+		h.Set("Allow", "OPTIONS, "+list)
 		if r.Header.Get("Origin") != "" {
 			h.Set("Access-Control-Allow-Origin", "*")
-			h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, Retry-After, X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, RateLimit-Policy, RateLimit")
-		}
-		if r.Method == http.MethodOptions {
-			h.Set("Allow", "OPTIONS, GET, POST")
-			if r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
-				h.Set("Access-Control-Allow-Methods", "GET, POST")
+			if r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Set("Access-Control-Allow-Methods", list)
 				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
 				h.Set("Access-Control-Max-Age", "86400")
 			}
-			w.WriteHeader(http.StatusNoContent)
-			return
 		}
-		next.ServeHTTP(w, r)
+		w.WriteHeader(http.StatusNoContent)
 	})
 }

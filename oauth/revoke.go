@@ -125,7 +125,7 @@ func (s *Server) Introspect(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if row != nil && row.active(s.now()) {
-			out = introspection{Active: true, Scope: row.scope, ClientID: row.clientID, TokenType: "refresh_token",
+			out = introspection{Active: true, Scope: row.scope, ClientID: row.clientID,
 				Exp: row.expires / 1000, Iat: row.created / 1000, Sub: row.subject, Iss: s.issuer}
 		}
 	}

@@ -83,7 +83,7 @@ func settings() []*setting {
 		{flag: "addr", env: "AUTHD_ADDR", def: "127.0.0.1:8080", help: "listen address (host:port)"},
 		{flag: "issuer", env: "AUTHD_ISSUER", help: "issuer URL (default http://<addr>, localhost for an unspecified host); https unless loopback"},
 		{flag: "database-url", env: "AUTHD_DATABASE_URL", def: "sqlite://authd.db", help: "sqlite://<path> or postgres://…"},
-		{flag: "redis-url", env: "AUTHD_REDIS_URL", help: "redis:// or rediss:// URL; empty starts an embedded in-process Redis (development)"},
+		{flag: "redis-url", env: "AUTHD_REDIS_URL", help: "redis:// or rediss:// URL (with ?master_name=… for Sentinel); empty starts an embedded Redis (development)"},
 		{flag: "redis-cluster-addrs", env: "AUTHD_REDIS_CLUSTER_ADDRS", help: "host:port,host:port,… of a Redis Cluster"},
 		{flag: "access-token-ttl", env: "AUTHD_ACCESS_TOKEN_TTL", def: "15m", help: "access token lifetime"},
 		{flag: "refresh-token-ttl", env: "AUTHD_REFRESH_TOKEN_TTL", def: "720h", help: "refresh token lifetime"},
@@ -295,7 +295,7 @@ func validate(get func(string) *setting) (*config, error) {
 		for env, dst := range p.urls {
 			v := get(env).value
 			if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" {
-				return nil, fail(env, "want an absolute https URL")
+				return nil, fail(env, "want an absolute https (or http) URL")
 			}
 			*dst = v
 		}

@@ -35,7 +35,8 @@ func main() {
 	stop()
 	if err != nil {
 		if err != flag.ErrHelp {
-			fmt.Fprintln(os.Stderr, "authd:", err)
+			// One line: a driver's multi-line message is folded.
+			fmt.Fprintln(os.Stderr, "authd:", strings.Join(strings.Fields(err.Error()), " "))
 		}
 		os.Exit(exitCode(err))
 	}

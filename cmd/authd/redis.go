@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
+	"net/url"
 	"sync"
 	"time"
 
@@ -36,8 +39,10 @@ func (c *redisConn) Close() error {
 }
 
 // openRedis connects to the configured Redis: a cluster when
-// AUTHD_REDIS_CLUSTER_ADDRS is set, one server for AUTHD_REDIS_URL, or else
-// an embedded miniredis whose clock is advanced on a ticker so keys expire.
+// AUTHD_REDIS_CLUSTER_ADDRS is set; Sentinel when AUTHD_REDIS_URL names a
+// master_name (redis://:pw@sentinel1:26379/0?master_name=mymaster&addr=sentinel2:26379);
+// one server for any other AUTHD_REDIS_URL; or else an embedded miniredis
+// whose clock is advanced on a ticker so keys expire.
 func openRedis(cfg *config, log *slog.Logger) (*redisConn, error) {
 	routeRedisLogs(log)
 	switch {
@@ -51,6 +56,16 @@ func openRedis(cfg *config, log *slog.Logger) (*redisConn, error) {
 			ContextTimeoutEnabled: true,
 		})
 		return &redisConn{UniversalClient: c}, nil
+	case cfg.RedisURL != "" && sentinelURL(cfg.RedisURL):
+		opt, err := redis.ParseFailoverURL(cfg.RedisURL)
+		if err != nil {
+			return nil, &settingError{s: &setting{flag: "redis-url", env: "AUTHD_REDIS_URL", value: redactURL(cfg.RedisURL)}, reason: "not a Redis Sentinel URL"}
+		}
+		opt.DialTimeout = redisDialTimeout
+		opt.ReadTimeout = redisIOTimeout
+		opt.WriteTimeout = redisIOTimeout
+		opt.ContextTimeoutEnabled = true
+		return &redisConn{UniversalClient: redis.NewFailoverClient(opt)}, nil
 	case cfg.RedisURL != "":
 		opt, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -63,14 +78,21 @@ func openRedis(cfg *config, log *slog.Logger) (*redisConn, error) {
 		return &redisConn{UniversalClient: redis.NewClient(opt)}, nil
 	}
 	m := miniredis.NewMiniRedis()
+	// It listens on loopback TCP: a random password keeps other local
+	// users from reading codes or writing their own.
+	var pw [24]byte
+	rand.Read(pw[:])
+	password := hex.EncodeToString(pw[:])
+	m.RequireAuth(password)
 	if err := m.StartAddr("127.0.0.1:0"); err != nil {
 		return nil, err
 	}
-	log.Warn("no AUTHD_REDIS_URL: using an embedded in-process Redis; codes, rate limits and sessions live in memory and are lost on restart — for one node and development only",
+	log.Warn("no AUTHD_REDIS_URL: using an embedded Redis (in memory, on loopback with a random password); codes, rate limits and sessions are lost on restart — for one node and development only",
 		slog.String("addr", m.Addr()))
 	stop := tickClock(m, 100*time.Millisecond)
 	c := redis.NewClient(&redis.Options{
 		Addr:                  m.Addr(),
+		Password:              password,
 		DialTimeout:           redisDialTimeout,
 		ReadTimeout:           redisIOTimeout,
 		WriteTimeout:          redisIOTimeout,
@@ -101,4 +123,11 @@ func tickClock(m *miniredis.Miniredis, every time.Duration) (stop func()) {
 		}
 	}()
 	return func() { cancel(); wg.Wait() }
+}
+
+// sentinelURL reports whether u asks for Redis Sentinel (a master_name
+// query parameter).
+func sentinelURL(u string) bool {
+	p, err := url.Parse(u)
+	return err == nil && p.Query().Get("master_name") != ""
 }

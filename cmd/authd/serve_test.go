@@ -132,7 +132,7 @@ func TestServeWithoutConfiguration(t *testing.T) {
 	if _, err := os.Stat("authd.db"); err != nil {
 		t.Errorf("default SQLite database not created in the working directory: %v", err)
 	}
-	if !strings.Contains(logs.String(), "embedded in-process Redis") {
+	if !strings.Contains(logs.String(), "embedded Redis") {
 		t.Errorf("embedded Redis not logged:\n%s", logs.String())
 	}
 
@@ -524,4 +524,77 @@ func serveOnce(h http.Handler, method, target string) *http.Response {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(method, target, nil))
 	return rec.Result()
+}
+
+// TestEmbeddedRedisNeedsPassword: the embedded Redis listens on loopback
+// TCP; without its random password, another local process gets nothing.
+func TestEmbeddedRedisNeedsPassword(t *testing.T) {
+	cfg, err := parseConfig("serve", nil, envFunc(map[string]string{"AUTHD_DATABASE_URL": testenv.SQLiteURL(t)}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(context.Background(), cfg, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	ctx := context.Background()
+	if err := a.redis.Set(ctx, "k", "v", time.Minute).Err(); err != nil {
+		t.Fatalf("authd's own client: %v", err)
+	}
+	stranger := redis.NewClient(&redis.Options{Addr: a.redis.embedded.Addr()})
+	defer stranger.Close()
+	if v, err := stranger.Get(ctx, "k").Result(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+		t.Fatalf("a client without the password read %q, err %v", v, err)
+	}
+}
+
+// TestSentinel: AUTHD_REDIS_URL with master_name goes through Redis
+// Sentinel to the master it names.
+func TestSentinel(t *testing.T) {
+	master := testenv.StartRedisServer(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	conf := filepath.Join(dir, "sentinel.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor authdtest 127.0.0.1 %d 1\n", port, dir, master.Port)), 0o600)
+	sentinel := exec.Command("redis-server", conf, "--sentinel")
+	if err := sentinel.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sentinel.Process.Kill(); sentinel.Wait() }()
+	sc := redis.NewSentinelClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	defer sc.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if addr, err := sc.GetMasterAddrByName(context.Background(), "authdtest").Result(); err == nil && len(addr) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("sentinel did not come up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	base, _ := runServer(t, map[string]string{"AUTHD_REDIS_URL": fmt.Sprintf("redis://127.0.0.1:%d/0?master_name=authdtest", port)})
+	resp, body := do(t, "GET", base+"/readyz", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("/readyz through Sentinel: %d %s", resp.StatusCode, body)
+	}
+	// The limiter's keys land on the master the sentinel named.
+	do(t, "GET", base+"/authorize", http.Header{"Accept": {"application/json"}})
+	mc := redis.NewClient(&redis.Options{Addr: master.Addr()})
+	defer mc.Close()
+	if keys, _ := mc.Keys(context.Background(), "rl:*").Result(); len(keys) == 0 {
+		t.Fatal("no rate-limit keys on the master behind the sentinel")
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -114,10 +114,13 @@ func (a *app) routes(mux *http.ServeMux) {
 	}
 
 	// OAuth 2.0 (DESIGN §4).
-	mux.Handle("GET /authorize", byIP(ratelimit.Authorize)(hf(s.oauth.Authorize)))
-	mux.Handle("POST /authorize", byIP(ratelimit.Authorize)(form(hf(s.oauth.Authorize))))
-	mux.Handle("POST /authorize/login", byIP(ratelimit.Login)(form(hf(s.oauth.Login))))
-	mux.Handle("GET /callback/{provider}", hf(s.oauth.Callback))
+	// Browser routes: errors.HTML comes first so that a 429 or 503 from
+	// the limiter reaches a person as a page, not as JSON.
+	html := errors.HTML
+	mux.Handle("GET /authorize", html(byIP(ratelimit.Authorize)(hf(s.oauth.Authorize))))
+	mux.Handle("POST /authorize", html(byIP(ratelimit.Authorize)(form(hf(s.oauth.Authorize)))))
+	mux.Handle("POST /authorize/login", html(byIP(ratelimit.Login)(form(hf(s.oauth.Login)))))
+	mux.Handle("GET /callback/{provider}", html(hf(s.oauth.Callback)))
 	mux.Handle("POST /token", cors(byIP(ratelimit.Token)(form(hf(s.oauth.Token)))))
 	userinfo := cors(s.oauth.Identify(bySubject(ratelimit.Userinfo, oauthSubject)(hf(s.oauth.UserInfo))))
 	mux.Handle("GET /userinfo", userinfo)
@@ -127,8 +130,15 @@ func (a *app) routes(mux *http.ServeMux) {
 	mux.Handle("GET /.well-known/oauth-authorization-server", cors(hf(s.oauth.Metadata)))
 	mux.Handle("GET /.well-known/openid-configuration", cors(hf(s.oauth.Metadata)))
 	mux.Handle("GET /.well-known/jwks.json", cors(hf(s.oauth.JWKS)))
-	for _, p := range []string{"/token", "/userinfo", "/revoke", "/.well-known/"} {
-		mux.Handle("OPTIONS "+p, cors(nil))
+	for p, methods := range map[string][]string{
+		"/token":    {"POST"},
+		"/revoke":   {"POST"},
+		"/userinfo": {"GET", "POST"},
+		"/.well-known/oauth-authorization-server": {"GET"},
+		"/.well-known/openid-configuration":       {"GET"},
+		"/.well-known/jwks.json":                  {"GET"},
+	} {
+		mux.Handle("OPTIONS "+p, oauth.Preflight(methods...))
 	}
 
 	// Encrypted backups (DESIGN §6). The body limit is outermost so an
