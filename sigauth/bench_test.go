@@ -239,14 +239,14 @@ func BenchmarkRedis(b *testing.B) {
 	})
 	b.Run("failure-record", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := v.recordFailure(ctx, keys, now); err != nil {
+			if _, err := v.recordFailure(ctx, keys, testAddress, now); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("reset", func(b *testing.B) {
 		for b.Loop() {
-			if err := v.resetLock(ctx, keys); err != nil {
+			if err := v.resetLock(ctx, keys, testAddress); err != nil {
 				b.Fatal(err)
 			}
 		}

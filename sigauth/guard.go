@@ -25,40 +25,62 @@ var lockoutSteps = []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.
 // failScript records one failed verification for each key (a hash with n:
 // failures since the last lock, lvl: lock level, last: time of the last
 // failure, until: end of the current lock, all unix milliseconds) and
-// returns the end of the latest lock this failure started, or 0.
+// returns the end of the latest lock this failure started, or 0. The
+// client IP's hash (KEYS[1]) also keeps who: the one address all its
+// failures named, or "*" once they named different ones (or none), which
+// decides whether a success may reset it (see resetScript).
 //
 // KEYS: lockout hashes of one client IP (one hash slot: they share the
-// {ip} tag). ARGV: now, quiet, threshold, then the lock durations (ms).
-// Numbers are written with %d: Redis would print a Lua number with %.14g.
+// {ip} tag), the IP's first. ARGV: now, quiet, threshold, address (or ""),
+// then the lock durations (ms). Numbers are written with %d: Redis would
+// print a Lua number with %.14g.
 var failScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 local quiet = tonumber(ARGV[2])
 local threshold = tonumber(ARGV[3])
-local levels = #ARGV - 3
+local addr = ARGV[4]
+if addr == '' then addr = '*' end
+local levels = #ARGV - 4
 local longest = tonumber(ARGV[#ARGV])
 local started = 0
-for _, k in ipairs(KEYS) do
-  local v = redis.call('HMGET', k, 'n', 'lvl', 'last', 'until')
+for i, k in ipairs(KEYS) do
+  local v = redis.call('HMGET', k, 'n', 'lvl', 'last', 'until', 'who')
   local n = tonumber(v[1]) or 0
   local lvl = tonumber(v[2]) or 0
   local last = tonumber(v[3]) or 0
   local untl = tonumber(v[4]) or 0
+  local who = v[5]
   if now - last > quiet then
     n = 0
     lvl = 0
+    who = false
   end
   n = n + 1
   if n >= threshold then
     if lvl < levels then lvl = lvl + 1 end
-    untl = now + tonumber(ARGV[3 + lvl])
+    untl = now + tonumber(ARGV[4 + lvl])
     n = 0
     if untl > started then started = untl end
   end
+  if not who then who = addr elseif who ~= addr then who = '*' end
   redis.call('HSET', k, 'n', string.format('%d', n), 'lvl', string.format('%d', lvl),
-    'last', string.format('%d', now), 'until', string.format('%d', untl))
+    'last', string.format('%d', now), 'until', string.format('%d', untl), 'who', who)
   redis.call('PEXPIRE', k, string.format('%d', quiet + longest))
 end
 return started
+`)
+
+// resetScript forgets failures after a success by ARGV[1]: the
+// (IP, address) hash KEYS[2] always, and the IP's hash KEYS[1] only if
+// every failure it counts named that same address. A success with one's
+// own key must not wipe the IP's count of failures at other addresses, or
+// an attacker could interleave them and guess without end.
+var resetScript = redis.NewScript(`
+redis.call('DEL', KEYS[2])
+if redis.call('HGET', KEYS[1], 'who') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+end
+return 0
 `)
 
 // lockState is what a lockout check found.
@@ -146,11 +168,11 @@ func msField(v any) int64 {
 
 // recordFailure counts one failed verification against keys and returns
 // when the lock it started ends, or the zero Time when it started none.
-func (v *Verifier) recordFailure(ctx context.Context, keys []string, now time.Time) (time.Time, error) {
+func (v *Verifier) recordFailure(ctx context.Context, keys []string, address string, now time.Time) (time.Time, error) {
 	ctx, cancel := v.withTimeout(ctx)
 	defer cancel()
-	args := make([]any, 0, 3+len(lockoutSteps))
-	args = append(args, now.UnixMilli(), lockoutQuiet.Milliseconds(), lockoutThreshold)
+	args := make([]any, 0, 4+len(lockoutSteps))
+	args = append(args, now.UnixMilli(), lockoutQuiet.Milliseconds(), lockoutThreshold, address)
 	for _, d := range lockoutSteps {
 		args = append(args, d.Milliseconds())
 	}
@@ -164,11 +186,12 @@ func (v *Verifier) recordFailure(ctx context.Context, keys []string, now time.Ti
 	return time.UnixMilli(until), nil
 }
 
-// resetLock forgets the failures of keys after a success.
-func (v *Verifier) resetLock(ctx context.Context, keys []string) error {
+// resetLock forgets failures after a success by address (see
+// resetScript). keys are the IP's and the (IP, address) pair's.
+func (v *Verifier) resetLock(ctx context.Context, keys []string, address string) error {
 	ctx, cancel := v.withTimeout(ctx)
 	defer cancel()
-	return v.rdb.Del(ctx, keys...).Err()
+	return resetScript.Run(ctx, v.rdb, keys, address).Err()
 }
 
 // replayKey is the replay-guard key of a signed message: on the signer and

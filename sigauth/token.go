@@ -150,6 +150,15 @@ func parseBitcoinAuth(s string, t *ParsedToken) error {
 		return malformed("bitcoin-auth token with an unknown scheme")
 	}
 	t.PubKey, t.Timestamp, t.RequestPath, t.Signature = parts[0], parts[2], parts[3], parts[4]
+	// The public key first (DESIGN §3.2): a token whose key is not a
+	// compressed secp256k1 key is invalid_public_key, whatever else is
+	// wrong with it.
+	if len(t.PubKey) != pubKeyHexLen || (t.PubKey[:2] != "02" && t.PubKey[:2] != "03") {
+		return invalidPubKey("pubkey is not 66 hex characters starting 02 or 03")
+	}
+	if _, err := hex.Decode(t.pub[:], []byte(t.PubKey)); err != nil {
+		return invalidPubKey("pubkey is not hex")
+	}
 	if t.Scheme == SchemeBSM {
 		if !decodeCompactSig(t.Signature, &t.compact) {
 			return malformed("bsm signature is not 88 characters of strict base64")
@@ -160,12 +169,6 @@ func parseBitcoinAuth(s string, t *ParsedToken) error {
 			return malformed("brc77 signature is not strict base64 of a BRC-77 envelope")
 		}
 		t.env = env
-	}
-	if len(t.PubKey) != pubKeyHexLen || (t.PubKey[:2] != "02" && t.PubKey[:2] != "03") {
-		return invalidPubKey("pubkey is not 66 hex characters starting 02 or 03")
-	}
-	if _, err := hex.Decode(t.pub[:], []byte(t.PubKey)); err != nil {
-		return invalidPubKey("pubkey is not hex")
 	}
 	t.hash160 = hash160(t.pub[:])
 	t.Address = encodeAddress(t.hash160)

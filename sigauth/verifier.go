@@ -274,6 +274,20 @@ func counted(err error) bool {
 //     errors.Write answers with the route's body-limit code
 //     (request_too_large unless errors.LimitBody says otherwise).
 func (v *Verifier) Authenticate(r *http.Request) (Identity, error) {
+	return v.authenticate(r, unsafeMethod(r.Method))
+}
+
+// AuthenticateOnce is Authenticate with the replay guard applied whatever
+// the method: a token is accepted on its first use only. Use it where one
+// signed request acts once, such as the sign-in and consent of a signed
+// GET /authorize, which issues a code each time it is accepted.
+//
+// Errors (*errors.Error): as Authenticate.
+func (v *Verifier) AuthenticateOnce(r *http.Request) (Identity, error) {
+	return v.authenticate(r, true)
+}
+
+func (v *Verifier) authenticate(r *http.Request, once bool) (Identity, error) {
 	const op = "sigauth.Authenticate"
 	raw, err := tokenFrom(r.Header)
 	if errors.CodeOf(err) == errors.MissingAuthToken {
@@ -311,7 +325,7 @@ func (v *Verifier) Authenticate(r *http.Request) (Identity, error) {
 		switch {
 		case rerr != nil:
 			return Identity{}, errors.Unavailable(rerr, op)
-		case !fresh && unsafeMethod(r.Method):
+		case !fresh && once:
 			err = errors.Wrap(errors.New("replayed"), op, errors.InvalidTimestamp, descReplay)
 		}
 	}
@@ -324,14 +338,14 @@ func (v *Verifier) Authenticate(r *http.Request) (Identity, error) {
 		return Identity{}, err
 	}
 	if st.dirty {
-		v.reset(ctx, keys)
+		v.reset(ctx, keys, id.Address)
 	}
 	return id, nil
 }
 
 // fail records a failed verification and logs the lockout it may start.
 func (v *Verifier) fail(ctx context.Context, r *http.Request, keys []string, address string, now time.Time) error {
-	until, err := v.recordFailure(ctx, keys, now)
+	until, err := v.recordFailure(ctx, keys, address, now)
 	if err != nil {
 		return err
 	}
@@ -344,10 +358,14 @@ func (v *Verifier) fail(ctx context.Context, r *http.Request, keys []string, add
 	return nil
 }
 
-// reset forgets failures after a success. A failure to do so is logged,
-// not returned: it leaves the client less trusted, never more.
-func (v *Verifier) reset(ctx context.Context, keys []string) {
-	if err := v.resetLock(ctx, keys); err != nil {
+// reset forgets failures after a success by address (see resetScript). A
+// failure to reset is logged, not returned: it leaves the client less
+// trusted, never more.
+func (v *Verifier) reset(ctx context.Context, keys []string, address string) {
+	if len(keys) < 2 {
+		return
+	}
+	if err := v.resetLock(ctx, keys, address); err != nil {
 		v.log.LogAttrs(ctx, slog.LevelWarn, "sigauth: lockout reset failed", slog.Any("err", err))
 	}
 }
@@ -489,7 +507,8 @@ func (b *bufferedBody) Close() error { return b.orig.Close() }
 // VerifyLogin verifies a BSM signature by address over message: the login
 // form, where a person pastes the address and the signature that Electrum,
 // Sparrow or Bitcoin Core made. Failures are counted against the request's
-// client IP and (IP, address), as for tokens; a success resets them. There
+// client IP and (IP, address), as for tokens, and a success resets them as
+// Authenticate's do. There
 // is no replay guard: the message must carry its own single-use nonce.
 //
 // Errors (*errors.Error): malformed_auth_token, invalid_signature,
@@ -517,7 +536,7 @@ func (v *Verifier) VerifyLogin(r *http.Request, address, message, signature stri
 		return Identity{}, err
 	}
 	if st.dirty {
-		v.reset(ctx, keys)
+		v.reset(ctx, keys, address)
 	}
 	return Identity{Address: address, Scheme: SchemeBSM}, nil
 }

@@ -309,6 +309,21 @@ func TestReplay(t *testing.T) {
 			t.Fatalf("GET after the refused DELETE: %v", err)
 		}
 	})
+	t.Run("AuthenticateOnce refuses a repeated GET", func(t *testing.T) {
+		e := newTestEnv(t)
+		tok := e.token(testWIF, TokenOptions{RequestPath: "/authorize?client_id=x"})
+		r := func() *http.Request {
+			req := httptest.NewRequest("GET", "/authorize?client_id=x", nil)
+			req.Header.Set("X-Auth-Token", tok)
+			req.RemoteAddr = "192.0.2.1:1234"
+			return req
+		}
+		if _, err := e.v.AuthenticateOnce(r()); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.v.AuthenticateOnce(r())
+		wantCode(t, err, errors.InvalidTimestamp)
+	})
 	t.Run("DELETE first, then GET", func(t *testing.T) {
 		e := newTestEnv(t)
 		tok := e.token(testWIF, TokenOptions{RequestPath: "/backup"})
@@ -491,24 +506,18 @@ func TestLockoutSubjects(t *testing.T) {
 
 	attacker, victimIP := netip.MustParseAddr("198.51.100.7"), netip.MustParseAddr("203.0.113.9")
 	e.ip = attacker
-	for i := 0; i < 12; i++ {
-		if i%4 == 3 {
-			// The attacker's own key, to reset the per-IP count.
-			if err := own(); err != nil {
-				t.Fatalf("own %d: %v", i, err)
-			}
-			continue
-		}
-		if err := forged(); errors.CodeOf(err) != errors.InvalidSignature && errors.CodeOf(err) != errors.RateLimitExceeded {
-			t.Fatalf("forged %d: %v", i, err)
+	// Successes with the attacker's own key between the forgeries do not
+	// wipe the IP's count of failures at another address: the fifth
+	// forgery locks the IP, whatever was mixed in.
+	for i := 0; i < 4; i++ {
+		wantCode(t, forged(), errors.InvalidSignature)
+		if err := own(); err != nil {
+			t.Fatalf("own %d: %v", i, err)
 		}
 	}
-	// The (IP, victim address) pair is locked for the attacker...
+	wantCode(t, forged(), errors.InvalidSignature)
 	wantCode(t, forged(), errors.RateLimitExceeded)
-	// ...but the attacker's own address from the same IP is not.
-	if err := own(); err != nil {
-		t.Fatalf("own after pair lock: %v", err)
-	}
+	wantCode(t, own(), errors.RateLimitExceeded)
 	// The victim, from its own IP, is not affected at all.
 	e.ip = victimIP
 	if err := victim(); err != nil {
@@ -567,10 +576,48 @@ func TestVerifyLogin(t *testing.T) {
 	if _, err := e.v.VerifyLogin(r, testAddress, msg, sig); err != nil {
 		t.Fatalf("after lock: %v", err)
 	}
-	// The success forgot the IP's failures and the (IP, address) pair's;
-	// the pair of the other address named in a failure stays.
-	if got, want := e.mr.Keys(), []string{"sigauth:lock:{192.0.2.1}:1BoatSLRHtKNngkdXEeobR76b53LETtpyT"}; !slicesEqual(got, want) {
+	// The success forgot its own (IP, address) pair; the IP's count stays,
+	// since its failures also named another address, and so does the
+	// other address's pair.
+	if got, want := e.mr.Keys(), []string{"sigauth:lock:{192.0.2.1}", "sigauth:lock:{192.0.2.1}:1BoatSLRHtKNngkdXEeobR76b53LETtpyT"}; !slicesEqual(got, want) {
 		t.Errorf("keys after success %v, want %v", got, want)
+	}
+}
+
+// TestLockoutResetBySameAddress: a user's own typos are forgiven by their
+// own success (DESIGN §3.2: a success resets the level); failures that
+// named other addresses, or none, are not.
+func TestLockoutResetBySameAddress(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		failWIF  []string // signer of each failed token ("" for a malformed one)
+		resetsIP bool
+	}{
+		{"own typos", []string{testWIF, testWIF, testWIF}, true},
+		{"another address", []string{testWIF, otherWIF}, false},
+		{"a malformed token", []string{testWIF, ""}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			for _, w := range tc.failWIF {
+				tok := "garbage"
+				if w != "" {
+					tok = e.token(w, TokenOptions{RequestPath: "/elsewhere"})
+				}
+				if _, err := e.auth("GET", "/backup", tok, nil); err == nil {
+					t.Fatal("a bad token passed")
+				}
+			}
+			if _, err := e.auth("GET", "/backup", e.token(testWIF, TokenOptions{RequestPath: "/backup"}), nil); err != nil {
+				t.Fatal(err)
+			}
+			if got := e.mr.Exists("sigauth:lock:{192.0.2.1}"); got == tc.resetsIP {
+				t.Errorf("IP count kept = %v, want %v (keys %v)", got, !tc.resetsIP, e.mr.Keys())
+			}
+			if e.mr.Exists("sigauth:lock:{192.0.2.1}:" + testAddress) {
+				t.Error("the succeeding address's own pair was kept")
+			}
+		})
 	}
 }
 

@@ -335,6 +335,28 @@ func TestSignedFailuresAreNotRedirected(t *testing.T) {
 	e.checkErrorURI(eb.URI, "invalid_signature")
 }
 
+// TestSignedAuthorizeIsSingleUse: a signed authorization request is the
+// user's sign-in and consent; replaying it, as GET or as POST, issues no
+// second code.
+func TestSignedAuthorizeIsSingleUse(t *testing.T) {
+	e := newE2E(t, nil, false)
+	id, _ := e.client("--redirect-uri", "https://app.example.com/cb")
+	target := "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {"https://app.example.com/cb"}, "state": {"s"}}.Encode()
+	tok, _ := sigauth.Token(walletWIF, sigauth.TokenOptions{RequestPath: target})
+	hdr := map[string]string{"X-Auth-Token": tok, "Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}
+	if resp, body := e.do("GET", target, nil, hdr); resp.StatusCode != http.StatusFound {
+		t.Fatalf("first use: %d %s", resp.StatusCode, body)
+	}
+	for _, m := range []string{"GET", "POST"} {
+		resp, body := e.do(m, target, nil, hdr)
+		var eb errorBody
+		json.Unmarshal(body, &eb)
+		if resp.StatusCode != http.StatusUnauthorized || eb.Error != "invalid_timestamp" || resp.Header.Get("Location") != "" {
+			t.Fatalf("replayed as %s: %d %s", m, resp.StatusCode, body)
+		}
+	}
+}
+
 // TestRateLimitEndToEnd: the eleventh token request in a minute from one
 // address is refused with the headers and retry_after.
 func TestRateLimitEndToEnd(t *testing.T) {

@@ -174,8 +174,10 @@ func (a *app) purgeLoop(ctx context.Context) {
 // oauthWallet lets the authorization server sign wallets in with sigauth.
 type oauthWallet struct{ v *sigauth.Verifier }
 
+// Authenticate accepts each signed authorization request once: it issues
+// a code, so a replay must not sign the user in again.
 func (w oauthWallet) Authenticate(r *http.Request) (oauth.WalletUser, error) {
-	id, err := w.v.Authenticate(r)
+	id, err := w.v.AuthenticateOnce(r)
 	return oauth.WalletUser{Address: id.Address, PubKey: id.PubKey}, err
 }
 
