@@ -122,6 +122,15 @@ func TestLifecycle(t *testing.T) {
 			header: map[string]string{"If-Match": "W/" + tag1}}), 412, errors.BackupConflict)
 		must(t, "PUT malformed If-Match", ts.do(t, call{method: "PUT", body: v2, as: alice,
 			header: map[string]string{"If-Match": "unquoted"}}), 400, errors.InvalidRequest)
+		// obs-text tags (not UTF-8) never match, and never reach SQL,
+		// where PostgreSQL would refuse them: 412, not 503.
+		must(t, "PUT obs-text If-Match", ts.do(t, call{method: "PUT", body: v2, as: alice,
+			header: map[string]string{"If-Match": "\"\xff\""}}), 412, errors.BackupConflict)
+		must(t, "DELETE obs-text If-Match", ts.do(t, call{method: "DELETE", as: alice,
+			header: map[string]string{"If-Match": "\"\xc3\""}}), 412, errors.BackupConflict)
+		if r := ts.do(t, call{method: "GET", as: alice}); r.status != 200 {
+			t.Fatalf("backup gone after refused obs-text writes: %d", r.status)
+		}
 
 		r = ts.do(t, call{method: "PUT", body: v2, as: alice, header: map[string]string{"If-Match": `"other", ` + tag1}})
 		must(t, "PUT current If-Match in a list", r, 200, "")

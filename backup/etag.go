@@ -3,6 +3,7 @@ package backup
 import (
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/authd-dev/authd/errors"
 )
@@ -103,6 +104,28 @@ func parseTagList(values []string) (star bool, tags []entityTag, ok bool) {
 		return false, nil, false
 	}
 	return false, tags, true
+}
+
+// storable returns c without the tags that cannot equal any stored tag
+// because they are not valid UTF-8 (obs-text, RFC 9110 §8.8.3): authd's
+// tags are hex, and PostgreSQL refuses such bytes as a parameter, which
+// would turn a client's odd header into a 503. An If-None-Match left with
+// no tag holds for every backup, so it is dropped.
+func (c conditions) storable() conditions {
+	keep := func(tags []string) []string {
+		var out []string
+		for _, t := range tags {
+			if utf8.ValidString(t) {
+				out = append(out, t)
+			}
+		}
+		return out
+	}
+	c.match, c.none = keep(c.match), keep(c.none)
+	if c.hasNone && !c.noneAny && len(c.none) == 0 {
+		c.hasNone = false
+	}
+	return c
 }
 
 // allowsCreate reports whether the conditions hold when no backup exists:

@@ -69,6 +69,7 @@ func (s *Service) load(ctx context.Context, subject string, withData bool) (*rec
 // Errors: backup_conflict, temporarily_unavailable.
 func (s *Service) save(ctx context.Context, subject string, data []byte, c conditions) (rec record, created bool, err error) {
 	const op = "backup.save"
+	c = c.storable()
 	rec = record{etag: s.newTag(), size: int64(len(data)), updatedAt: s.now().UnixMilli()}
 	canUpdate, canInsert := c.mayReplace(), c.allowsCreate()
 	if !canUpdate && !canInsert {
@@ -162,6 +163,7 @@ func appendTagCondition(b *strings.Builder, args []any, c conditions) []any {
 // Errors: backup_not_found, backup_conflict, temporarily_unavailable.
 func (s *Service) remove(ctx context.Context, subject string, c conditions) error {
 	const op = "backup.remove"
+	c = c.storable()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return errors.Unavailable(err, op)
