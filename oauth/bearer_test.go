@@ -298,9 +298,15 @@ func TestIntrospect(t *testing.T) {
 		if m["active"] != true || m["sub"] != addr || m["client_id"] != c.ID || m["token_type"] != "Bearer" || m["iss"] != h.issuer || m["aud"] != h.issuer {
 			t.Errorf("access token: %v", m)
 		}
-		m = introspect(tr.RefreshToken)
-		if m["active"] != true || m["sub"] != addr || m["token_type"] != nil {
-			t.Errorf("refresh token: %v", m)
+		// A refresh token is active only to the client it was issued to.
+		if m := introspect(tr.RefreshToken); len(m) != 1 || m["active"] != false {
+			t.Errorf("another client's refresh token: %v", m)
+		}
+		resp, body := h.postForm("/introspect", url.Values{"token": {tr.RefreshToken}, "client_id": {c.ID}, "client_secret": {secret}}, nil)
+		m = map[string]any{}
+		json.Unmarshal(body, &m)
+		if resp.StatusCode != 200 || m["active"] != true || m["sub"] != addr || m["client_id"] != c.ID || m["token_type"] != nil {
+			t.Errorf("own refresh token: %d %v", resp.StatusCode, m)
 		}
 		for _, tok := range []string{"nope", "a.b.c", ""[0:0] + "x.y"} {
 			if m := introspect(tok); len(m) != 1 || m["active"] != false {
@@ -308,10 +314,11 @@ func TestIntrospect(t *testing.T) {
 			}
 		}
 		h.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}}, c.ID, secret).wantOK(t)
-		if m := introspect(tr.RefreshToken); m["active"] != false {
-			t.Errorf("rotated refresh token active: %v", m)
+		resp, body = h.postForm("/introspect", url.Values{"token": {tr.RefreshToken}, "client_id": {c.ID}, "client_secret": {secret}}, nil)
+		if !strings.Contains(string(body), `"active":false`) {
+			t.Errorf("rotated refresh token active: %s", body)
 		}
-		resp, _ := h.postForm("/introspect", url.Values{"token": {tr.AccessToken}, "client_id": {pub.ID}}, nil)
+		resp, _ = h.postForm("/introspect", url.Values{"token": {tr.AccessToken}, "client_id": {pub.ID}}, nil)
 		if resp.StatusCode != 401 {
 			t.Errorf("public client introspects: %d", resp.StatusCode)
 		}

@@ -87,6 +87,10 @@ type introspection struct {
 // unused, unexpired and its grant not revoked. Anything else is
 // {"active":false}.
 //
+// Any confidential client (a resource server) may introspect access
+// tokens; a refresh token is reported active only to the client it was
+// issued to.
+//
 // Errors: invalid_request (missing token, repeated parameter);
 // invalid_client (also for public clients); request_too_large;
 // temporarily_unavailable.
@@ -99,7 +103,8 @@ func (s *Server) Introspect(w http.ResponseWriter, r *http.Request) error {
 	if e := once(form, "token", "token_type_hint", "client_id", "client_secret"); e != nil {
 		return e
 	}
-	if _, _, err := s.authenticateClient(r.Context(), r, form, false); err != nil {
+	caller, _, err := s.authenticateClient(r.Context(), r, form, false)
+	if err != nil {
 		return err
 	}
 	tok := form.Get("token")
@@ -124,7 +129,10 @@ func (s *Server) Introspect(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if row != nil && row.active(s.now()) {
+		// A refresh token is only ever presented by the client it was
+		// issued to: to any other caller (a resource server) it is just
+		// not an active token it may use (RFC 7662 §2.2).
+		if row != nil && row.active(s.now()) && row.clientID == caller.ID {
 			out = introspection{Active: true, Scope: row.scope, ClientID: row.clientID,
 				Exp: row.expires / 1000, Iat: row.created / 1000, Sub: row.subject, Iss: s.issuer}
 		}
