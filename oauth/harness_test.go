@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -218,7 +219,9 @@ func newHarness(t testing.TB, db *store.DB, rdb redis.UniversalClient, opts ...h
 	h.ts.Config.Handler = routes(s, h.issuer)
 	h.ts.Start()
 	t.Cleanup(h.ts.Close)
+	jar, _ := cookiejar.New(nil) // a browser's: the upstream sign-in binds its state to a cookie
 	h.c = &http.Client{
+		Jar:           jar,
 		Transport:     &wireChecker{t: t, issuer: h.issuer, next: http.DefaultTransport},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Timeout:       30 * time.Second,

@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
@@ -80,8 +81,36 @@ func (s *Server) startUpstream(w http.ResponseWriter, r *http.Request, p *Pendin
 	if err := s.rdb.Set(ctx, upstreamKey(state), b, s.cfg.LoginTTL).Err(); err != nil {
 		return direct(errors.Unavailable(err, op), op)
 	}
+	http.SetCookie(w, s.bindingCookie(state, int(s.cfg.LoginTTL/time.Second)))
 	redirectTo(w, r, up.AuthCodeURL(state, verifier))
 	return nil
+}
+
+// bindingCookie ties an upstream sign-in to the browser that started it:
+// the callback is honoured only from a browser holding the cookie named
+// for its state, so nobody can hand a victim a callback URL that signs
+// them in as someone else (login CSRF, RFC 6749 §10.12). It is sent only
+// to /callback/, never to scripts, and on cross-site top-level navigation
+// only (SameSite=Lax: the provider's redirect back is one). maxAge < 0
+// deletes it.
+func (s *Server) bindingCookie(state string, maxAge int) *http.Cookie {
+	h := sha256.Sum256([]byte(state))
+	return &http.Cookie{
+		Name:     "authd_up_" + hex.EncodeToString(h[:6]),
+		Value:    hex.EncodeToString(h[:]),
+		Path:     "/callback/",
+		MaxAge:   maxAge,
+		Secure:   s.issuerURL.Scheme == "https",
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// boundToBrowser reports whether r carries the binding cookie of state.
+func (s *Server) boundToBrowser(r *http.Request, state string) bool {
+	want := s.bindingCookie(state, 0)
+	c, err := r.Cookie(want.Name)
+	return err == nil && subtle.ConstantTimeCompare([]byte(c.Value), []byte(want.Value)) == 1
 }
 
 // Callback handles GET /callback/{provider}: the provider sends the
@@ -118,6 +147,15 @@ func (s *Server) Callback(w http.ResponseWriter, r *http.Request) error {
 		return e
 	}
 
+	// A callback from a browser that did not start this sign-in is
+	// refused before the state is used: it may be someone else's.
+	if !s.boundToBrowser(r, q.Get("state")) {
+		if providerErr != nil {
+			return providerErr
+		}
+		return failUpstream(up, "invalid_state", errors.New("callback from a browser without the sign-in's binding cookie"))
+	}
+	http.SetCookie(w, s.bindingCookie(q.Get("state"), -1))
 	st, err := s.takeUpstream(ctx, q.Get("state"))
 	if err != nil {
 		return err

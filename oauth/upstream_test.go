@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -161,6 +162,27 @@ func testUpstreamSignIn(t *testing.T, db *store.DB) {
 		defer func() { github.exchangeErr = "" }()
 		resp, body := callback(KindGitHub, q)
 		wantDenied(t, h, resp, body, "github_auth_failed", "GitHub authentication was unsuccessful")
+	})
+	t.Run("callback in another browser", func(t *testing.T) {
+		// The attacker starts a sign-in, consents as themselves, and hands
+		// the callback URL to a victim whose browser never started it.
+		resp := start(KindGoogle)
+		q := google.consent(t, resp.Header.Get("Location"))
+		victim := &http.Client{Transport: h.c.Transport, CheckRedirect: h.c.CheckRedirect}
+		req, _ := http.NewRequest("GET", h.issuer+"/callback/google?"+q.Encode(), nil)
+		req.Header.Set("Accept", "application/json")
+		vresp, err := victim.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(vresp.Body)
+		vresp.Body.Close()
+		wantProviderError(t, vresp, body, errors.GoogleAuthFailed, "invalid_state")
+		// The state was not spent: the browser that started it finishes.
+		resp, body = callback(KindGoogle, q)
+		if resp.StatusCode != http.StatusFound || !strings.Contains(resp.Header.Get("Location"), "code=") {
+			t.Fatalf("the starting browser after the refused one: %d %s", resp.StatusCode, body)
+		}
 	})
 	t.Run("state of another provider", func(t *testing.T) {
 		resp := start(KindGoogle)

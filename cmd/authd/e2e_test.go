@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -78,7 +79,9 @@ func newE2E(t testing.TB, env map[string]string, embedded bool, tweak ...func(*c
 	srv.Config.Handler = a.handler()
 	srv.Start()
 	t.Cleanup(srv.Close)
+	jar, _ := cookiejar.New(nil) // a browser's: the upstream sign-in binds its state to a cookie
 	return &e2e{t: t, a: a, srv: srv, issuer: issuer, c: &http.Client{
+		Jar:           jar,
 		Transport:     sourceTransport(),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Timeout:       30 * time.Second,
