@@ -66,40 +66,51 @@ func validB64Token(t string) bool {
 // whenever the token is genuine and not revoked, also when err is
 // insufficient_scope.
 func (s *Server) bearer(r *http.Request, scope string) (subject string, err error) {
+	subject, _, err = s.bearerClaims(r, scope)
+	return subject, err
+}
+
+// bearerClaims is bearer, also returning the token's client_id.
+func (s *Server) bearerClaims(r *http.Request, scope string) (subject, clientID string, err error) {
 	tok, e := bearerToken(r)
 	if e != nil {
-		return "", e
+		return "", "", e
 	}
 	c, err := s.verifyAccessToken(r.Context(), tok)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	revoked, err := s.tokens.revoked(r.Context(), c.Jti)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if revoked {
-		return "", errBadToken("oauth.bearer", errors.New("revoked"))
+		return "", "", errBadToken("oauth.bearer", errors.New("revoked"))
 	}
 	if scope != "" && !slices.Contains(c.scopes(), scope) {
 		e := errors.E(errors.InsufficientScope, "The access token does not carry the "+scope+" scope")
 		e.Scope = scope
-		return c.Sub, e
+		return c.Sub, c.ClientID, e
 	}
-	return c.Sub, nil
+	return c.Sub, c.ClientID, nil
 }
 
 // AuthenticateBearer validates the request's access token (RFC 6750: the
-// Authorization header only) and returns its subject. The token must be
-// one of authd's JWTs — signature, iss, aud, exp — not revoked, and carry
-// scope (none checked when scope is "").
+// Authorization header only) and returns the user it was issued for. The
+// token must be one of authd's JWTs — signature, iss, aud, exp — not
+// revoked, carry scope (none checked when scope is ""), and name a user:
+// a client_credentials token acts for its client alone (RFC 9068 §2.2 makes
+// its sub the client_id), so it opens no user's resources, as at /userinfo.
 //
-// Errors: invalid_token (401); insufficient_scope (403, with Error.Scope
-// set); temporarily_unavailable.
+// Errors: invalid_token (401, also for a token that names no user);
+// insufficient_scope (403, with Error.Scope set); temporarily_unavailable.
 func (s *Server) AuthenticateBearer(r *http.Request, scope string) (string, error) {
-	sub, err := s.bearer(r, scope)
+	sub, client, err := s.bearerClaims(r, scope)
 	if err != nil {
 		return "", err
+	}
+	if sub == client {
+		return "", errBadToken("oauth.AuthenticateBearer", errors.New("client_credentials token names no user"))
 	}
 	return sub, nil
 }

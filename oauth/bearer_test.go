@@ -141,6 +141,14 @@ func TestAuthenticateBearer(t *testing.T) {
 	if _, err := h.s.AuthenticateBearer(req, ScopeBackup); errors.CodeOf(err) != errors.InvalidToken {
 		t.Errorf("no token: %v", err)
 	}
+	// A client_credentials token, even with scope backup, names no user.
+	svc, svcSecret := h.client(ClientRegistration{Grants: []string{GrantClientCredentials}, Scopes: []string{"backup"}})
+	cc := h.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"backup"}}, svc.ID, svcSecret)
+	cc.wantOK(t)
+	req.Header.Set("Authorization", "Bearer "+cc.AccessToken)
+	if sub, err := h.s.AuthenticateBearer(req, ScopeBackup); errors.CodeOf(err) != errors.InvalidToken {
+		t.Errorf("client_credentials token: %q %v", sub, err)
+	}
 	// A token from another issuer (same keys) is refused.
 	other, err := New(context.Background(), Config{Issuer: "https://other.example.com", DB: h.db.DB, Dialect: "sqlite", Redis: h.rdb, Wallet: h.wallet, Logger: quiet})
 	if err != nil {
