@@ -254,20 +254,26 @@ func (rr *recorder) Write(b []byte) (int, error) {
 	return rr.body.Write(b)
 }
 
-// LimitBody bounds the request body of next to limit bytes. A declared
-// Content-Length over the limit is refused before anything is read; a body
-// that turns out longer (chunked, say) fails the handler's read after at
-// most limit+1 bytes, and Write reports that failure as code (for example
-// request_too_large, or backup_too_large on backup routes), also when the
-// handler wrapped the read error in an *Error of its own.
+// LimitBody bounds the request body of next to limit bytes. A body over
+// the limit fails the handler's read, and Write reports that failure as
+// code (for example request_too_large, or backup_too_large on backup
+// routes), also when the handler wrapped the read error in an *Error of
+// its own. A declared Content-Length over the limit fails the first read
+// before a byte is taken from the connection; a body that turns out
+// longer (chunked, say) fails after at most limit+1 bytes.
+//
+// LimitBody never answers by itself, so middleware inside it, such as a
+// rate limiter that counts every request, still sees the request.
 func LimitBody(limit int64, code Code, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if st := stateFrom(r.Context()); st != nil {
 			st.bodyCode = code
 		}
 		if r.ContentLength > limit {
-			Write(w, r, &Error{Code: code, Description: tooLargeText(code, limit), Op: "errors.LimitBody",
-				Err: fmt.Errorf("declared Content-Length %d over limit %d", r.ContentLength, limit)})
+			// net/http closes the connection after the response, since
+			// the body was not read.
+			r.Body = &limitedBody{ReadCloser: io.NopCloser(tooLong{limit}), code: code}
+			next.ServeHTTP(w, r)
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
@@ -279,6 +285,12 @@ func LimitBody(limit int64, code Code, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// tooLong is the body of a request that declared a Content-Length over
+// limit: its first read fails as http.MaxBytesReader's would.
+type tooLong struct{ limit int64 }
+
+func (t tooLong) Read([]byte) (int, error) { return 0, &http.MaxBytesError{Limit: t.limit} }
 
 // limitedBody is a body under LimitBody: its read error over the limit
 // carries the route's code, so Write answers with it even outside

@@ -5,6 +5,7 @@ package main
 // Redis and PostgreSQL, driven the way clients drive it.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -88,15 +89,19 @@ func newE2E(t testing.TB, env map[string]string, embedded bool, tweak ...func(*c
 	}}
 }
 
-// sourceTransport connects from a random address in 127.0.0.0/8, so each
-// test is a client of its own to the rate limiter, whose windows on the
-// shared Redis outlive any one test.
-func sourceTransport() *http.Transport {
+// sourceDialer connects from a random address in 127.0.0.0/8, so each test
+// is a client of its own to the rate limiter, whose windows on the shared
+// Redis outlive any one test.
+func sourceDialer() *net.Dialer {
 	var b [3]byte
 	rand.Read(b[:])
-	src := &net.TCPAddr{IP: net.IPv4(127, b[0], b[1], b[2]|1)}
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, b[0], b[1], b[2]|1)}, Timeout: 5 * time.Second}
+}
+
+// sourceTransport is an HTTP transport dialing with sourceDialer.
+func sourceTransport() *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = (&net.Dialer{LocalAddr: src, Timeout: 5 * time.Second}).DialContext
+	tr.DialContext = sourceDialer().DialContext
 	return tr
 }
 
@@ -425,16 +430,27 @@ func TestBackupEndToEnd(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("DELETE: %d", resp.StatusCode)
 	}
-	// Oversize, declared: refused before reading, with the backup code.
-	req, _ := http.NewRequest("PUT", e.issuer+"/backup", strings.NewReader("x"))
-	req.ContentLength = 50 << 20
-	req.Header.Set("X-Auth-Token", getTok)
-	if r, err := e.c.Do(req); err == nil {
-		b, _ := io.ReadAll(r.Body)
-		r.Body.Close()
-		if r.StatusCode != 413 || !strings.Contains(string(b), "backup_too_large") {
-			t.Fatalf("50 MiB declared: %d %s", r.StatusCode, b)
-		}
+	// Oversize, declared: refused before reading, with the backup code. The
+	// request goes over a raw connection: net/http's client will not send
+	// a Content-Length its body does not have.
+	conn, err := sourceDialer().Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT /backup HTTP/1.1\r\nHost: authd\r\nX-Auth-Token: %s\r\nContent-Length: %d\r\n\r\nxxxx", getTok, 50<<20)
+	r, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("50 MiB declared: %v", err)
+	}
+	b, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != 413 || !strings.Contains(string(b), "backup_too_large") {
+		t.Fatalf("50 MiB declared: %d %s", r.StatusCode, b)
+	}
+	// Refused without reading, but still counted (DESIGN §5).
+	if r.Header.Get("X-RateLimit-Limit") == "" || r.Header.Get("RateLimit") == "" {
+		t.Fatalf("50 MiB declared: no rate-limit headers: %v", r.Header)
 	}
 }
 
