@@ -205,6 +205,21 @@ func ParseWIF(wif string) (*btcec.PrivateKey, bool, error) {
 	return btcec.PrivKeyFromScalar(&s), len(payload) == 34, nil
 }
 
+// GenerateKey makes a new random key and returns it as a compressed
+// mainnet WIF with its P2PKH address: a wallet for tests and tools.
+func GenerateKey() (wif, address string, err error) {
+	key, err := btcec.NewPrivateKey()
+	if err != nil {
+		return "", "", err
+	}
+	secret := key.Key.Bytes()
+	payload := make([]byte, 0, 34)
+	payload = append(payload, versionWIF)
+	payload = append(payload, secret[:]...)
+	payload = append(payload, 0x01) // compressed public key
+	return b58CheckEncode(payload), AddressOf(key.PubKey(), true), nil
+}
+
 // AddressOf returns the mainnet P2PKH address of a public key, serialised
 // compressed or uncompressed.
 func AddressOf(pub *btcec.PublicKey, compressed bool) string {

@@ -391,3 +391,21 @@ func FuzzBase58(f *testing.F) {
 		}
 	})
 }
+
+func TestGenerateKey(t *testing.T) {
+	wif, addr, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, compressed, err := ParseWIF(wif)
+	if err != nil || !compressed || AddressOf(key.PubKey(), true) != addr || addr[0] != '1' {
+		t.Fatalf("GenerateKey = %q %q: %v compressed=%v", wif, addr, err, compressed)
+	}
+	sig, err := SignMessage(wif, "hello")
+	if err != nil || VerifyMessage(addr, "hello", sig) != nil {
+		t.Fatalf("a signature by the generated key does not verify: %v", err)
+	}
+	if w2, _, _ := GenerateKey(); w2 == wif {
+		t.Fatal("two generated keys are equal")
+	}
+}

@@ -33,20 +33,21 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Keys of two wallets, from the public test vectors in sigauth/testdata.
-const (
-	walletWIF  = "L4WVo4zZ8QC795KtwPyqgH92T7Q23FC4p4wGkFeZiaWeyewugte7"
-	walletAddr = "15CRxFdyRpGZLW9w8HnHvVduizdL5jKNbs"
-)
+// walletWIF is a key from the public test vectors in sigauth/testdata,
+// for the tests that do not need a wallet of their own.
+const walletWIF = "L4WVo4zZ8QC795KtwPyqgH92T7Q23FC4p4wGkFeZiaWeyewugte7"
 
 // e2e is an authd built by newApp, served on httptest, with its issuer set
 // to the server's own address.
 type e2e struct {
-	t      testing.TB
-	a      *app
-	srv    *httptest.Server
-	issuer string
-	c      *http.Client // does not follow redirects
+	t testing.TB
+	// wif and addr are this test's own wallet: limits per subject on the
+	// shared Redis outlive a test.
+	wif, addr string
+	a         *app
+	srv       *httptest.Server
+	issuer    string
+	c         *http.Client // does not follow redirects
 }
 
 // newE2E starts authd with env on real Redis and PostgreSQL (the embedded
@@ -80,8 +81,12 @@ func newE2E(t testing.TB, env map[string]string, embedded bool, tweak ...func(*c
 	srv.Config.Handler = a.handler()
 	srv.Start()
 	t.Cleanup(srv.Close)
+	wif, addr, err := sigauth.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
 	jar, _ := cookiejar.New(nil) // a browser's: the upstream sign-in binds its state to a cookie
-	return &e2e{t: t, a: a, srv: srv, issuer: issuer, c: &http.Client{
+	return &e2e{t: t, a: a, srv: srv, issuer: issuer, wif: wif, addr: addr, c: &http.Client{
 		Jar:           jar,
 		Transport:     sourceTransport(),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -156,7 +161,7 @@ func (e *e2e) do(method, target string, body []byte, hdr map[string]string) (*ht
 // body, made by the wallet key.
 func (e *e2e) signed(method, target string, body []byte, hdr map[string]string) (*http.Response, []byte) {
 	e.t.Helper()
-	tok, err := sigauth.Token(walletWIF, sigauth.TokenOptions{RequestPath: target, Body: body})
+	tok, err := sigauth.Token(e.wif, sigauth.TokenOptions{RequestPath: target, Body: body})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -226,7 +231,7 @@ func TestWalletFlow(t *testing.T) {
 			resp, body = e.do("GET", "/userinfo", nil, map[string]string{"Authorization": "Bearer " + tok.AccessToken})
 			var ui map[string]string
 			json.Unmarshal(body, &ui)
-			if resp.StatusCode != 200 || ui["sub"] != walletAddr || ui["address"] != walletAddr {
+			if resp.StatusCode != 200 || ui["sub"] != e.addr || ui["address"] != e.addr {
 				t.Fatalf("userinfo %d %s", resp.StatusCode, body)
 			}
 
@@ -306,13 +311,13 @@ func TestLoginPageFlow(t *testing.T) {
 		t.Fatalf("message %q", msg)
 	}
 	// A wrong signature shows the error on the page, keeping the request.
-	wrong, _ := sigauth.SignMessage(walletWIF, msg+"x")
-	form := url.Values{"login_id": {string(m[1])}, "address": {walletAddr}, "signature": {wrong}}
+	wrong, _ := sigauth.SignMessage(e.wif, msg+"x")
+	form := url.Values{"login_id": {string(m[1])}, "address": {e.addr}, "signature": {wrong}}
 	resp, body = e.do("POST", "/authorize/login", []byte(form.Encode()), map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"})
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "Bitcoin signature verification failed") || !strings.Contains(string(body), string(m[1])) {
 		t.Fatalf("wrong signature: %d", resp.StatusCode)
 	}
-	sig, err := sigauth.SignMessage(walletWIF, msg)
+	sig, err := sigauth.SignMessage(e.wif, msg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +338,7 @@ func TestSignedFailuresAreNotRedirected(t *testing.T) {
 	e := newE2E(t, nil, false)
 	id, _ := e.client("--redirect-uri", "https://app.example.com/cb")
 	target := "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {"https://app.example.com/cb"}, "state": {"s"}}.Encode()
-	tok, _ := sigauth.Token(walletWIF, sigauth.TokenOptions{RequestPath: target + "&x=1"})
+	tok, _ := sigauth.Token(e.wif, sigauth.TokenOptions{RequestPath: target + "&x=1"})
 	resp, body := e.do("GET", target, nil, map[string]string{"X-Auth-Token": tok, "Accept": "application/json"})
 	var eb errorBody
 	json.Unmarshal(body, &eb)
@@ -350,7 +355,7 @@ func TestSignedAuthorizeIsSingleUse(t *testing.T) {
 	e := newE2E(t, nil, false)
 	id, _ := e.client("--redirect-uri", "https://app.example.com/cb")
 	target := "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {"https://app.example.com/cb"}, "state": {"s"}}.Encode()
-	tok, _ := sigauth.Token(walletWIF, sigauth.TokenOptions{RequestPath: target})
+	tok, _ := sigauth.Token(e.wif, sigauth.TokenOptions{RequestPath: target})
 	hdr := map[string]string{"X-Auth-Token": tok, "Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}
 	if resp, body := e.do("GET", target, nil, hdr); resp.StatusCode != http.StatusFound {
 		t.Fatalf("first use: %d %s", resp.StatusCode, body)
@@ -416,7 +421,7 @@ func TestBackupEndToEnd(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated || resp.Header.Get("ETag") == "" || resp.Header.Get("X-RateLimit-Limit") != "10" {
 		t.Fatalf("PUT: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
-	getTok, _ := sigauth.Token(walletWIF, sigauth.TokenOptions{RequestPath: "/backup"})
+	getTok, _ := sigauth.Token(e.wif, sigauth.TokenOptions{RequestPath: "/backup"})
 	resp, body = e.do("GET", "/backup", nil, map[string]string{"X-Auth-Token": getTok})
 	if resp.StatusCode != 200 || !bytes.Equal(body, data) || resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("X-RateLimit-Limit") != "20" {
 		t.Fatalf("GET: %d %v", resp.StatusCode, resp.Header)
