@@ -459,87 +459,142 @@ func TestBackupEndToEnd(t *testing.T) {
 	}
 }
 
-// fakeGoogle is an upstream provider speaking Google's side of the code
-// flow with PKCE, with knobs for the failures the tests need.
-type fakeGoogle struct {
+// fakeProvider is an upstream identity provider speaking Google's or
+// GitHub's side of the code flow with PKCE: it issues codes bound to a
+// challenge, checks the verifier and client credentials at its token
+// endpoint and serves a profile for the token it issued. GitHub answers
+// token requests form-encoded, with errors in a 200; Google in JSON with a
+// 4xx. Knobs make it fail the ways the tests need.
+type fakeProvider struct {
+	kind       string // "google" or "github"
 	mu         sync.Mutex
 	challenges map[string]string
 	srv        *httptest.Server
-	knobs      googleKnobs // guarded by mu
+	knobs      providerKnobs // guarded by mu
 }
 
-// googleKnobs are the failures a fakeGoogle can be told to produce.
-type googleKnobs struct {
-	tokenStatus   int
+// providerKnobs are the failures a fakeProvider can be told to produce.
+type providerKnobs struct {
+	tokenStatus   int // a non-2xx token response
+	tokenError    string
 	profileStatus int
 	profileBody   string
 	delay         time.Duration
 }
 
-func (f *fakeGoogle) set(k googleKnobs) { f.mu.Lock(); f.knobs = k; f.mu.Unlock() }
+func (f *fakeProvider) set(k providerKnobs) { f.mu.Lock(); f.knobs = k; f.mu.Unlock() }
 
-func (f *fakeGoogle) get() googleKnobs {
+func (f *fakeProvider) get() providerKnobs {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.knobs
 }
 
-func newFakeGoogle(t *testing.T) *fakeGoogle {
-	f := &fakeGoogle{challenges: map[string]string{}}
+const (
+	fakeClientID     = "upstream-client"
+	fakeClientSecret = "upstream-secret"
+)
+
+func newFakeProvider(t *testing.T, kind string) *fakeProvider {
+	f := &fakeProvider{kind: kind, challenges: map[string]string{}}
+	accessToken := map[string]string{"google": "ya29.e2e", "github": "gho_e2e"}[kind]
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+	token := func(w http.ResponseWriter, r *http.Request) {
 		k := f.get()
 		time.Sleep(k.delay)
 		r.ParseForm()
+		errCode := k.tokenError
+		if errCode == "" {
+			f.mu.Lock()
+			ch, ok := f.challenges[r.Form.Get("code")]
+			delete(f.challenges, r.Form.Get("code"))
+			f.mu.Unlock()
+			sum := sha256.Sum256([]byte(r.Form.Get("code_verifier")))
+			switch {
+			case r.Form.Get("client_id") != fakeClientID || r.Form.Get("client_secret") != fakeClientSecret:
+				errCode = "invalid_client"
+			case !ok || base64.RawURLEncoding.EncodeToString(sum[:]) != ch:
+				errCode = map[string]string{"google": "invalid_grant", "github": "bad_verification_code"}[kind]
+			}
+		}
+		if kind == "github" && k.tokenStatus == 0 {
+			w.Header().Set("Content-Type", "application/x-www-form-urlencoded")
+			if errCode != "" {
+				fmt.Fprintf(w, "error=%s&error_description=The+code+passed+is+incorrect+or+expired.", errCode)
+				return
+			}
+			fmt.Fprintf(w, "access_token=%s&scope=read%%3Auser&token_type=bearer", accessToken)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		if k.tokenStatus != 0 {
 			w.WriteHeader(k.tokenStatus)
 			fmt.Fprint(w, `{"error":"invalid_grant"}`)
 			return
 		}
-		f.mu.Lock()
-		ch, ok := f.challenges[r.Form.Get("code")]
-		delete(f.challenges, r.Form.Get("code"))
-		f.mu.Unlock()
-		sum := sha256.Sum256([]byte(r.Form.Get("code_verifier")))
-		if !ok || base64.RawURLEncoding.EncodeToString(sum[:]) != ch || r.Form.Get("client_secret") != "gsecret" {
+		if errCode != "" {
 			w.WriteHeader(400)
-			fmt.Fprint(w, `{"error":"invalid_grant"}`)
+			fmt.Fprintf(w, `{"error":%q}`, errCode)
 			return
 		}
-		fmt.Fprint(w, `{"access_token":"ya29.e2e","token_type":"Bearer","expires_in":3599}`)
-	})
-	mux.HandleFunc("GET /userinfo", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","expires_in":3599}`, accessToken)
+	}
+	profile := func(w http.ResponseWriter, r *http.Request) {
 		k := f.get()
 		time.Sleep(k.delay)
-		if r.Header.Get("Authorization") != "Bearer ya29.e2e" {
+		if r.Header.Get("Authorization") != "Bearer "+accessToken {
 			w.WriteHeader(401)
 			return
 		}
 		if k.profileStatus != 0 {
 			w.WriteHeader(k.profileStatus)
 		}
-		if k.profileBody != "" {
+		switch {
+		case k.profileBody != "":
 			fmt.Fprint(w, k.profileBody)
-			return
+		case kind == "github":
+			fmt.Fprint(w, `{"login":"octocat","id":583231,"email":null}`)
+		default:
+			fmt.Fprint(w, `{"sub":"10769150350006150715113082367","email":"jane@example.com"}`)
 		}
-		fmt.Fprint(w, `{"sub":"10769150350006150715113082367","email":"jane@example.com"}`)
-	})
+	}
+	mux.HandleFunc("POST /token", token)                    // Google
+	mux.HandleFunc("GET /userinfo", profile)                // Google
+	mux.HandleFunc("POST /login/oauth/access_token", token) // GitHub
+	mux.HandleFunc("GET /api/user", profile)                // GitHub (Enterprise Server layout)
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
 }
 
-// consent plays the user approving at Google: it records the challenge
-// and returns the callback query Google would redirect with.
-func (f *fakeGoogle) consent(t *testing.T, authURL string) url.Values {
+// env is the configuration pointing authd at the fake.
+func (f *fakeProvider) env() map[string]string {
+	if f.kind == "github" {
+		return map[string]string{
+			"AUTHD_GITHUB_CLIENT_ID": fakeClientID, "AUTHD_GITHUB_CLIENT_SECRET": fakeClientSecret,
+			"AUTHD_GITHUB_BASE_URL": f.srv.URL, "AUTHD_GITHUB_API_URL": f.srv.URL + "/api",
+		}
+	}
+	return map[string]string{
+		"AUTHD_GOOGLE_CLIENT_ID": fakeClientID, "AUTHD_GOOGLE_CLIENT_SECRET": fakeClientSecret,
+		"AUTHD_GOOGLE_AUTH_URL": f.srv.URL + "/auth", "AUTHD_GOOGLE_TOKEN_URL": f.srv.URL + "/token",
+		"AUTHD_GOOGLE_USERINFO_URL": f.srv.URL + "/userinfo",
+	}
+}
+
+// consent plays the user approving at the provider: it checks the
+// authorization URL, records the challenge and returns the callback query
+// the provider would redirect with.
+func (f *fakeProvider) consent(t *testing.T, authURL string) url.Values {
 	t.Helper()
 	u, err := url.Parse(authURL)
-	if err != nil || !strings.HasPrefix(authURL, f.srv.URL+"/auth?") {
+	wantPath := map[string]string{"google": "/auth", "github": "/login/oauth/authorize"}[f.kind]
+	if err != nil || !strings.HasPrefix(authURL, f.srv.URL+wantPath+"?") {
 		t.Fatalf("authorization URL %q", authURL)
 	}
 	q := u.Query()
-	if q.Get("client_id") != "gid" || q.Get("code_challenge_method") != "S256" || !strings.HasSuffix(q.Get("redirect_uri"), "/callback/google") {
+	if q.Get("client_id") != fakeClientID || q.Get("code_challenge_method") != "S256" || q.Get("state") == "" ||
+		!strings.HasSuffix(q.Get("redirect_uri"), "/callback/"+f.kind) {
 		t.Fatalf("authorization URL %q", authURL)
 	}
 	code := fmt.Sprint("c", time.Now().UnixNano())
@@ -549,51 +604,63 @@ func (f *fakeGoogle) consent(t *testing.T, authURL string) url.Values {
 	return url.Values{"code": {code}, "state": {q.Get("state")}}
 }
 
-// TestGoogleSignIn covers Google sign-in end to end with the real
-// provider package against a fake Google: success, the user denying,
-// bad and replayed state, token endpoint 4xx/5xx, profile 5xx, a slow
-// provider and an oversized profile, each checked on the wire.
-func TestGoogleSignIn(t *testing.T) {
-	g := newFakeGoogle(t)
-	e := newE2E(t, map[string]string{
-		"AUTHD_GOOGLE_CLIENT_ID": "gid", "AUTHD_GOOGLE_CLIENT_SECRET": "gsecret",
-		"AUTHD_GOOGLE_AUTH_URL": g.srv.URL + "/auth", "AUTHD_GOOGLE_TOKEN_URL": g.srv.URL + "/token",
-		"AUTHD_GOOGLE_USERINFO_URL": g.srv.URL + "/userinfo",
-	}, false, func(c *config) { c.providerTimeout = 500 * time.Millisecond })
+// TestProviderSignIn covers Google and GitHub sign-in end to end with the
+// real provider package against fake providers: success, the user
+// denying, bad and replayed state, token endpoint failures, profile 5xx, a
+// slow provider and an oversized profile, each checked on the wire
+// (redirect parameters or JSON body, provider_error, the error_uri anchor
+// on /docs/errors).
+func TestProviderSignIn(t *testing.T) {
+	for _, tc := range []struct {
+		kind, name, subject, other string
+	}{
+		{"google", "Google", "google:10769150350006150715113082367", "github"},
+		{"github", "GitHub", "github:583231", "google"},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			testProviderSignIn(t, tc.kind, tc.name, tc.subject, tc.other)
+		})
+	}
+}
+
+func testProviderSignIn(t *testing.T, kind, name, subject, other string) {
+	f := newFakeProvider(t, kind)
+	e := newE2E(t, f.env(), false, func(c *config) { c.providerTimeout = 500 * time.Millisecond })
+	code := kind + "_auth_failed"
 	id, secret := e.client("--redirect-uri", "https://app.example.com/cb")
 	verifier, challenge := pkcePair()
 	params := url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {"https://app.example.com/cb"},
-		"state": {"app-state"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}, "provider": {"google"}}
+		"state": {"app-state"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}, "provider": {kind}}
 	start := func() url.Values {
 		t.Helper()
 		resp, body := e.do("GET", "/authorize?"+params.Encode(), nil, nil)
 		if resp.StatusCode != http.StatusFound {
-			t.Fatalf("authorize provider=google: %d %s", resp.StatusCode, body)
+			t.Fatalf("authorize provider=%s: %d %s", kind, resp.StatusCode, body)
 		}
-		return g.consent(t, resp.Header.Get("Location"))
+		return f.consent(t, resp.Header.Get("Location"))
 	}
 	callback := func(q url.Values) (*http.Response, []byte) {
-		return e.do("GET", "/callback/google?"+q.Encode(), nil, map[string]string{"Accept": "application/json"})
+		return e.do("GET", "/callback/"+kind+"?"+q.Encode(), nil, map[string]string{"Accept": "application/json"})
 	}
 	wantDenied := func(resp *http.Response, body []byte) {
 		t.Helper()
 		loc, _ := url.Parse(resp.Header.Get("Location"))
 		q := loc.Query()
 		if resp.StatusCode != http.StatusFound || loc.Host != "app.example.com" || q.Get("error") != "access_denied" ||
-			q.Get("error_description") != "Google authentication was unsuccessful" || q.Get("state") != "app-state" ||
+			q.Get("error_description") != name+" authentication was unsuccessful" || q.Get("state") != "app-state" ||
 			q.Get("iss") != e.issuer || q.Has("code") {
 			t.Fatalf("%d %s %s", resp.StatusCode, loc, body)
 		}
-		e.checkErrorURI(q.Get("error_uri"), "google_auth_failed")
+		e.checkErrorURI(q.Get("error_uri"), code)
 	}
 	wantProviderError := func(resp *http.Response, body []byte, pe string) {
 		t.Helper()
 		var b map[string]any
 		json.Unmarshal(body, &b)
-		if resp.StatusCode != 401 || b["error"] != "google_auth_failed" || b["provider_error"] != pe {
-			t.Fatalf("%d %s; want google_auth_failed provider_error %s", resp.StatusCode, body, pe)
+		if resp.StatusCode != 401 || b["error"] != code || b["provider_error"] != pe {
+			t.Fatalf("%d %s; want %s provider_error %s", resp.StatusCode, body, code, pe)
 		}
-		e.checkErrorURI(b["error_uri"].(string), "google_auth_failed")
+		e.checkErrorURI(b["error_uri"].(string), code)
 	}
 
 	t.Run("success", func(t *testing.T) {
@@ -610,7 +677,7 @@ func TestGoogleSignIn(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp, body = e.do("GET", "/userinfo", nil, map[string]string{"Authorization": "Bearer " + tok.AccessToken})
-		if resp.StatusCode != 200 || !strings.Contains(string(body), `"sub":"google:10769150350006150715113082367"`) {
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `"sub":"`+subject+`"`) {
 			t.Fatalf("userinfo %d %s", resp.StatusCode, body)
 		}
 		// Replayed callback: the state was used up.
@@ -630,18 +697,19 @@ func TestGoogleSignIn(t *testing.T) {
 	})
 	for _, tc := range []struct {
 		name  string
-		knobs googleKnobs
+		knobs providerKnobs
 	}{
-		{"token endpoint 400", googleKnobs{tokenStatus: 400}},
-		{"token endpoint 502", googleKnobs{tokenStatus: 502}},
-		{"profile 500", googleKnobs{profileStatus: 500}},
-		{"slow provider", googleKnobs{delay: 2 * time.Second}},
-		{"oversized profile", googleKnobs{profileBody: `{"sub":"1","x":"` + strings.Repeat("a", 2<<20) + `"}`}},
+		{"token endpoint refuses the code", providerKnobs{tokenError: "invalid_grant"}},
+		{"token endpoint 400", providerKnobs{tokenStatus: 400}},
+		{"token endpoint 502", providerKnobs{tokenStatus: 502}},
+		{"profile 500", providerKnobs{profileStatus: 500}},
+		{"slow provider", providerKnobs{delay: 2 * time.Second}},
+		{"oversized profile", providerKnobs{profileBody: `{"sub":"1","id":1,"x":"` + strings.Repeat("a", 2<<20) + `"}`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q := start()
-			g.set(tc.knobs)
-			defer g.set(googleKnobs{})
+			f.set(tc.knobs)
+			defer f.set(providerKnobs{})
 			t0 := time.Now()
 			resp, body := callback(q)
 			wantDenied(resp, body)
@@ -655,10 +723,11 @@ func TestGoogleSignIn(t *testing.T) {
 		for k, v := range params {
 			p[k] = v
 		}
-		p.Set("provider", "github")
+		p.Set("provider", other)
 		resp, _ := e.do("GET", "/authorize?"+p.Encode(), nil, nil)
 		loc, _ := url.Parse(resp.Header.Get("Location"))
-		if resp.StatusCode != http.StatusFound || loc.Query().Get("error") != "invalid_request" || loc.Query().Get("error_description") != "Provider 'github' is not configured" {
+		if resp.StatusCode != http.StatusFound || loc.Query().Get("error") != "invalid_request" ||
+			loc.Query().Get("error_description") != "Provider '"+other+"' is not configured" {
 			t.Fatalf("%d %s", resp.StatusCode, loc)
 		}
 	})
