@@ -451,7 +451,7 @@ func TestKeys(t *testing.T) {
 			t.Fatalf("token from before the restart: %v", err)
 		}
 
-		if _, err := RotateKey(context.Background(), db.DB, time.Now()); err != nil {
+		if _, err := RotateKey(context.Background(), db.DB, time.Now().Add(-time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		if err := h.s.keys.reload(context.Background()); err != nil {
@@ -483,14 +483,14 @@ func TestKeys(t *testing.T) {
 			t.Errorf("other node, new kid: %v", err)
 		}
 
-		if _, err := RotateKey(context.Background(), db.DB, time.Now()); err != nil {
+		if _, err := RotateKey(context.Background(), db.DB, time.Now().Add(-time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		h.s.keys.reload(context.Background())
 		if resp, _ := h.userinfo(old.AccessToken); resp.StatusCode != 401 {
 			t.Errorf("token two keys old: %d", resp.StatusCode)
 		}
-		keys, err := ListKeys(context.Background(), db.DB)
+		keys, err := ListKeys(context.Background(), db.DB, time.Now())
 		if err != nil || len(keys) != 3 || keys[0].Status != "current" || keys[1].Status != "previous" || keys[2].Status != "retired" {
 			t.Errorf("ListKeys %+v %v", keys, err)
 		}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,16 +62,22 @@ func TestVerifiedTokenCache(t *testing.T) {
 
 	// Two rotations drop the key that signed it.
 	for range 2 {
-		if _, err := RotateKey(ctx, db.DB, time.Now()); err != nil {
+		// Active a second ago: both keys are past the activation time,
+		// whatever millisecond each gets.
+		if _, err := RotateKey(ctx, db.DB, time.Now().Add(-time.Second)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// A minute on, both new keys are active (RotateKey may stamp a key a
+	// millisecond after the newest to keep them ordered).
+	h.clock.Set(time.Now().Add(time.Minute))
 	if err := h.s.keys.reload(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.s.verifyAccessToken(ctx, tok); errors.CodeOf(err) != errors.InvalidToken {
 		t.Fatalf("cached token whose key was rotated out: %v", err)
 	}
+	h.clock.Set(time.Time{})
 
 	// Revocation applies to a cached token: introspection says inactive.
 	tok = issue()
@@ -133,5 +141,57 @@ func TestClientCacheForgetsDeletedClients(t *testing.T) {
 			t.Fatalf("deleted client still accepted %v after deletion", clientCacheTTL+2*time.Second)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestStagedRotation: a routine rotation publishes the new key at once and
+// lets it sign only from its activation time, so a relying party that
+// cached the JWKS in between knows every key a token may carry.
+func TestStagedRotation(t *testing.T) {
+	db := testenv.DB(t, store.SQLite)
+	h := newHarness(t, db, nil)
+	c, secret := h.client(ClientRegistration{Grants: []string{GrantClientCredentials}})
+	ctx := context.Background()
+	kidOf := func() string {
+		tr := h.token(url.Values{"grant_type": {"client_credentials"}}, c.ID, secret)
+		tr.wantOK(t)
+		hb, _ := base64.RawURLEncoding.DecodeString(strings.Split(tr.AccessToken, ".")[0])
+		var hdr map[string]string
+		json.Unmarshal(hb, &hdr)
+		return hdr["kid"]
+	}
+	jwksKids := func() []string {
+		_, body := h.get("/.well-known/jwks.json", nil)
+		var set struct{ Keys []struct{ Kid string } }
+		json.Unmarshal(body, &set)
+		var kids []string
+		for _, k := range set.Keys {
+			kids = append(kids, k.Kid)
+		}
+		return kids
+	}
+	old := kidOf()
+	now := time.Now()
+	next, err := RotateKey(ctx, db.DB, now.Add(KeyActivationDelay))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.s.keys.reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if kids := jwksKids(); !slices.Contains(kids, next.KID) || !slices.Contains(kids, old) {
+		t.Fatalf("JWKS during the delay %v, want the next %s and the current %s", kids, next.KID, old)
+	}
+	if got := kidOf(); got != old {
+		t.Fatalf("signed with %s before its activation; want %s", got, old)
+	}
+	// Activation: the server switches without waiting for its reload tick.
+	h.clock.Set(now.Add(KeyActivationDelay + time.Second))
+	defer h.clock.Set(time.Time{})
+	if got := kidOf(); got != next.KID {
+		t.Fatalf("signed with %s after activation; want %s", got, next.KID)
+	}
+	if kids := jwksKids(); len(kids) != 2 || kids[0] != next.KID || kids[1] != old {
+		t.Fatalf("JWKS after activation %v, want [%s %s]", kids, next.KID, old)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,14 +22,23 @@ import (
 
 // Signing keys: ES256 (ECDSA P-256 with SHA-256, RFC 7518 §3.4), persisted
 // in oauth_signing_keys so tokens survive restarts and every node signs
-// with the same keys. The newest key signs; the newest two verify and are
-// published in the JWKS, so a rotation never invalidates a live token as
-// long as keys are rotated less often than once per access-token lifetime.
+// with the same keys. A key's created_ms is the moment it starts signing.
+// A rotated key is published in the JWKS at once but signs only after
+// KeyActivationDelay, so relying parties that cache the JWKS know it before
+// any token it signed reaches them ("next"). The newest active key signs
+// ("current"); it and the one before ("previous") verify and are
+// published, so a rotation never invalidates a live token as long as keys
+// are rotated less often than once per access-token lifetime.
 
 const (
 	algES256 = "ES256"
 	// keyReload is how often a running server looks for a rotated key.
 	keyReload = time.Minute
+	// jwksMaxAge is how long relying parties may cache the JWKS.
+	jwksMaxAge = 5 * time.Minute
+	// KeyActivationDelay is how long a rotated key is published before it
+	// signs: every cached JWKS and every authd node knows it by then.
+	KeyActivationDelay = jwksMaxAge + keyReload
 	// unknownKidReload bounds reloads triggered by an unknown kid.
 	unknownKidReload = 5 * time.Second
 )
@@ -58,6 +68,9 @@ type keySet struct {
 	current *signingKey
 	byKid   map[string]*signingKey
 	jwks    []byte
+	// nextAt is when the earliest published-but-not-yet-signing key
+	// starts to sign (zero: none); the set is reloaded then.
+	nextAt time.Time
 }
 
 type keyring struct {
@@ -81,7 +94,7 @@ func (k *keyring) init(ctx context.Context) error {
 	if k.set.Load().current != nil {
 		return nil
 	}
-	info, err := RotateKey(ctx, k.db, k.now())
+	info, err := RotateKey(ctx, k.db, k.now()) // the first key signs at once
 	if err != nil {
 		return err
 	}
@@ -103,32 +116,47 @@ func (k *keyring) reload(ctx context.Context) error {
 	k.loadedAt.Store(time.Now().UnixNano())
 	ctx, cancel := context.WithTimeout(ctx, k.timeout)
 	defer cancel()
-	rows, err := k.db.QueryContext(ctx, `SELECT kid, alg, private_key, created_ms FROM oauth_signing_keys
-		ORDER BY created_ms DESC, kid DESC LIMIT 2`)
-	if err != nil {
-		return errors.Unavailable(err, op)
-	}
-	defer rows.Close()
+	nowMS := k.now().UnixMilli()
 	ks := &keySet{byKid: map[string]*signingKey{}}
 	var list []jwk
-	for rows.Next() {
-		var kid, alg, der string
-		var created int64
-		if err := rows.Scan(&kid, &alg, &der, &created); err != nil {
+	// The keys waiting to sign, soonest first, then the two newest active
+	// ones: current and previous.
+	for _, q := range []string{
+		`SELECT kid, alg, private_key, created_ms FROM oauth_signing_keys WHERE created_ms > $1 ORDER BY created_ms, kid LIMIT 4`,
+		`SELECT kid, alg, private_key, created_ms FROM oauth_signing_keys WHERE created_ms <= $1 ORDER BY created_ms DESC, kid DESC LIMIT 2`,
+	} {
+		rows, err := k.db.QueryContext(ctx, q, nowMS)
+		if err != nil {
 			return errors.Unavailable(err, op)
 		}
-		sk, err := parseSigningKey(kid, alg, der, created)
+		for rows.Next() {
+			var kid, alg, der string
+			var created int64
+			if err := rows.Scan(&kid, &alg, &der, &created); err != nil {
+				rows.Close()
+				return errors.Unavailable(err, op)
+			}
+			sk, err := parseSigningKey(kid, alg, der, created)
+			if err != nil {
+				rows.Close()
+				return errors.Wrap(err, op, errors.ServerError, "")
+			}
+			switch {
+			case created > nowMS:
+				if ks.nextAt.IsZero() {
+					ks.nextAt = sk.created
+				}
+			case ks.current == nil:
+				ks.current = sk
+			}
+			ks.byKid[kid] = sk
+			list = append(list, sk.jwk)
+		}
+		err = rows.Err()
+		rows.Close()
 		if err != nil {
-			return errors.Wrap(err, op, errors.ServerError, "")
+			return errors.Unavailable(err, op)
 		}
-		if ks.current == nil {
-			ks.current = sk
-		}
-		ks.byKid[kid] = sk
-		list = append(list, sk.jwk)
-	}
-	if err := rows.Err(); err != nil {
-		return errors.Unavailable(err, op)
 	}
 	if ks.current == nil {
 		if old := k.set.Load(); old != nil && old.current != nil {
@@ -154,7 +182,11 @@ func (k *keyring) reload(ctx context.Context) error {
 // and are logged).
 func (k *keyring) keys(ctx context.Context) *keySet {
 	last := k.loadedAt.Load()
-	if time.Since(time.Unix(0, last)) > keyReload && k.loadedAt.CompareAndSwap(last, time.Now().UnixNano()) {
+	due := time.Since(time.Unix(0, last)) > keyReload
+	if ks := k.set.Load(); ks != nil && !ks.nextAt.IsZero() && !k.now().Before(ks.nextAt) {
+		due = true // a published key starts to sign now
+	}
+	if due && k.loadedAt.CompareAndSwap(last, time.Now().UnixNano()) {
 		if err := k.reload(context.WithoutCancel(ctx)); err != nil {
 			k.log.LogAttrs(ctx, slog.LevelWarn, "reloading signing keys failed; keeping the loaded ones", slog.Any("err", err))
 		}
@@ -233,20 +265,26 @@ func publicJWK(pub *ecdsa.PublicKey) (jwk, error) {
 
 // KeyInfo describes a signing key, without its private part.
 type KeyInfo struct {
-	KID       string    `json:"kid"`
-	Algorithm string    `json:"alg"`
-	CreatedAt time.Time `json:"created_at"`
-	// Status is "current" (signs), "previous" (verifies, in the JWKS) or
-	// "retired" (no longer used).
+	KID       string `json:"kid"`
+	Algorithm string `json:"alg"`
+	// ActiveFrom is when the key starts (or started) to sign.
+	ActiveFrom time.Time `json:"active_from"`
+	// Status is "next" (published, signs from ActiveFrom), "current"
+	// (signs), "previous" (verifies, published) or "retired" (no longer
+	// used).
 	Status string `json:"status"`
 }
 
-// RotateKey generates a new ES256 signing key and stores it; it becomes the
-// current key, and the one it replaces stays published as the previous
-// key. Running servers pick it up within a minute.
+// RotateKey generates a new ES256 signing key and stores it to start
+// signing at activeFrom; until then it is published as the next key, and
+// the key it replaces stays published as the previous one. Pass
+// now.Add(KeyActivationDelay) for a routine rotation, so that relying
+// parties caching the JWKS know the key before its first token; now itself
+// only when the current key must stop signing at once (it leaked).
+// Running servers pick the key up within a minute of activeFrom.
 //
 // Errors: temporarily_unavailable.
-func RotateKey(ctx context.Context, db *sql.DB, now time.Time) (KeyInfo, error) {
+func RotateKey(ctx context.Context, db *sql.DB, activeFrom time.Time) (KeyInfo, error) {
 	const op = "oauth.RotateKey"
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -260,27 +298,28 @@ func RotateKey(ctx context.Context, db *sql.DB, now time.Time) (KeyInfo, error) 
 	if err != nil {
 		return KeyInfo{}, errors.Wrap(err, op, errors.ServerError, "")
 	}
-	// A key made in the same millisecond as the current one must still
+	// A key made in the same millisecond as the newest one must still
 	// sort after it.
-	created := now.UnixMilli()
+	active := activeFrom.UnixMilli()
 	var newest sql.NullInt64
 	if err := db.QueryRowContext(ctx, `SELECT MAX(created_ms) FROM oauth_signing_keys`).Scan(&newest); err != nil {
 		return KeyInfo{}, errors.Unavailable(err, op)
 	}
-	if newest.Valid && newest.Int64 >= created {
-		created = newest.Int64 + 1
+	if newest.Valid && newest.Int64 >= active {
+		active = newest.Int64 + 1
 	}
 	if _, err := db.ExecContext(ctx, `INSERT INTO oauth_signing_keys (kid, alg, private_key, created_ms) VALUES ($1, $2, $3, $4)`,
-		j.Kid, algES256, base64.StdEncoding.EncodeToString(der), created); err != nil {
+		j.Kid, algES256, base64.StdEncoding.EncodeToString(der), active); err != nil {
 		return KeyInfo{}, errors.Unavailable(err, op)
 	}
-	return KeyInfo{KID: j.Kid, Algorithm: algES256, CreatedAt: time.UnixMilli(created).UTC(), Status: "current"}, nil
+	return KeyInfo{KID: j.Kid, Algorithm: algES256, ActiveFrom: time.UnixMilli(active).UTC(), Status: "next"}, nil
 }
 
-// ListKeys lists the signing keys, newest first.
+// ListKeys lists the signing keys, the latest to sign first, with their
+// status at now.
 //
 // Errors: temporarily_unavailable.
-func ListKeys(ctx context.Context, db *sql.DB) ([]KeyInfo, error) {
+func ListKeys(ctx context.Context, db *sql.DB, now time.Time) ([]KeyInfo, error) {
 	const op = "oauth.ListKeys"
 	rows, err := db.QueryContext(ctx, `SELECT kid, alg, created_ms FROM oauth_signing_keys ORDER BY created_ms DESC, kid DESC`)
 	if err != nil {
@@ -288,18 +327,21 @@ func ListKeys(ctx context.Context, db *sql.DB) ([]KeyInfo, error) {
 	}
 	defer rows.Close()
 	out := []KeyInfo{}
+	active := 0
 	for rows.Next() {
 		var ki KeyInfo
 		var created int64
 		if err := rows.Scan(&ki.KID, &ki.Algorithm, &created); err != nil {
 			return nil, errors.Unavailable(err, op)
 		}
-		ki.CreatedAt = time.UnixMilli(created).UTC()
-		switch len(out) {
-		case 0:
-			ki.Status = "current"
-		case 1:
-			ki.Status = "previous"
+		ki.ActiveFrom = time.UnixMilli(created).UTC()
+		switch {
+		case ki.ActiveFrom.After(now):
+			ki.Status = "next"
+		case active == 0:
+			ki.Status, active = "current", 1
+		case active == 1:
+			ki.Status, active = "previous", 2
 		default:
 			ki.Status = "retired"
 		}
@@ -311,15 +353,15 @@ func ListKeys(ctx context.Context, db *sql.DB) ([]KeyInfo, error) {
 	return out, nil
 }
 
-// JWKS serves the public signing keys (RFC 7517): the current key and the
-// previous one.
+// JWKS serves the public signing keys (RFC 7517): the next keys, the
+// current one and the previous one.
 //
 // Errors: none (the keys are in memory).
 func (s *Server) JWKS(w http.ResponseWriter, r *http.Request) error {
 	ks := s.keys.keys(r.Context())
 	h := w.Header()
 	h.Set("Content-Type", "application/json;charset=UTF-8")
-	h.Set("Cache-Control", "public, max-age=300")
+	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(jwksMaxAge/time.Second)))
 	_, err := w.Write(ks.jwks)
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authd-dev/authd/internal/testenv"
 	"github.com/authd-dev/authd/store"
@@ -154,21 +155,30 @@ func TestKeysCommand(t *testing.T) {
 		}
 		var kids []string
 		for range 2 {
-			out, _, err = runCmd(t, keysCmd, db, "rotate")
+			out, _, err = runCmd(t, keysCmd, db, "rotate", "--now")
 			if err != nil {
 				t.Fatal(err)
 			}
 			var k map[string]any
 			json.Unmarshal([]byte(out), &k)
-			if k["alg"] != "ES256" || k["status"] != "current" || k["kid"] == "" {
-				t.Errorf("rotate: %s", out)
+			if k["alg"] != "ES256" || k["kid"] == "" {
+				t.Errorf("rotate --now: %s", out)
 			}
 			kids = append(kids, k["kid"].(string))
 		}
+		// A routine rotation: published now, signing in 6 minutes.
+		out, _, err = runCmd(t, keysCmd, db, "rotate")
+		var next map[string]any
+		if err != nil || json.Unmarshal([]byte(out), &next) != nil || next["status"] != "next" {
+			t.Fatalf("rotate: %s %v", out, err)
+		}
+		if at, err := time.Parse(time.RFC3339, next["active_from"].(string)); err != nil || time.Until(at) < 5*time.Minute {
+			t.Errorf("rotated key active from %v, want about 6 minutes from now", next["active_from"])
+		}
 		out, _, err = runCmd(t, keysCmd, db, "list")
 		var list []map[string]any
-		if err != nil || json.Unmarshal([]byte(out), &list) != nil || len(list) != 2 ||
-			list[0]["kid"] != kids[1] || list[0]["status"] != "current" || list[1]["status"] != "previous" {
+		if err != nil || json.Unmarshal([]byte(out), &list) != nil || len(list) != 3 ||
+			list[0]["status"] != "next" || list[1]["kid"] != kids[1] || list[1]["status"] != "current" || list[2]["status"] != "previous" {
 			t.Errorf("list: %s %v", out, err)
 		}
 		if strings.Contains(out, "private") {
