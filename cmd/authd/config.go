@@ -25,6 +25,8 @@ type config struct {
 	RedisClusterAddrs []string
 	AccessTokenTTL    time.Duration
 	RefreshTokenTTL   time.Duration
+	CodeTTL           time.Duration
+	LoginTTL          time.Duration
 	MetricsAddr       string
 	ErrorURIBase      string
 	SigauthWindow     time.Duration
@@ -87,6 +89,8 @@ func settings() []*setting {
 		{flag: "redis-cluster-addrs", env: "AUTHD_REDIS_CLUSTER_ADDRS", help: "host:port,host:port,… of a Redis Cluster"},
 		{flag: "access-token-ttl", env: "AUTHD_ACCESS_TOKEN_TTL", def: "15m", help: "access token lifetime"},
 		{flag: "refresh-token-ttl", env: "AUTHD_REFRESH_TOKEN_TTL", def: "720h", help: "refresh token lifetime"},
+		{flag: "code-ttl", env: "AUTHD_CODE_TTL", def: "10m", help: "authorization code lifetime"},
+		{flag: "login-ttl", env: "AUTHD_LOGIN_TTL", def: "10m", help: "lifetime of a login page's challenge and of an upstream sign-in"},
 		{flag: "metrics-addr", env: "AUTHD_METRICS_ADDR", help: "separate listen address for /metrics (default: on the main listener)"},
 		{flag: "error-uri-base", env: "AUTHD_ERROR_URI_BASE", help: "base of error_uri (default <issuer>/docs/errors)"},
 		{flag: "sigauth-window", env: "AUTHD_SIGAUTH_WINDOW", def: "5m", help: "accepted clock difference of X-Auth-Token timestamps"},
@@ -234,6 +238,8 @@ func validate(get func(string) *setting) (*config, error) {
 	}{
 		{"AUTHD_ACCESS_TOKEN_TTL", &c.AccessTokenTTL},
 		{"AUTHD_REFRESH_TOKEN_TTL", &c.RefreshTokenTTL},
+		{"AUTHD_CODE_TTL", &c.CodeTTL},
+		{"AUTHD_LOGIN_TTL", &c.LoginTTL},
 		{"AUTHD_SIGAUTH_WINDOW", &c.SigauthWindow},
 	} {
 		v, err := time.ParseDuration(get(d.env).value)

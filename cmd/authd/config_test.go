@@ -31,6 +31,9 @@ func TestConfigDefaults(t *testing.T) {
 		LogFormat:       "text",
 		LogLevel:        slog.LevelInfo,
 	}
+	if c.CodeTTL != 10*time.Minute || c.LoginTTL != 10*time.Minute {
+		t.Errorf("code ttl %v, login ttl %v; want 10m each", c.CodeTTL, c.LoginTTL)
+	}
 	if c.Addr != want.Addr || c.Issuer != want.Issuer || c.DatabaseURL != want.DatabaseURL ||
 		c.AccessTokenTTL != want.AccessTokenTTL || c.RefreshTokenTTL != want.RefreshTokenTTL ||
 		c.ErrorURIBase != want.ErrorURIBase || c.SigauthWindow != want.SigauthWindow ||
@@ -127,6 +130,8 @@ func TestConfigErrors(t *testing.T) {
 		{env: map[string]string{"AUTHD_ACCESS_TOKEN_TTL": "-1m"}, setting: "AUTHD_ACCESS_TOKEN_TTL"},
 		{env: map[string]string{"AUTHD_REFRESH_TOKEN_TTL": "1m"}, setting: "AUTHD_REFRESH_TOKEN_TTL"},
 		{env: map[string]string{"AUTHD_SIGAUTH_WINDOW": "5x"}, setting: "AUTHD_SIGAUTH_WINDOW"},
+		{env: map[string]string{"AUTHD_CODE_TTL": "0s"}, setting: "AUTHD_CODE_TTL"},
+		{env: map[string]string{"AUTHD_LOGIN_TTL": "ten"}, setting: "AUTHD_LOGIN_TTL"},
 		{args: []string{"--sigauth-window", "0s"}, setting: "AUTHD_SIGAUTH_WINDOW"},
 		{env: map[string]string{"AUTHD_METRICS_ADDR": "metrics"}, setting: "AUTHD_METRICS_ADDR"},
 		{env: map[string]string{"AUTHD_ERROR_URI_BASE": "/docs/errors"}, setting: "AUTHD_ERROR_URI_BASE"},

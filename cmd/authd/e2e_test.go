@@ -370,6 +370,26 @@ func TestSignedAuthorizeIsSingleUse(t *testing.T) {
 	}
 }
 
+// TestCodeTTLConfigurable: AUTHD_CODE_TTL reaches the codes.
+func TestCodeTTLConfigurable(t *testing.T) {
+	e := newE2E(t, map[string]string{"AUTHD_CODE_TTL": "1s"}, false)
+	id, secret := e.client("--redirect-uri", "https://app.example.com/cb")
+	target := "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {"https://app.example.com/cb"}}.Encode()
+	resp, body := e.signed("GET", target, nil, nil)
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || loc.Query().Get("code") == "" {
+		t.Fatalf("authorize: %d %s", resp.StatusCode, body)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	conf := &oauth2.Config{ClientID: id, ClientSecret: secret, RedirectURL: "https://app.example.com/cb",
+		Endpoint: oauth2.Endpoint{TokenURL: e.issuer + "/token"}}
+	_, err := conf.Exchange(e.ctx(), loc.Query().Get("code"))
+	var re *oauth2.RetrieveError
+	if !asRetrieveError(err, &re) || re.ErrorCode != "invalid_grant" {
+		t.Fatalf("code older than AUTHD_CODE_TTL: %v", err)
+	}
+}
+
 // TestRateLimitEndToEnd: the eleventh token request in a minute from one
 // address is refused with the headers and retry_after.
 func TestRateLimitEndToEnd(t *testing.T) {

@@ -59,6 +59,8 @@ func newServices(ctx context.Context, cfg *config, log *slog.Logger, db *store.D
 		Issuer:          cfg.Issuer,
 		AccessTokenTTL:  cfg.AccessTokenTTL,
 		RefreshTokenTTL: cfg.RefreshTokenTTL,
+		CodeTTL:         cfg.CodeTTL,
+		LoginTTL:        cfg.LoginTTL,
 		DB:              db.DB,
 		Dialect:         string(db.Dialect),
 		Redis:           rdb,
