@@ -60,24 +60,18 @@ func TestVerifiedTokenCache(t *testing.T) {
 	}
 	h.clock.Set(time.Time{})
 
-	// Two rotations drop the key that signed it.
-	for range 2 {
-		// Active a second ago: both keys are past the activation time,
-		// whatever millisecond each gets.
-		if _, err := RotateKey(ctx, db.DB, time.Now().Add(-time.Second)); err != nil {
-			t.Fatal(err)
-		}
+	// Retiring the key that signed it voids the cached token.
+	old := kidOf(tok)
+	rotateNow(t, db)
+	if err := RetireKey(ctx, db.DB, old, time.Now()); err != nil {
+		t.Fatal(err)
 	}
-	// A minute on, both new keys are active (RotateKey may stamp a key a
-	// millisecond after the newest to keep them ordered).
-	h.clock.Set(time.Now().Add(time.Minute))
 	if err := h.s.keys.reload(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.s.verifyAccessToken(ctx, tok); errors.CodeOf(err) != errors.InvalidToken {
-		t.Fatalf("cached token whose key was rotated out: %v", err)
+		t.Fatalf("cached token whose key was retired: %v", err)
 	}
-	h.clock.Set(time.Time{})
 
 	// Revocation applies to a cached token: introspection says inactive.
 	tok = issue()
@@ -97,6 +91,26 @@ func TestVerifiedTokenCache(t *testing.T) {
 	if b := introspect(); !strings.Contains(b, `"active":false`) {
 		t.Fatalf("revoked cached token: %s", b)
 	}
+}
+
+// kidOf returns the kid of a JWT's header.
+func kidOf(tok string) string {
+	hb, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+	var hdr map[string]string
+	json.Unmarshal(hb, &hdr)
+	return hdr["kid"]
+}
+
+// rotateNow rotates to a key that signs at once, and waits out the
+// millisecond RotateKey may add to keep keys apart.
+func rotateNow(t *testing.T, db *store.DB) KeyInfo {
+	t.Helper()
+	k, err := RotateKey(context.Background(), db.DB, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Millisecond)
+	return k
 }
 
 // basicAuth is the client_secret_basic header (RFC 6749 §2.3.1).
@@ -193,5 +207,142 @@ func TestStagedRotation(t *testing.T) {
 	}
 	if kids := jwksKids(); len(kids) != 2 || kids[0] != next.KID || kids[1] != old {
 		t.Fatalf("JWKS after activation %v, want [%s %s]", kids, next.KID, old)
+	}
+}
+
+// TestRotateNowWhilePending: a leaked key is rotated out at once even if a
+// routine rotation is waiting, and RetireKey then stops it verifying.
+func TestRotateNowWhilePending(t *testing.T) {
+	db := testenv.DB(t, store.SQLite)
+	h := newHarness(t, db, nil)
+	c, secret := h.client(ClientRegistration{Grants: []string{GrantClientCredentials}})
+	ctx := context.Background()
+	issue := func() string {
+		tr := h.token(url.Values{"grant_type": {"client_credentials"}}, c.ID, secret)
+		tr.wantOK(t)
+		return tr.AccessToken
+	}
+	leakedTok := issue()
+	leaked := kidOf(leakedTok)
+	pending, err := RotateKey(ctx, db.DB, time.Now().Add(KeyActivationDelay))
+	if err != nil || pending.Status != "next" {
+		t.Fatalf("routine rotation: %+v %v", pending, err)
+	}
+	emergency := rotateNow(t, db)
+	if emergency.Status != "current" || !emergency.ActiveFrom.Before(pending.ActiveFrom) {
+		t.Fatalf("rotation --now while one is pending: %+v", emergency)
+	}
+	if err := h.s.keys.reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := kidOf(issue()); got != emergency.KID {
+		t.Fatalf("signing with %s after rotate --now, want %s", got, emergency.KID)
+	}
+	// The leaked key still verifies until it is retired...
+	if _, err := h.s.verifyAccessToken(ctx, leakedTok); err != nil {
+		t.Fatalf("before retiring: %v", err)
+	}
+	if err := RetireKey(ctx, db.DB, emergency.KID, time.Now()); err != ErrKeyInUse {
+		t.Fatalf("retiring the signing key: %v", err)
+	}
+	if err := RetireKey(ctx, db.DB, "no-such-kid", time.Now()); err != ErrNoKey {
+		t.Fatalf("retiring an unknown key: %v", err)
+	}
+	if err := RetireKey(ctx, db.DB, leaked, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// ...and not after the server's next reload.
+	if err := h.s.keys.reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.s.verifyAccessToken(ctx, leakedTok); errors.CodeOf(err) != errors.InvalidToken {
+		t.Fatalf("token of the retired key: %v", err)
+	}
+	_, body := h.get("/.well-known/jwks.json", nil)
+	if strings.Contains(string(body), leaked) || !strings.Contains(string(body), pending.KID) {
+		t.Fatalf("JWKS after retiring %s: %s", leaked, body)
+	}
+}
+
+// TestFirstStartWithPendingKey: keys rotate before the first serve leaves a
+// pending key only; the server still gets a key that signs at once.
+func TestFirstStartWithPendingKey(t *testing.T) {
+	db := testenv.DB(t, store.SQLite)
+	if _, err := RotateKey(context.Background(), db.DB, time.Now().Add(KeyActivationDelay)); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, db, nil)
+	if h.s.keys.keys(context.Background()).current == nil {
+		t.Fatal("no signing key")
+	}
+}
+
+// TestSupersededKeysVerifyForATokenLifetime: two rotations within one
+// access-token lifetime do not kill the tokens of the key two back.
+func TestSupersededKeysVerifyForATokenLifetime(t *testing.T) {
+	db := testenv.DB(t, store.SQLite)
+	h := newHarness(t, db, nil)
+	c, secret := h.client(ClientRegistration{Grants: []string{GrantClientCredentials}})
+	ctx := context.Background()
+	tr := h.token(url.Values{"grant_type": {"client_credentials"}}, c.ID, secret)
+	tr.wantOK(t)
+	base := time.Now()
+	for i := 1; i <= 2; i++ {
+		if _, err := RotateKey(ctx, db.DB, base.Add(time.Duration(i)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer h.clock.Set(time.Time{})
+	for _, tc := range []struct {
+		at    time.Duration
+		valid bool
+	}{
+		{3 * time.Minute, true},                        // two keys on, the token's key superseded 2 min ago
+		{DefaultAccessTokenTTL - time.Minute, true},    // still inside the token's life
+		{DefaultAccessTokenTTL + 2*time.Minute, false}, // the token is dead anyway
+	} {
+		h.clock.Set(base.Add(tc.at))
+		if err := h.s.keys.reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_, err := h.s.verifyAccessToken(ctx, tr.AccessToken)
+		if (err == nil) != tc.valid {
+			t.Errorf("at +%v: %v, want valid=%v", tc.at, err, tc.valid)
+		}
+	}
+	// Past the lifetime the old key leaves the JWKS: current and previous only.
+	_, body := h.get("/.well-known/jwks.json", nil)
+	var set struct{ Keys []json.RawMessage }
+	json.Unmarshal(body, &set)
+	if len(set.Keys) != 2 {
+		t.Errorf("JWKS has %d keys long after the rotations, want 2", len(set.Keys))
+	}
+}
+
+// TestActivationReloadsOnce: when a published key's time comes, the server
+// reloads once; with the database down it does not retry on every request.
+func TestActivationReloadsOnce(t *testing.T) {
+	db := testenv.DB(t, store.SQLite)
+	h := newHarness(t, db, nil)
+	ctx := context.Background()
+	next, err := RotateKey(ctx, db.DB, time.Now().Add(KeyActivationDelay))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.s.keys.reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer h.clock.Set(time.Time{})
+	h.clock.Set(next.ActiveFrom.Add(time.Second))
+	db.DB.Close()
+	h.s.keys.keys(ctx) // the one reload for this activation; it fails
+	first := h.s.keys.loadedAt.Load()
+	for range 100 {
+		if ks := h.s.keys.keys(ctx); ks.current == nil {
+			t.Fatal("lost the loaded keys")
+		}
+	}
+	if got := h.s.keys.loadedAt.Load(); got != first {
+		t.Fatalf("reloaded again after a failed activation reload (%d -> %d)", first, got)
 	}
 }

@@ -26,9 +26,10 @@ import (
 // A rotated key is published in the JWKS at once but signs only after
 // KeyActivationDelay, so relying parties that cache the JWKS know it before
 // any token it signed reaches them ("next"). The newest active key signs
-// ("current"); it and the one before ("previous") verify and are
-// published, so a rotation never invalidates a live token as long as keys
-// are rotated less often than once per access-token lifetime.
+// ("current"); the one before ("previous"), and any older key superseded
+// less than an access-token lifetime ago, still verify and are published,
+// so a rotation never invalidates a live token. A leaked key is rotated
+// out with an immediate rotation and then deleted (RetireKey).
 
 const (
 	algES256 = "ES256"
@@ -37,8 +38,9 @@ const (
 	// jwksMaxAge is how long relying parties may cache the JWKS.
 	jwksMaxAge = 5 * time.Minute
 	// KeyActivationDelay is how long a rotated key is published before it
-	// signs: every cached JWKS and every authd node knows it by then.
-	KeyActivationDelay = jwksMaxAge + keyReload
+	// signs: every cached JWKS and every authd node knows it by then, with
+	// a minute to spare for clocks that disagree.
+	KeyActivationDelay = jwksMaxAge + keyReload + time.Minute
 	// unknownKidReload bounds reloads triggered by an unknown kid.
 	unknownKidReload = 5 * time.Second
 )
@@ -78,11 +80,18 @@ type keyring struct {
 	log     *slog.Logger
 	now     func() time.Time
 	timeout time.Duration
+	// verifyFor is how long a superseded key keeps verifying: the access
+	// token lifetime, so no token it signed dies early.
+	verifyFor time.Duration
 
 	set        atomic.Pointer[keySet]
 	loadedAt   atomic.Int64 // unix nanoseconds of the last load attempt
 	lastForced atomic.Int64
-	mu         sync.Mutex // one reload at a time
+	// nextTried is the nextAt (unix nanoseconds) a reload was last
+	// started for, so an activation triggers one reload, not one per
+	// request while the database is down.
+	nextTried atomic.Int64
+	mu        sync.Mutex // one reload at a time
 }
 
 // init loads the keys, generating the first one on a new installation.
@@ -108,7 +117,9 @@ func (k *keyring) init(ctx context.Context) error {
 	return nil
 }
 
-// reload reads the newest two keys from SQL.
+// reload reads the keys from SQL: those waiting to sign, the current one,
+// and the superseded ones that may still have signed a live token (the
+// previous key always, older ones superseded less than verifyFor ago).
 func (k *keyring) reload(ctx context.Context) error {
 	const op = "oauth.keyring.reload"
 	k.mu.Lock()
@@ -119,22 +130,31 @@ func (k *keyring) reload(ctx context.Context) error {
 	nowMS := k.now().UnixMilli()
 	ks := &keySet{byKid: map[string]*signingKey{}}
 	var list []jwk
-	// The keys waiting to sign, soonest first, then the two newest active
-	// ones: current and previous.
 	for _, q := range []string{
 		`SELECT kid, alg, private_key, created_ms FROM oauth_signing_keys WHERE created_ms > $1 ORDER BY created_ms, kid LIMIT 4`,
-		`SELECT kid, alg, private_key, created_ms FROM oauth_signing_keys WHERE created_ms <= $1 ORDER BY created_ms DESC, kid DESC LIMIT 2`,
+		`SELECT kid, alg, private_key, created_ms FROM oauth_signing_keys WHERE created_ms <= $1 ORDER BY created_ms DESC, kid DESC LIMIT 10`,
 	} {
 		rows, err := k.db.QueryContext(ctx, q, nowMS)
 		if err != nil {
 			return errors.Unavailable(err, op)
 		}
+		active := 0
+		var successor int64 // activation of the next newer active key
 		for rows.Next() {
 			var kid, alg, der string
 			var created int64
 			if err := rows.Scan(&kid, &alg, &der, &created); err != nil {
 				rows.Close()
 				return errors.Unavailable(err, op)
+			}
+			if created <= nowMS {
+				// Past the previous key, a key matters only while a token
+				// it signed can be alive.
+				if active >= 2 && successor <= nowMS-k.verifyFor.Milliseconds() {
+					break
+				}
+				active++
+				successor = created
 			}
 			sk, err := parseSigningKey(kid, alg, der, created)
 			if err != nil {
@@ -177,14 +197,18 @@ func (k *keyring) reload(ctx context.Context) error {
 	return nil
 }
 
-// keys returns the loaded key set, reloading it at most once a minute
-// (the reload runs in the request that notices; failures keep the old set
-// and are logged).
+// keys returns the loaded key set, reloading it once a minute and once
+// when a published key's activation time comes (the reload runs in the
+// request that notices; failures keep the old set and are logged).
 func (k *keyring) keys(ctx context.Context) *keySet {
 	last := k.loadedAt.Load()
 	due := time.Since(time.Unix(0, last)) > keyReload
 	if ks := k.set.Load(); ks != nil && !ks.nextAt.IsZero() && !k.now().Before(ks.nextAt) {
-		due = true // a published key starts to sign now
+		// A published key starts to sign now: one reload for it.
+		at := ks.nextAt.UnixNano()
+		if tried := k.nextTried.Load(); tried != at && k.nextTried.CompareAndSwap(tried, at) {
+			due = true
+		}
 	}
 	if due && k.loadedAt.CompareAndSwap(last, time.Now().UnixNano()) {
 		if err := k.reload(context.WithoutCancel(ctx)); err != nil {
@@ -270,8 +294,9 @@ type KeyInfo struct {
 	// ActiveFrom is when the key starts (or started) to sign.
 	ActiveFrom time.Time `json:"active_from"`
 	// Status is "next" (published, signs from ActiveFrom), "current"
-	// (signs), "previous" (verifies, published) or "retired" (no longer
-	// used).
+	// (signs), "previous" (the key before: verifies, published) or
+	// "superseded" (older: verifies only while a token it signed may be
+	// alive, then is unused; RetireKey deletes it).
 	Status string `json:"status"`
 }
 
@@ -280,8 +305,10 @@ type KeyInfo struct {
 // the key it replaces stays published as the previous one. Pass
 // now.Add(KeyActivationDelay) for a routine rotation, so that relying
 // parties caching the JWKS know the key before its first token; now itself
-// only when the current key must stop signing at once (it leaked).
-// Running servers pick the key up within a minute of activeFrom.
+// when the current key must stop signing at once (it leaked; then retire
+// it with RetireKey). A key active now signs even if a routine rotation is
+// pending: the pending key takes over at its own time. Running servers
+// pick a key up within a minute of its activation.
 //
 // Errors: temporarily_unavailable.
 func RotateKey(ctx context.Context, db *sql.DB, activeFrom time.Time) (KeyInfo, error) {
@@ -298,21 +325,61 @@ func RotateKey(ctx context.Context, db *sql.DB, activeFrom time.Time) (KeyInfo, 
 	if err != nil {
 		return KeyInfo{}, errors.Wrap(err, op, errors.ServerError, "")
 	}
-	// A key made in the same millisecond as the newest one must still
-	// sort after it.
+	// Keys are ordered by activation time, so no two may share a
+	// millisecond: a collision moves the new key on by one.
 	active := activeFrom.UnixMilli()
-	var newest sql.NullInt64
-	if err := db.QueryRowContext(ctx, `SELECT MAX(created_ms) FROM oauth_signing_keys`).Scan(&newest); err != nil {
-		return KeyInfo{}, errors.Unavailable(err, op)
-	}
-	if newest.Valid && newest.Int64 >= active {
-		active = newest.Int64 + 1
+	for {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM oauth_signing_keys WHERE created_ms = $1`, active).Scan(&n); err != nil {
+			return KeyInfo{}, errors.Unavailable(err, op)
+		}
+		if n == 0 {
+			break
+		}
+		active++
 	}
 	if _, err := db.ExecContext(ctx, `INSERT INTO oauth_signing_keys (kid, alg, private_key, created_ms) VALUES ($1, $2, $3, $4)`,
 		j.Kid, algES256, base64.StdEncoding.EncodeToString(der), active); err != nil {
 		return KeyInfo{}, errors.Unavailable(err, op)
 	}
-	return KeyInfo{KID: j.Kid, Algorithm: algES256, ActiveFrom: time.UnixMilli(active).UTC(), Status: "next"}, nil
+	ki := KeyInfo{KID: j.Kid, Algorithm: algES256, ActiveFrom: time.UnixMilli(active).UTC(), Status: "current"}
+	if ki.ActiveFrom.After(time.Now()) {
+		ki.Status = "next"
+	}
+	return ki, nil
+}
+
+// ErrKeyInUse is returned by RetireKey for the key that signs now.
+var ErrKeyInUse = errors.New("oauth: the key signs access tokens now; rotate with --now first")
+
+// ErrNoKey is returned by RetireKey for a kid that is not stored.
+var ErrNoKey = errors.New("oauth: no such signing key")
+
+// RetireKey deletes a signing key that no longer signs, such as one that
+// leaked: tokens it signed stop verifying and it leaves the JWKS. Running
+// servers drop it at their next reload, within a minute.
+//
+// Errors: ErrKeyInUse for the current key, ErrNoKey; temporarily_unavailable.
+func RetireKey(ctx context.Context, db *sql.DB, kid string, now time.Time) error {
+	const op = "oauth.RetireKey"
+	var current string
+	err := db.QueryRowContext(ctx, `SELECT kid FROM oauth_signing_keys WHERE created_ms <= $1 ORDER BY created_ms DESC, kid DESC LIMIT 1`, now.UnixMilli()).Scan(&current)
+	if err != nil && err != sql.ErrNoRows {
+		return errors.Unavailable(err, op)
+	}
+	if kid == current {
+		return ErrKeyInUse
+	}
+	res, err := db.ExecContext(ctx, `DELETE FROM oauth_signing_keys WHERE kid = $1`, kid)
+	if err != nil {
+		return errors.Unavailable(err, op)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return errors.Unavailable(err, op)
+	} else if n == 0 {
+		return ErrNoKey
+	}
+	return nil
 }
 
 // ListKeys lists the signing keys, the latest to sign first, with their
@@ -343,7 +410,7 @@ func ListKeys(ctx context.Context, db *sql.DB, now time.Time) ([]KeyInfo, error)
 		case active == 1:
 			ki.Status, active = "previous", 2
 		default:
-			ki.Status = "retired"
+			ki.Status = "superseded"
 		}
 		out = append(out, ki)
 	}
@@ -353,8 +420,9 @@ func ListKeys(ctx context.Context, db *sql.DB, now time.Time) ([]KeyInfo, error)
 	return out, nil
 }
 
-// JWKS serves the public signing keys (RFC 7517): the next keys, the
-// current one and the previous one.
+// JWKS serves the public signing keys (RFC 7517): the keys waiting to
+// sign, the current one, and the superseded ones that may have signed a
+// live token.
 //
 // Errors: none (the keys are in memory).
 func (s *Server) JWKS(w http.ResponseWriter, r *http.Request) error {

@@ -230,7 +230,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.tokens = &tokenStore{s: s}
-	s.keys = &keyring{db: cfg.DB, log: cfg.Logger, now: cfg.Now, timeout: cfg.Timeout}
+	s.keys = &keyring{db: cfg.DB, log: cfg.Logger, now: cfg.Now, timeout: cfg.Timeout, verifyFor: cfg.AccessTokenTTL}
 	if err := s.keys.init(ctx); err != nil {
 		return nil, err
 	}

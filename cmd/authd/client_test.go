@@ -161,19 +161,21 @@ func TestKeysCommand(t *testing.T) {
 			}
 			var k map[string]any
 			json.Unmarshal([]byte(out), &k)
-			if k["alg"] != "ES256" || k["kid"] == "" {
+			if k["alg"] != "ES256" || k["kid"] == "" || k["status"] != "current" {
 				t.Errorf("rotate --now: %s", out)
 			}
 			kids = append(kids, k["kid"].(string))
+			// Keys in one millisecond are kept apart by one: let it pass.
+			time.Sleep(3 * time.Millisecond)
 		}
-		// A routine rotation: published now, signing in 6 minutes.
+		// A routine rotation: published now, signing in 7 minutes.
 		out, _, err = runCmd(t, keysCmd, db, "rotate")
 		var next map[string]any
 		if err != nil || json.Unmarshal([]byte(out), &next) != nil || next["status"] != "next" {
 			t.Fatalf("rotate: %s %v", out, err)
 		}
-		if at, err := time.Parse(time.RFC3339, next["active_from"].(string)); err != nil || time.Until(at) < 5*time.Minute {
-			t.Errorf("rotated key active from %v, want about 6 minutes from now", next["active_from"])
+		if at, err := time.Parse(time.RFC3339, next["active_from"].(string)); err != nil || time.Until(at) < 6*time.Minute {
+			t.Errorf("rotated key active from %v, want about 7 minutes from now", next["active_from"])
 		}
 		out, _, err = runCmd(t, keysCmd, db, "list")
 		var list []map[string]any
@@ -183,6 +185,20 @@ func TestKeysCommand(t *testing.T) {
 		}
 		if strings.Contains(out, "private") {
 			t.Error("list shows private keys")
+		}
+		// A leaked key: rotate --now happened above; retire the old one.
+		if _, _, err := runCmd(t, keysCmd, db, "retire", kids[1]); err == nil {
+			t.Error("retired the key that signs")
+		}
+		if out, _, err := runCmd(t, keysCmd, db, "retire", kids[0]); err != nil || !strings.Contains(out, kids[0]) {
+			t.Errorf("retire: %q %v", out, err)
+		}
+		if _, _, err := runCmd(t, keysCmd, db, "retire", kids[0]); err == nil {
+			t.Error("retired a key twice")
+		}
+		out, _, _ = runCmd(t, keysCmd, db, "list")
+		if strings.Contains(out, kids[0]) {
+			t.Errorf("retired key still listed: %s", out)
 		}
 		if _, _, err := runCmd(t, keysCmd, db); err == nil {
 			t.Error("no subcommand accepted")
