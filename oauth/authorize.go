@@ -409,9 +409,16 @@ func (s *Server) FinishAuthorization(ctx context.Context, p *Pending, subject st
 	return loc, nil
 }
 
+// responseParams are the parameters an authorization response may carry
+// (RFC 6749 §4.1.2, §4.1.2.1, RFC 9207): a registered redirect URI's own
+// parameters of these names never reach the client, so a state is present
+// only when the request sent one.
+var responseParams = []string{"code", "state", "iss", "error", "error_description", "error_uri"}
+
 // appendQuery adds params to the registered redirect URI u, keeping u's
 // own query byte for byte (RFC 6749 §3.1.2: it must be retained) except
-// for parameters named like one of params, and dropping any fragment.
+// for parameters named like a response parameter, and dropping any
+// fragment.
 func appendQuery(u string, params [][2]string) (string, error) {
 	if _, err := url.Parse(u); err != nil {
 		return "", err
@@ -425,7 +432,7 @@ func appendQuery(u string, params [][2]string) (string, error) {
 		}
 		k, _, _ := strings.Cut(part, "=")
 		dk, err := url.QueryUnescape(k)
-		if err == nil && slices.ContainsFunc(params, func(p [2]string) bool { return p[0] == dk }) {
+		if err == nil && slices.Contains(responseParams, dk) {
 			continue
 		}
 		parts = append(parts, part)

@@ -436,4 +436,9 @@ func TestSuccessRedirectKeepsQuery(t *testing.T) {
 			t.Errorf("%s: %q, %v; want %q", tc.registered, got, err, tc.want)
 		}
 	}
+	// No state sent: a registered one does not stand in for it.
+	got, _ := appendQuery("https://app.example.com/cb?state=fixed&error=x&a=1", [][2]string{{"code", "C"}, {"iss", "I"}})
+	if got != "https://app.example.com/cb?a=1&code=C&iss=I" {
+		t.Errorf("registered state and error kept: %q", got)
+	}
 }

@@ -3,6 +3,7 @@ package oauth
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -90,9 +91,13 @@ func CORS(next http.Handler) http.Handler {
 // headers (Fetch standard, CORS protocol).
 func Preflight(methods ...string) http.Handler {
 	list := strings.Join(methods, ", ")
+	allow := "OPTIONS, " + list
+	if slices.Contains(methods, http.MethodGet) {
+		allow += ", HEAD" // net/http serves HEAD wherever it serves GET
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Allow", "OPTIONS, "+list)
+		h.Set("Allow", allow)
 		if r.Header.Get("Origin") != "" {
 			h.Set("Access-Control-Allow-Origin", "*")
 			if r.Header.Get("Access-Control-Request-Method") != "" {

@@ -49,6 +49,9 @@ type upstreamState struct {
 	Provider string   `json:"provider"`
 	Verifier string   `json:"verifier"`
 	Pending  *Pending `json:"pending"`
+	// Binding is the SHA-256 (hex) of the nonce in the browser's binding
+	// cookie (see bindingCookie).
+	Binding string `json:"binding"`
 }
 
 func upstreamKey(state string) string {
@@ -68,11 +71,12 @@ func (s *Server) startUpstream(w http.ResponseWriter, r *http.Request, p *Pendin
 		return s.RedirectError(p, errors.InvalidRequest, "Provider '"+printable(name, 32)+"' is not configured")
 	}
 	state, verifier := randomToken(32), randomToken(32) // 43 characters: a valid PKCE verifier
+	nonce := randomToken(32)
 	if p.IssuedAt.IsZero() {
 		p.IssuedAt = s.now().UTC().Truncate(time.Second)
 		p.ExpiresAt = p.IssuedAt.Add(s.cfg.LoginTTL)
 	}
-	b, err := json.Marshal(upstreamState{Provider: name, Verifier: verifier, Pending: p})
+	b, err := json.Marshal(upstreamState{Provider: name, Verifier: verifier, Pending: p, Binding: hashHex(nonce)})
 	if err != nil {
 		return errors.Wrap(err, op, errors.ServerError, "")
 	}
@@ -81,24 +85,25 @@ func (s *Server) startUpstream(w http.ResponseWriter, r *http.Request, p *Pendin
 	if err := s.rdb.Set(ctx, upstreamKey(state), b, s.cfg.LoginTTL).Err(); err != nil {
 		return direct(errors.Unavailable(err, op), op)
 	}
-	http.SetCookie(w, s.bindingCookie(state, int(s.cfg.LoginTTL/time.Second)))
+	http.SetCookie(w, s.bindingCookie(state, nonce, int(s.cfg.LoginTTL/time.Second)))
 	redirectTo(w, r, up.AuthCodeURL(state, verifier))
 	return nil
 }
 
 // bindingCookie ties an upstream sign-in to the browser that started it:
 // the callback is honoured only from a browser holding the cookie named
-// for its state, so nobody can hand a victim a callback URL that signs
-// them in as someone else (login CSRF, RFC 6749 §10.12). It is sent only
-// to /callback/, never to scripts, and on cross-site top-level navigation
-// only (SameSite=Lax: the provider's redirect back is one). maxAge < 0
-// deletes it.
-func (s *Server) bindingCookie(state string, maxAge int) *http.Cookie {
-	h := sha256.Sum256([]byte(state))
+// for its state, whose value is a random nonce kept (hashed) with the
+// sign-in, so nobody can hand a victim a callback URL that signs them in
+// as someone else (login CSRF, RFC 6749 §10.12); knowing the state is not
+// enough to forge it. It is sent only to the issuer's /callback/ path,
+// never to scripts, and cross-site on top-level navigation only
+// (SameSite=Lax: the provider's redirect back is one). maxAge < 0 deletes
+// it.
+func (s *Server) bindingCookie(state, nonce string, maxAge int) *http.Cookie {
 	return &http.Cookie{
-		Name:     "authd_up_" + hex.EncodeToString(h[:6]),
-		Value:    hex.EncodeToString(h[:]),
-		Path:     "/callback/",
+		Name:     "authd_up_" + hashHex(state)[:12],
+		Value:    nonce,
+		Path:     s.issuerURL.Path + "/callback/",
 		MaxAge:   maxAge,
 		Secure:   s.issuerURL.Scheme == "https",
 		HttpOnly: true,
@@ -106,11 +111,16 @@ func (s *Server) bindingCookie(state string, maxAge int) *http.Cookie {
 	}
 }
 
-// boundToBrowser reports whether r carries the binding cookie of state.
-func (s *Server) boundToBrowser(r *http.Request, state string) bool {
-	want := s.bindingCookie(state, 0)
-	c, err := r.Cookie(want.Name)
-	return err == nil && subtle.ConstantTimeCompare([]byte(c.Value), []byte(want.Value)) == 1
+// boundToBrowser reports whether r carries the binding cookie of st.
+func (s *Server) boundToBrowser(r *http.Request, state string, st *upstreamState) bool {
+	c, err := r.Cookie(s.bindingCookie(state, "", 0).Name)
+	return err == nil && st.Binding != "" &&
+		subtle.ConstantTimeCompare([]byte(hashHex(c.Value)), []byte(st.Binding)) == 1
+}
+
+func hashHex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
 }
 
 // Callback handles GET /callback/{provider}: the provider sends the
@@ -148,17 +158,23 @@ func (s *Server) Callback(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	// A callback from a browser that did not start this sign-in is
-	// refused before the state is used: it may be someone else's.
-	if !s.boundToBrowser(r, q.Get("state")) {
+	// refused before the state is used up: it may be someone else's.
+	state := q.Get("state")
+	st, err := s.upstream(ctx, state, false)
+	if err != nil {
+		return err
+	}
+	if st != nil && !s.boundToBrowser(r, state, st) {
 		if providerErr != nil {
 			return providerErr
 		}
 		return failUpstream(up, "invalid_state", errors.New("callback from a browser without the sign-in's binding cookie"))
 	}
-	http.SetCookie(w, s.bindingCookie(q.Get("state"), -1))
-	st, err := s.takeUpstream(ctx, q.Get("state"))
-	if err != nil {
-		return err
+	if st != nil {
+		if st, err = s.upstream(ctx, state, true); err != nil {
+			return err
+		}
+		http.SetCookie(w, s.bindingCookie(state, "", -1))
 	}
 	if st == nil || st.Provider != name || st.Pending == nil {
 		if providerErr != nil {
@@ -210,18 +226,24 @@ func (s *Server) upstreamDenied(p *Pending, up Upstream, cause error) *errors.Er
 	return e
 }
 
-// takeUpstream returns and deletes the state's record, or nil when there
-// is none.
+// upstream returns the state's record, deleting it when take is set (once:
+// a second take finds nothing), or nil when there is none.
 //
 // Errors: temporarily_unavailable.
-func (s *Server) takeUpstream(ctx context.Context, state string) (*upstreamState, error) {
-	const op = "oauth.takeUpstream"
+func (s *Server) upstream(ctx context.Context, state string, take bool) (*upstreamState, error) {
+	const op = "oauth.upstream"
 	if state == "" || len(state) > 128 {
 		return nil, nil
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	b, err := s.rdb.GetDel(ctx, upstreamKey(state)).Bytes()
+	var cmd *redis.StringCmd
+	if take {
+		cmd = s.rdb.GetDel(ctx, upstreamKey(state))
+	} else {
+		cmd = s.rdb.Get(ctx, upstreamKey(state))
+	}
+	b, err := cmd.Bytes()
 	if err == redis.Nil {
 		return nil, nil
 	}

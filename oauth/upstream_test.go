@@ -184,6 +184,38 @@ func testUpstreamSignIn(t *testing.T, db *store.DB) {
 			t.Fatalf("the starting browser after the refused one: %d %s", resp.StatusCode, body)
 		}
 	})
+	t.Run("binding cookie", func(t *testing.T) {
+		v := url.Values{}
+		for k, vs := range params {
+			v[k] = vs
+		}
+		v.Set("provider", KindGoogle)
+		resp, _ := h.get(authorizeURL(v), nil)
+		var ck *http.Cookie
+		for _, c := range resp.Cookies() {
+			if strings.HasPrefix(c.Name, "authd_up_") {
+				ck = c
+			}
+		}
+		if ck == nil || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/callback/" || ck.MaxAge <= 0 || len(ck.Value) < 43 {
+			t.Fatalf("binding cookie %+v", ck)
+		}
+		// Knowing the state is not enough to forge it.
+		q := google.consent(t, resp.Header.Get("Location"))
+		forged := &http.Client{Transport: h.c.Transport, CheckRedirect: h.c.CheckRedirect}
+		req, _ := http.NewRequest("GET", h.issuer+"/callback/google?"+q.Encode(), nil)
+		sum := sha256.Sum256([]byte(q.Get("state")))
+		req.AddCookie(&http.Cookie{Name: ck.Name, Value: b64url(sum[:])})
+		req.AddCookie(&http.Cookie{Name: ck.Name, Value: hashHex(q.Get("state"))})
+		req.Header.Set("Accept", "application/json")
+		fresp, err := forged.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(fresp.Body)
+		fresp.Body.Close()
+		wantProviderError(t, fresp, body, errors.GoogleAuthFailed, "invalid_state")
+	})
 	t.Run("state of another provider", func(t *testing.T) {
 		resp := start(KindGoogle)
 		q := google.consent(t, resp.Header.Get("Location"))
@@ -276,5 +308,20 @@ func wantProviderError(t *testing.T, resp *http.Response, body []byte, code erro
 	if resp.StatusCode != http.StatusUnauthorized || e.Error != string(code) || e.ProviderError != providerError ||
 		!strings.HasSuffix(e.ErrorURI, "#"+string(code)) {
 		t.Fatalf("got %d %s; want %s with provider_error %s", resp.StatusCode, body, code, providerError)
+	}
+}
+
+// TestBindingCookiePath: under an issuer with a path, the binding cookie is
+// sent to that issuer's callback, not to the host's root.
+func TestBindingCookiePath(t *testing.T) {
+	db := testenv.DB(t, store.SQLite)
+	s, err := New(context.Background(), Config{Issuer: "https://auth.example.com/tenant", DB: db.DB, Dialect: "sqlite",
+		Redis: testenv.Redis(t), Wallet: newFakeWallet(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.bindingCookie("st", "nonce", 60)
+	if c.Path != "/tenant/callback/" || !c.Secure {
+		t.Fatalf("cookie %+v", c)
 	}
 }

@@ -14,7 +14,10 @@ import (
 // Escalating lockout (DESIGN §3.2): failures are counted per client IP and
 // per (client IP, address), never per address alone, or anyone could lock a
 // victim out. lockoutThreshold failures lock a subject for the next step of
-// lockoutSteps; a success, or lockoutQuiet without failures, resets it.
+// lockoutSteps; lockoutQuiet without failures resets it, and so does a
+// success, except that the IP's count is reset only when all its failures
+// named the address that succeeded (see resetScript): a success with one's
+// own key must not launder guesses at other addresses.
 const (
 	lockoutThreshold = 5
 	lockoutQuiet     = 24 * time.Hour
@@ -25,10 +28,10 @@ var lockoutSteps = []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.
 // failScript records one failed verification for each key (a hash with n:
 // failures since the last lock, lvl: lock level, last: time of the last
 // failure, until: end of the current lock, all unix milliseconds) and
-// returns the end of the latest lock this failure started, or 0. The
-// client IP's hash (KEYS[1]) also keeps who: the one address all its
-// failures named, or "*" once they named different ones (or none), which
-// decides whether a success may reset it (see resetScript).
+// returns the end of the latest lock this failure started, or 0. Each hash
+// also keeps who: the one address all its failures named, or "*" once they
+// named different ones (or none); resetScript reads the IP's (KEYS[1]) to
+// decide whether a success may reset it.
 //
 // KEYS: lockout hashes of one client IP (one hash slot: they share the
 // {ip} tag), the IP's first. ARGV: now, quiet, threshold, address (or ""),

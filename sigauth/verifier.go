@@ -259,8 +259,11 @@ func counted(err error) bool {
 // the token's syntax, public key, time window, request path, and the
 // signature over <request-target>|<timestamp>|<body hash>, the body being
 // read once (at most MaxBody bytes) and put back into r.Body for the
-// handler; then, for POST, PUT, PATCH and DELETE, the replay guard. A
-// rejected token counts towards the lockout; a success resets it.
+// handler; then the replay guard, which records every accepted message and
+// refuses a POST, PUT, PATCH or DELETE whose message was seen before (the
+// method is not signed, so a GET's token must not serve a DELETE). A
+// rejected token counts towards the lockout; a success resets it as
+// resetScript allows.
 //
 // Errors (*errors.Error unless said otherwise):
 //   - missing_auth_token: no token.

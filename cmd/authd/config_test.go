@@ -171,6 +171,10 @@ func TestConfigErrorRedactsPasswords(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("err = %v; want an error without the password", err)
 	}
+	_, err = parseConfig("serve", nil, envFunc(map[string]string{"AUTHD_REDIS_URL": "redis:/nohost?master_name=m&password=hunter2"}), io.Discard)
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("err = %v; want an error without the query password", err)
+	}
 	_, err = parseConfig("serve", nil, envFunc(map[string]string{"AUTHD_GITHUB_CLIENT_SECRET": "hunter2"}), io.Discard)
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("err = %v; want an error without the secret", err)

@@ -390,6 +390,33 @@ func TestCodeTTLConfigurable(t *testing.T) {
 	}
 }
 
+// TestPreflightRoutes: the wired server answers CORS preflights with the
+// methods each route serves, and unknown /.well-known/ paths are 404.
+func TestPreflightRoutes(t *testing.T) {
+	e := newE2E(t, nil, false)
+	for path, methods := range map[string]string{
+		"/token": "POST", "/revoke": "POST", "/userinfo": "GET, POST",
+		"/.well-known/oauth-authorization-server": "GET",
+		"/.well-known/openid-configuration":       "GET",
+		"/.well-known/jwks.json":                  "GET",
+	} {
+		resp, _ := e.do("OPTIONS", path, nil, map[string]string{"Origin": "https://spa.example", "Access-Control-Request-Method": "POST"})
+		if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Methods") != methods || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("OPTIONS %s: %d %v", path, resp.StatusCode, resp.Header)
+		}
+	}
+	for _, path := range []string{"/.well-known/x", "/.well-known/"} {
+		for _, m := range []string{"GET", "OPTIONS"} {
+			if resp, body := e.do(m, path, nil, nil); resp.StatusCode != 404 || !strings.Contains(string(body), "not_found") {
+				t.Errorf("%s %s: %d %s", m, path, resp.StatusCode, body)
+			}
+		}
+	}
+	if resp, _ := e.do("OPTIONS", "/authorize", nil, map[string]string{"Origin": "https://spa.example"}); resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Error("/authorize answers a CORS preflight")
+	}
+}
+
 // TestRateLimitEndToEnd: the eleventh token request in a minute from one
 // address is refused with the headers and retry_after.
 func TestRateLimitEndToEnd(t *testing.T) {

@@ -114,12 +114,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return &usageError{fmt.Sprintf("unknown command %q", cmd)}
 }
 
-// redactURL hides a URL's password for messages and logs.
+// redactURL hides a URL's passwords for messages and logs: the user
+// info's, and query parameters that carry one (password=,
+// sentinel_password= in Redis URLs).
 func redactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
 		return "(unparseable URL)"
 	}
+	q := u.Query()
+	for k := range q {
+		if strings.Contains(strings.ToLower(k), "password") {
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
 	return u.Redacted()
 }
 

@@ -59,7 +59,14 @@ func openRedis(cfg *config, log *slog.Logger) (*redisConn, error) {
 	case cfg.RedisURL != "" && sentinelURL(cfg.RedisURL):
 		opt, err := redis.ParseFailoverURL(cfg.RedisURL)
 		if err != nil {
-			return nil, &settingError{s: &setting{flag: "redis-url", env: "AUTHD_REDIS_URL", value: redactURL(cfg.RedisURL)}, reason: "not a Redis Sentinel URL"}
+			return nil, &settingError{s: &setting{flag: "redis-url", env: "AUTHD_REDIS_URL", value: cfg.RedisURL},
+				reason: "not a Redis Sentinel URL (" + err.Error() + ")"}
+		}
+		// The URL's user info authenticates to the sentinels; without a
+		// password= parameter of its own, the master is taken to use the
+		// same password, the usual setup.
+		if opt.Password == "" {
+			opt.Username, opt.Password = opt.SentinelUsername, opt.SentinelPassword
 		}
 		opt.DialTimeout = redisDialTimeout
 		opt.ReadTimeout = redisIOTimeout
@@ -69,7 +76,7 @@ func openRedis(cfg *config, log *slog.Logger) (*redisConn, error) {
 	case cfg.RedisURL != "":
 		opt, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
-			return nil, &settingError{s: &setting{flag: "redis-url", env: "AUTHD_REDIS_URL", value: redactURL(cfg.RedisURL)}, reason: "not a Redis URL"}
+			return nil, &settingError{s: &setting{flag: "redis-url", env: "AUTHD_REDIS_URL", value: cfg.RedisURL}, reason: "not a Redis URL"}
 		}
 		opt.DialTimeout = redisDialTimeout
 		opt.ReadTimeout = redisIOTimeout
