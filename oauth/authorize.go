@@ -339,29 +339,46 @@ func (s *Server) pending(ctx context.Context, id string, take bool) (*Pending, e
 	if !validFamily(id) { // same shape: 22 base64url characters
 		return nil, errLoginGone(op, errors.New("malformed login id"))
 	}
-	ctx, cancel := s.opCtx(ctx)
-	defer cancel()
-	var cmd *redis.StringCmd
-	if take {
-		cmd = s.rdb.GetDel(ctx, loginKey(id))
-	} else {
-		cmd = s.rdb.Get(ctx, loginKey(id))
-	}
-	b, err := cmd.Bytes()
-	if err == redis.Nil {
-		return nil, errLoginGone(op, errors.New("no such login"))
-	}
-	if err != nil {
-		return nil, errors.Unavailable(err, op)
-	}
 	var p Pending
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, errors.Wrap(err, op, errors.ServerError, "")
+	found, err := s.loadJSON(ctx, op, loginKey(id), take, &p)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, errLoginGone(op, errors.New("no such login"))
 	}
 	if !s.now().Before(p.ExpiresAt) {
 		return nil, errLoginGone(op, errors.New("login expired"))
 	}
 	return &p, nil
+}
+
+// loadJSON reads the JSON value at key into v, deleting it when take is
+// set (GETDEL: of several takers, one finds it), and reports whether it
+// was there.
+//
+// Errors: temporarily_unavailable; server_error for a value that is not
+// v's JSON.
+func (s *Server) loadJSON(ctx context.Context, op, key string, take bool, v any) (bool, error) {
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	var cmd *redis.StringCmd
+	if take {
+		cmd = s.rdb.GetDel(ctx, key)
+	} else {
+		cmd = s.rdb.Get(ctx, key)
+	}
+	b, err := cmd.Bytes()
+	if err == redis.Nil {
+		return false, nil
+	}
+	if err != nil {
+		return false, errors.Unavailable(err, op)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, errors.Wrap(err, op, errors.ServerError, "")
+	}
+	return true, nil
 }
 
 // FinishAuthorization issues a code for p to subject (who signed in and

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/authd-dev/authd/errors"
@@ -20,21 +21,9 @@ import (
 // access_token or refresh_token); request_too_large;
 // temporarily_unavailable.
 func (s *Server) Revoke(w http.ResponseWriter, r *http.Request) error {
-	setNoStore(w.Header())
-	form, _, err := readForm(w, r)
+	form, c, tok, err := s.tokenRequest(w, r, true)
 	if err != nil {
 		return err
-	}
-	if e := once(form, "token", "token_type_hint", "client_id", "client_secret"); e != nil {
-		return e
-	}
-	c, _, err := s.authenticateClient(r.Context(), r, form, true)
-	if err != nil {
-		return err
-	}
-	tok := form.Get("token")
-	if tok == "" {
-		return missing("token")
 	}
 	switch hint := form.Get("token_type_hint"); hint {
 	case "", "access_token", "refresh_token":
@@ -95,21 +84,9 @@ type introspection struct {
 // invalid_client (also for public clients); request_too_large;
 // temporarily_unavailable.
 func (s *Server) Introspect(w http.ResponseWriter, r *http.Request) error {
-	setNoStore(w.Header())
-	form, _, err := readForm(w, r)
+	_, caller, tok, err := s.tokenRequest(w, r, false)
 	if err != nil {
 		return err
-	}
-	if e := once(form, "token", "token_type_hint", "client_id", "client_secret"); e != nil {
-		return e
-	}
-	caller, _, err := s.authenticateClient(r.Context(), r, form, false)
-	if err != nil {
-		return err
-	}
-	tok := form.Get("token")
-	if tok == "" {
-		return missing("token")
 	}
 	ctx := r.Context()
 	out := introspection{}
@@ -138,4 +115,30 @@ func (s *Server) Introspect(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// tokenRequest reads a revocation or introspection request (RFC 7009
+// §2.1, RFC 7662 §2.1): the form, the authenticated client (public ones
+// only when allowPublic) and the token.
+//
+// Errors: invalid_request (missing token, repeated parameter);
+// invalid_client; request_too_large; temporarily_unavailable.
+func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request, allowPublic bool) (url.Values, *Client, string, error) {
+	setNoStore(w.Header())
+	form, _, err := readForm(w, r)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if e := once(form, "token", "token_type_hint", "client_id", "client_secret"); e != nil {
+		return nil, nil, "", e
+	}
+	c, _, err := s.authenticateClient(r.Context(), r, form, allowPublic)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	tok := form.Get("token")
+	if tok == "" {
+		return nil, nil, "", missing("token")
+	}
+	return form, c, tok, nil
 }

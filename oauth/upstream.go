@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
-	"github.com/redis/go-redis/v9"
 )
 
 // Upstream is an upstream identity provider people may sign in with
@@ -235,24 +234,10 @@ func (s *Server) upstream(ctx context.Context, state string, take bool) (*upstre
 	if state == "" || len(state) > 128 {
 		return nil, nil
 	}
-	ctx, cancel := s.opCtx(ctx)
-	defer cancel()
-	var cmd *redis.StringCmd
-	if take {
-		cmd = s.rdb.GetDel(ctx, upstreamKey(state))
-	} else {
-		cmd = s.rdb.Get(ctx, upstreamKey(state))
-	}
-	b, err := cmd.Bytes()
-	if err == redis.Nil {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, errors.Unavailable(err, op)
-	}
 	var st upstreamState
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, errors.Wrap(err, op, errors.ServerError, "")
+	found, err := s.loadJSON(ctx, op, upstreamKey(state), take, &st)
+	if !found || err != nil {
+		return nil, err
 	}
 	return &st, nil
 }
