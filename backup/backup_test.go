@@ -96,7 +96,7 @@ func TestLifecycle(t *testing.T) {
 
 		r := ts.do(t, call{method: "GET", as: alice})
 		must(t, "GET before any PUT", r, 404, errors.BackupNotFound)
-		golden(t, "get_not_found", r.body)
+		checkGolden(t, "get_not_found", r.body)
 		if r.header.Get("ETag") != "" {
 			t.Error("404 carries an ETag")
 		}
@@ -107,12 +107,12 @@ func TestLifecycle(t *testing.T) {
 
 		r = ts.do(t, call{method: "PUT", body: v1, as: alice, header: map[string]string{"If-None-Match": "*"}})
 		must(t, "PUT If-None-Match: * (create)", r, 201, "")
-		golden(t, "put_created", r.body)
+		checkGolden(t, "put_created", r.body)
 		tag1 := etag(r)
 
 		r = ts.do(t, call{method: "PUT", body: v2, as: alice, header: map[string]string{"If-None-Match": "*"}})
 		must(t, "PUT If-None-Match: * over a backup", r, 412, errors.BackupConflict)
-		golden(t, "put_conflict", r.body)
+		checkGolden(t, "put_conflict", r.body)
 		if r.header.Get("ETag") != "" {
 			t.Error("412 carries an ETag")
 		}
@@ -134,7 +134,7 @@ func TestLifecycle(t *testing.T) {
 
 		r = ts.do(t, call{method: "PUT", body: v2, as: alice, header: map[string]string{"If-Match": `"other", ` + tag1}})
 		must(t, "PUT current If-Match in a list", r, 200, "")
-		golden(t, "put_replaced", r.body)
+		checkGolden(t, "put_replaced", r.body)
 		tag2 := etag(r)
 		if tag2 == tag1 {
 			t.Fatal("a replace kept the ETag")
@@ -227,7 +227,7 @@ func TestRejections(t *testing.T) {
 				for _, who := range []string{alice, bob} {
 					r := ts.do(t, call{method: "PUT", body: tc.body, as: who})
 					must(t, "PUT "+tc.name, r, tc.status, tc.code)
-					golden(t, "reject_"+tc.name, r.body)
+					checkGolden(t, "reject_"+tc.name, r.body)
 					if r.header.Get("Content-Type") != "application/json;charset=UTF-8" || r.header.Get("Cache-Control") != "no-store" {
 						t.Errorf("error headers: %v", r.header)
 					}
@@ -308,7 +308,7 @@ func TestAuthentication(t *testing.T) {
 					}
 				}
 				if tc.golden != "" {
-					golden(t, tc.golden, r.body)
+					checkGolden(t, tc.golden, r.body)
 				}
 				saw := ts.limiterSaw()
 				if len(saw) != before+1 {

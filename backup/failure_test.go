@@ -197,7 +197,7 @@ func TestDatabaseFailureMidPut(t *testing.T) {
 			fc.dropNextCommit.Store(true)
 			r := ts.do(t, call{method: "PUT", body: npmBackups(t)[1].data, as: alice})
 			must(t, "PUT losing its connection", r, 503, errors.TemporarilyUnavailable)
-			golden(t, "put_unavailable", r.body)
+			checkGolden(t, "put_unavailable", r.body)
 			if r.header.Get("Retry-After") != "1" {
 				t.Errorf("Retry-After = %q, want 1", r.header.Get("Retry-After"))
 			}

@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"database/sql"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"github.com/authd-dev/authd/internal/golden"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -20,8 +19,6 @@ import (
 
 	"github.com/authd-dev/authd/errors"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // testClock is the fixed time of every test backup's updated_at.
 var testClock = time.Date(2026, 1, 15, 12, 0, 0, 123e6, time.UTC)
@@ -232,25 +229,8 @@ func must(t *testing.T, what string, r reply, status int, code errors.Code) {
 	}
 }
 
-// golden compares got with testdata/golden/<name>.json, or rewrites the
-// file under -update.
-func golden(t *testing.T, name string, got []byte) {
+// checkGolden compares got with testdata/golden/<name>.json.
+func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("body differs from %s:\n got: %s\nwant: %s", path, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", "golden", name+".json"), got)
 }

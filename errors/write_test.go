@@ -3,15 +3,14 @@ package errors_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"github.com/authd-dev/authd/internal/golden"
 	"io"
 	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -22,8 +21,6 @@ import (
 
 	"github.com/authd-dev/authd/errors"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
 const (
 	testBase      = "https://auth.example.com/docs/errors"
@@ -130,26 +127,10 @@ func dump(rec *httptest.ResponseRecorder) []byte {
 	return b.Bytes()
 }
 
-// golden compares got with testdata/<name>, rewriting it under -update.
-func golden(t *testing.T, name string, got []byte) {
+// checkGolden compares got with testdata/<name>.
+func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./errors -run %s -update to create it)", err, t.Name())
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("response differs from %s (go test -update rewrites it)\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", name), got)
 }
 
 // modes are the three ways Write answers.
@@ -232,7 +213,7 @@ func TestWrite(t *testing.T) {
 				})
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, goldenRequest(c, mode))
-				golden(t, filepath.Join("TestWrite", string(c.Code)+"."+mode+".golden"), dump(rec))
+				checkGolden(t, filepath.Join("TestWrite", string(c.Code)+"."+mode+".golden"), dump(rec))
 
 				wantDesc := "Handler text for " + string(c.Code)
 				if c.Status >= 500 {

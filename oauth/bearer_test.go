@@ -358,7 +358,7 @@ func TestMetadata(t *testing.T) {
 	if bodies[0] != bodies[1] {
 		t.Error("the two metadata documents differ")
 	}
-	golden(t, "metadata.golden", []byte(bodies[0]))
+	checkGolden(t, "metadata.golden", []byte(bodies[0]))
 	var m map[string]any
 	json.Unmarshal([]byte(bodies[0]), &m)
 	if m["issuer"] != "https://auth.example.com" || m["authorization_response_iss_parameter_supported"] != true {

@@ -9,7 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
+	"github.com/authd-dev/authd/internal/golden"
 	"io"
 	"log/slog"
 	"net/http"
@@ -30,8 +30,6 @@ import (
 	"github.com/authd-dev/authd/store"
 	"github.com/redis/go-redis/v9"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // fakeWallet stands in for sigauth: each address has an HMAC key, and a
 // token or login signature is valid only when it is that key's MAC over
@@ -563,24 +561,8 @@ func checkWire(t testing.TB, issuer string, req *http.Request, resp *http.Respon
 	}
 }
 
-// golden compares got with testdata/name, rewriting it under -update.
-func golden(t *testing.T, name string, got []byte) {
+// checkGolden compares got with testdata/<name>.
+func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it)\n got: %s\nwant: %s", name, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", name), got)
 }

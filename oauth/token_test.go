@@ -462,7 +462,7 @@ func TestTokenErrorGolden(t *testing.T) {
 			}
 			buf.WriteString("\n")
 			buf.Write(rec.Body.Bytes())
-			golden(t, "token_"+tc.name+".golden", buf.Bytes())
+			checkGolden(t, "token_"+tc.name+".golden", buf.Bytes())
 		})
 	}
 }

@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"flag"
 	"net"
 	"os"
 	"os/exec"
@@ -18,7 +17,6 @@ import (
 	"github.com/authd-dev/authd/internal/testenv"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // t0 is the fake Redis time deterministic tests start at: a whole second
 // plus microseconds, so rounding mistakes show.

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/authd-dev/authd/internal/golden"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -111,22 +111,7 @@ func TestRefusalGolden(t *testing.T) {
 	}
 	b.WriteString("\n")
 	b.Write(w.Body.Bytes())
-	golden := filepath.Join("testdata", "refusal.golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(b.Bytes(), want) {
-		t.Errorf("429 response:\n%s\nwant (%s):\n%s", b.Bytes(), golden, want)
-	}
+	golden.Check(t, filepath.Join("testdata", "refusal.golden"), b.Bytes())
 }
 
 // TestBurstRealRedis fires N+k concurrent requests through a real HTTP
