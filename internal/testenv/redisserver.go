@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -91,6 +92,13 @@ func (s *RedisServer) Stop() {
 	s.cmd.Wait()
 	s.cmd = nil
 }
+
+// Pause freezes the server (SIGSTOP): connections stay open and nothing
+// answers, as with a hung Redis. Resume undoes it.
+func (s *RedisServer) Pause() { s.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume lets a paused server run again (SIGCONT).
+func (s *RedisServer) Resume() { s.cmd.Process.Signal(syscall.SIGCONT) }
 
 // String implements fmt.Stringer.
 func (s *RedisServer) String() string { return fmt.Sprintf("redis-server %s", s.Addr()) }

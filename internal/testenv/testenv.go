@@ -40,15 +40,17 @@ func RedisURL(t testing.TB) string {
 	return need(t, "AUTHD_TEST_REDIS_URL")
 }
 
-// Redis returns a client for the test Redis server, closed when t ends.
-// The server is shared by parallel test packages: never flush it, and use
-// keys unique to the test (see Name).
+// Redis returns a client for the test Redis server, closed when t ends,
+// with context deadlines enabled as authd's own clients have them (the
+// rate limiter requires it). The server is shared by parallel test
+// packages: never flush it, and use keys unique to the test (see Name).
 func Redis(t testing.TB) *redis.Client {
 	t.Helper()
 	opt, err := redis.ParseURL(RedisURL(t))
 	if err != nil {
 		t.Fatalf("AUTHD_TEST_REDIS_URL: %v", err)
 	}
+	opt.ContextTimeoutEnabled = true
 	c := redis.NewClient(opt)
 	t.Cleanup(func() { c.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -66,10 +68,10 @@ func ClusterAddrs(t testing.TB) []string {
 }
 
 // RedisCluster returns a client for the test Redis Cluster, closed when t
-// ends.
+// ends, with context deadlines enabled.
 func RedisCluster(t testing.TB) *redis.ClusterClient {
 	t.Helper()
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: ClusterAddrs(t)})
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: ClusterAddrs(t), ContextTimeoutEnabled: true})
 	t.Cleanup(func() { c.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
