@@ -249,16 +249,7 @@ func (s *Server) walletAuthorize(w http.ResponseWriter, r *http.Request, p *Pend
 		errors.SetPage(ctx, s.loginErrorPage(ctx, p, ""))
 		return direct(err, "oauth.Authorize")
 	}
-	sub, err := s.signInWallet(ctx, u)
-	if err != nil {
-		return err
-	}
-	loc, err := s.FinishAuthorization(ctx, p, sub)
-	if err != nil {
-		return err
-	}
-	redirectTo(w, r, loc)
-	return nil
+	return s.finishWallet(w, r, p, u)
 }
 
 // direct returns err as an *errors.Error that is never redirected.
@@ -548,6 +539,13 @@ func (s *Server) Login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return s.finishWallet(w, r, p, u)
+}
+
+// finishWallet completes p for the wallet user u: it records u, issues the
+// code and sends the browser to the client.
+func (s *Server) finishWallet(w http.ResponseWriter, r *http.Request, p *Pending, u WalletUser) error {
+	ctx := r.Context()
 	sub, err := s.signInWallet(ctx, u)
 	if err != nil {
 		return err

@@ -304,12 +304,9 @@ func (v *Verifier) authenticate(r *http.Request, once bool) (Identity, error) {
 	keys := v.lockKeys(v.clientIP(r), tok.Address)
 
 	ctx := r.Context()
-	st, lerr := v.checkLock(ctx, keys, now)
+	st, lerr := v.locked(ctx, keys, now, op)
 	if lerr != nil {
-		return Identity{}, errors.Unavailable(lerr, op)
-	}
-	if st.retry > 0 {
-		return Identity{}, &errors.Error{Code: errors.RateLimitExceeded, Description: descLockout, RetryAfter: st.retry, Op: op}
+		return Identity{}, lerr
 	}
 
 	var id Identity
@@ -359,6 +356,21 @@ func (v *Verifier) fail(ctx context.Context, r *http.Request, keys []string, add
 			slog.Time("until", until))
 	}
 	return nil
+}
+
+// locked checks the lockout of keys before any curve work.
+//
+// Errors: rate_limit_exceeded (with RetryAfter) while locked out;
+// temporarily_unavailable.
+func (v *Verifier) locked(ctx context.Context, keys []string, now time.Time, op string) (lockState, error) {
+	st, err := v.checkLock(ctx, keys, now)
+	if err != nil {
+		return st, errors.Unavailable(err, op)
+	}
+	if st.retry > 0 {
+		return st, &errors.Error{Code: errors.RateLimitExceeded, Description: descLockout, RetryAfter: st.retry, Op: op}
+	}
+	return st, nil
 }
 
 // reset forgets failures after a success by address (see resetScript). A
@@ -525,12 +537,9 @@ func (v *Verifier) VerifyLogin(r *http.Request, address, message, signature stri
 	}
 	keys := v.lockKeys(v.clientIP(r), addr)
 	ctx := r.Context()
-	st, err := v.checkLock(ctx, keys, now)
+	st, err := v.locked(ctx, keys, now, op)
 	if err != nil {
-		return Identity{}, errors.Unavailable(err, op)
-	}
-	if st.retry > 0 {
-		return Identity{}, &errors.Error{Code: errors.RateLimitExceeded, Description: descLockout, RetryAfter: st.retry, Op: op}
+		return Identity{}, err
 	}
 	if err := VerifyMessage(address, message, signature); err != nil {
 		if ferr := v.fail(ctx, r, keys, addr, now); ferr != nil {

@@ -66,6 +66,6 @@ func runKeys(ctx context.Context, db *store.DB, args []string, stdout, stderr io
 		return nil
 	default:
 		fmt.Fprint(stderr, keysUsage)
-		return errors.Errorf("keys: unknown subcommand %q (want rotate or list)", args[0])
+		return errors.Errorf("keys: unknown subcommand %q (want rotate, retire or list)", args[0])
 	}
 }
