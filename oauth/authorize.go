@@ -200,7 +200,7 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) error {
 	if err := s.SavePending(ctx, p); err != nil {
 		return err
 	}
-	return s.renderLogin(w, http.StatusOK, loginView{Pending: p})
+	return s.renderLogin(w, loginView{Pending: p})
 }
 
 // authorizeRequest returns the request's parameters: the query, plus for a

@@ -42,8 +42,9 @@ var scopeTexts = map[string]string{
 
 var providerLabels = map[string]string{"google": "Google", "github": "GitHub"}
 
-// renderLogin writes the login page with status.
-func (s *Server) renderLogin(w http.ResponseWriter, status int, v loginView) error {
+// renderLogin writes the login page (200); the page with an error on it
+// is written by errors.Write, through loginErrorPage.
+func (s *Server) renderLogin(w http.ResponseWriter, v loginView) error {
 	var buf bytes.Buffer
 	if err := s.executeLogin(&buf, v); err != nil {
 		return errors.Wrap(err, "oauth.renderLogin", errors.ServerError, "")
@@ -55,7 +56,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, status int, v loginView) err
 	errors.SetHTMLHeaders(h)
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
-	w.WriteHeader(status)
+	w.WriteHeader(http.StatusOK)
 	_, err := w.Write(buf.Bytes())
 	return err
 }
