@@ -157,11 +157,9 @@ func (s *Service) credentialOf(r *http.Request) (credential, error) {
 	wallet := r.Header.Get("X-Auth-Token") != "" || scheme == "bitcoin-auth"
 	switch {
 	case bearer && wallet:
-		return noCredential, &errors.Error{Code: errors.InvalidRequest, Op: op,
-			Description: "Send one credential: either X-Auth-Token (or Authorization: Bitcoin-Auth) or Authorization: Bearer, not both"}
+		return noCredential, errors.E(errors.InvalidRequest, "Send one credential: either X-Auth-Token (or Authorization: Bitcoin-Auth) or Authorization: Bearer, not both").WithCause(op, nil)
 	case bearer && s.bearer == nil:
-		return noCredential, &errors.Error{Code: errors.MissingAuthToken, Op: op,
-			Description: "Bearer tokens are not accepted here; sign the request and send the token in X-Auth-Token"}
+		return noCredential, errors.E(errors.MissingAuthToken, "Bearer tokens are not accepted here; sign the request and send the token in X-Auth-Token").WithCause(op, nil)
 	case bearer:
 		return bearerCredential, nil
 	case wallet:
@@ -171,7 +169,7 @@ func (s *Service) credentialOf(r *http.Request) (credential, error) {
 	if s.bearer != nil {
 		desc += " or send Authorization: Bearer with an access token of scope backup"
 	}
-	return noCredential, &errors.Error{Code: errors.MissingAuthToken, Op: op, Description: desc}
+	return noCredential, errors.E(errors.MissingAuthToken, desc).WithCause(op, nil)
 }
 
 // checkSubject passes a verifier's answer on, refusing a success without
@@ -181,7 +179,7 @@ func (s *Service) checkSubject(sub string, err error) (string, error) {
 		return "", err
 	}
 	if sub == "" {
-		return "", &errors.Error{Code: errors.ServerError, Op: "backup.checkSubject", Err: errors.New("verifier returned no subject and no error")}
+		return "", errors.E(errors.ServerError, "").WithCause("backup.checkSubject", errors.New("verifier returned no subject and no error"))
 	}
 	return sub, nil
 }
@@ -237,8 +235,7 @@ func readBody(r *http.Request) ([]byte, error) {
 			if errors.As(err, &mbe) {
 				return nil, tooLarge(op)
 			}
-			return nil, &errors.Error{Code: errors.InvalidRequest, Op: op, Err: err,
-				Description: "The request body could not be read completely; send the request again"}
+			return nil, errors.E(errors.InvalidRequest, "The request body could not be read completely; send the request again").WithCause(op, err)
 		}
 	}
 }

@@ -17,7 +17,7 @@
 // Wiring, outermost first, per method (the rate limiter keys on
 // SubjectFromContext, so it sits between Identify and Handler):
 //
-//	errors.LimitBody(backup.MaxSize, errors.BackupTooLarge,
+//	httperr.LimitBody(backup.MaxSize, errors.BackupTooLarge,
 //		svc.Identify(limiter(svc.Handler())))
 package backup
 
@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/httperr"
 )
 
 // Config is what New needs.
@@ -97,7 +98,7 @@ func randomTag() string {
 // codes (see Identify), backup_too_large, encryption_required,
 // invalid_backup_format, backup_not_found, backup_conflict,
 // method_not_allowed, temporarily_unavailable.
-func (s *Service) Handler() http.Handler { return errors.HandlerFunc(s.serve) }
+func (s *Service) Handler() http.Handler { return httperr.HandlerFunc(s.serve) }
 
 func (s *Service) serve(w http.ResponseWriter, r *http.Request) error {
 	var handle func(http.ResponseWriter, *http.Request, *identity) error
@@ -134,9 +135,9 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) error {
 func (s *Service) caller(w http.ResponseWriter, r *http.Request, id *identity, needBody bool) (subject string, body []byte, err error) {
 	if id.err != nil {
 		if s.bearer != nil && errors.CodeOf(id.err) == errors.MissingAuthToken {
-			// errors.Write puts the Bitcoin-Auth challenge first and keeps
+			// httperr.Write puts the Bitcoin-Auth challenge first and keeps
 			// this one after it.
-			w.Header().Add("WWW-Authenticate", `Bearer realm="`+errors.Realm+`"`)
+			w.Header().Add("WWW-Authenticate", `Bearer realm="`+httperr.Realm+`"`)
 		}
 		return "", nil, id.err
 	}
@@ -220,8 +221,7 @@ func (s *Service) put(w http.ResponseWriter, r *http.Request, id *identity) erro
 		return err
 	}
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return &errors.Error{Code: errors.InvalidRequest, Op: op,
-			Description: "Content-Encoding is not supported on PUT /backup; send the backup string uncompressed"}
+		return errors.E(errors.InvalidRequest, "Content-Encoding is not supported on PUT /backup; send the backup string uncompressed").WithCause(op, nil)
 	}
 	c, err := parseConditions(r.Header)
 	if err != nil {
@@ -244,11 +244,11 @@ func (s *Service) put(w http.ResponseWriter, r *http.Request, id *identity) erro
 		Size:      rec.size,
 		UpdatedAt: time.UnixMilli(rec.updatedAt).UTC().Format("2006-01-02T15:04:05.000Z07:00"),
 	}); err != nil {
-		return errors.Wrap(err, op, errors.ServerError, "")
+		return errors.E(errors.ServerError, "").WithCause(op, err)
 	}
 	h := w.Header()
 	setMeta(h, &rec)
-	h.Set("Content-Type", "application/json;charset=UTF-8") // as errors.Write does
+	h.Set("Content-Type", "application/json;charset=UTF-8") // as httperr.Write does
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated

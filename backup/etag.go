@@ -31,8 +31,7 @@ func parseConditions(h http.Header) (conditions, error) {
 	if v, ok := h["If-Match"]; ok {
 		star, tags, ok := parseTagList(v)
 		if !ok {
-			return c, &errors.Error{Code: errors.InvalidRequest, Op: op,
-				Description: `Invalid If-Match header: send * or the quoted ETag of the stored backup, e.g. If-Match: "<etag>"`}
+			return c, errors.E(errors.InvalidRequest, `Invalid If-Match header: send * or the quoted ETag of the stored backup, e.g. If-Match: "<etag>"`).WithCause(op, nil)
 		}
 		c.hasMatch, c.matchAny = true, star
 		for _, t := range tags {
@@ -44,8 +43,7 @@ func parseConditions(h http.Header) (conditions, error) {
 	if v, ok := h["If-None-Match"]; ok {
 		star, tags, ok := parseTagList(v)
 		if !ok {
-			return c, &errors.Error{Code: errors.InvalidRequest, Op: op,
-				Description: `Invalid If-None-Match header: send * (create only) or quoted ETags, e.g. If-None-Match: "<etag>"`}
+			return c, errors.E(errors.InvalidRequest, `Invalid If-None-Match header: send * (create only) or quoted ETags, e.g. If-None-Match: "<etag>"`).WithCause(op, nil)
 		}
 		c.hasNone, c.noneAny = true, star
 		for _, t := range tags {

@@ -90,7 +90,7 @@ func (f *fakeWallet) AuthenticateWallet(r *http.Request) (string, error) {
 	address, nonce, sig := parts[1], parts[2], parts[3]
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return "", errors.Wrap(err, "fakeWallet", errors.InvalidRequest, "body unreadable")
+		return "", errors.E(errors.InvalidRequest, "body unreadable").WithCause("fakeWallet", err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -116,7 +116,7 @@ func allocated(f func()) uint64 {
 // read; a chunked 50 MiB body is refused after at most 1 MiB + 1 bytes, in
 // bounded memory; and a valid signature over an oversize body still gets
 // backup_too_large, without the Wallet ever being asked. Both with
-// errors.LimitBody outside Identify, as cmd/authd wires it, and without it,
+// httperr.LimitBody outside Identify, as cmd/authd wires it, and without it,
 // where Identify alone must hold the line.
 func TestBodyLimit(t *testing.T) {
 	const huge = 50 << 20

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/httperr"
 )
 
 // testClock is the fixed time of every test backup's updated_at.
@@ -25,12 +26,12 @@ var testClock = time.Date(2026, 1, 15, 12, 0, 0, 123e6, time.UTC)
 
 type serverOptions struct {
 	noBearer    bool // a service without Bearer support
-	noLimitBody bool // leave errors.LimitBody out: the handler must bound the body itself
+	noLimitBody bool // leave httperr.LimitBody out: the handler must bound the body itself
 	randomTags  bool // real random ETags instead of a predictable sequence
 }
 
 // testServer runs the service on a real listener the way cmd/authd wires
-// it: errors.Middleware, errors.Routes, errors.LimitBody, Identify, a rate
+// it: httperr.Middleware, httperr.Routes, httperr.LimitBody, Identify, a rate
 // limiter stand-in that records SubjectFromContext, and Handler.
 type testServer struct {
 	*httptest.Server
@@ -79,7 +80,7 @@ func newTestServer(t *testing.T, db *sql.DB, opt serverOptions) *testServer {
 	}
 	h := svc.Identify(limiter(svc.Handler()))
 	if !opt.noLimitBody {
-		h = errors.LimitBody(MaxSize, errors.BackupTooLarge, h)
+		h = httperr.LimitBody(MaxSize, errors.BackupTooLarge, h)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /backup", h) // and HEAD
@@ -87,9 +88,9 @@ func newTestServer(t *testing.T, db *sql.DB, opt serverOptions) *testServer {
 	mux.Handle("DELETE /backup", h)
 	counting := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = &countingBody{ReadCloser: r.Body, n: &ts.bodyRead}
-		errors.Routes(mux).ServeHTTP(w, r)
+		httperr.Routes(mux).ServeHTTP(w, r)
 	})
-	root := errors.Middleware(errors.Config{
+	root := httperr.Middleware(httperr.Config{
 		URIBase: "https://authd.example/docs/errors",
 		Logger:  slog.New(slog.DiscardHandler),
 	}, counting)

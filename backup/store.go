@@ -18,13 +18,11 @@ type record struct {
 }
 
 func conflict(op string) *errors.Error {
-	return &errors.Error{Code: errors.BackupConflict, Op: op,
-		Description: "The stored backup does not match If-Match or If-None-Match; GET /backup for the current version and ETag, merge, and PUT again with If-Match set to that ETag"}
+	return errors.E(errors.BackupConflict, "The stored backup does not match If-Match or If-None-Match; GET /backup for the current version and ETag, merge, and PUT again with If-Match set to that ETag").WithCause(op, nil)
 }
 
 func notFound(op string) *errors.Error {
-	return &errors.Error{Code: errors.BackupNotFound, Op: op,
-		Description: "No backup found for this user; store one with PUT /backup first"}
+	return errors.E(errors.BackupNotFound, "No backup found for this user; store one with PUT /backup first").WithCause(op, nil)
 }
 
 // load returns subject's backup, or nil when there is none. The data is
@@ -48,7 +46,7 @@ func (s *Service) load(ctx context.Context, subject string, withData bool) (*rec
 		return nil, nil
 	}
 	if err != nil {
-		return nil, errors.Unavailable(err, op)
+		return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return &rec, nil
 }
@@ -77,7 +75,7 @@ func (s *Service) save(ctx context.Context, subject string, data []byte, c condi
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return record{}, false, errors.Unavailable(err, op)
+		return record{}, false, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	defer tx.Rollback()
 
@@ -89,10 +87,10 @@ func (s *Service) save(ctx context.Context, subject string, data []byte, c condi
 		if canUpdate {
 			res, err := tx.ExecContext(ctx, update, args...)
 			if err != nil {
-				return record{}, false, errors.Unavailable(err, op)
+				return record{}, false, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 			}
 			if n, err := res.RowsAffected(); err != nil {
-				return record{}, false, errors.Unavailable(err, op)
+				return record{}, false, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 			} else if n == 1 {
 				return rec, false, s.commit(tx, op)
 			}
@@ -103,10 +101,10 @@ func (s *Service) save(ctx context.Context, subject string, data []byte, c condi
 				 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (subject) DO NOTHING`,
 				subject, string(data), rec.etag, rec.size, rec.updatedAt, rec.updatedAt)
 			if err != nil {
-				return record{}, false, errors.Unavailable(err, op)
+				return record{}, false, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 			}
 			if n, err := res.RowsAffected(); err != nil {
-				return record{}, false, errors.Unavailable(err, op)
+				return record{}, false, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 			} else if n == 1 {
 				return rec, true, s.commit(tx, op)
 			}
@@ -166,7 +164,7 @@ func (s *Service) remove(ctx context.Context, subject string, c conditions) erro
 	c = c.storable()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return errors.Unavailable(err, op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	defer tx.Rollback()
 	if c.mayReplace() {
@@ -175,10 +173,10 @@ func (s *Service) remove(ctx context.Context, subject string, c conditions) erro
 		args := appendTagCondition(&b, []any{subject}, c)
 		res, err := tx.ExecContext(ctx, b.String(), args...)
 		if err != nil {
-			return errors.Unavailable(err, op)
+			return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return errors.Unavailable(err, op)
+			return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 		} else if n == 1 {
 			return s.commit(tx, op)
 		}
@@ -193,14 +191,14 @@ func (s *Service) remove(ctx context.Context, subject string, c conditions) erro
 		}
 		return notFound(op)
 	case err != nil:
-		return errors.Unavailable(err, op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return conflict(op)
 }
 
 func (s *Service) commit(tx *sql.Tx, op string) error {
 	if err := tx.Commit(); err != nil {
-		return errors.Unavailable(err, op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return nil
 }

@@ -60,15 +60,15 @@ func Validate(body []byte) error {
 	}
 	b64 := onlyBase64(body)
 	if what := keyMaterial(body, b64); what != "" {
-		return &errors.Error{Code: errors.EncryptionRequired, Op: op, Description: "Backup " + what + " in plain text" + encryptAdvice}
+		return errors.E(errors.EncryptionRequired, "Backup "+what+" in plain text"+encryptAdvice).WithCause(op, nil)
 	}
 	data, desc := decodeStrict(body, b64)
 	if desc != "" {
-		return &errors.Error{Code: errors.InvalidBackupFormat, Op: op, Description: desc}
+		return errors.E(errors.InvalidBackupFormat, desc).WithCause(op, nil)
 	}
 	if len(data) < MinDecodedSize {
-		return &errors.Error{Code: errors.InvalidBackupFormat, Op: op, Description: "Backup decodes to " +
-			strconv.Itoa(len(data)) + " bytes; an encrypted backup is at least 44 (salt 16, iv 12, GCM tag 16): upload the whole string encryptBackup returns"}
+		return errors.E(errors.InvalidBackupFormat, "Backup decodes to "+
+			strconv.Itoa(len(data))+" bytes; an encrypted backup is at least 44 (salt 16, iv 12, GCM tag 16): upload the whole string encryptBackup returns").WithCause(op, nil)
 	}
 	if isText(data) {
 		// Ciphertext is readable text with a chance below 2^-60 at the
@@ -77,20 +77,20 @@ func Validate(body []byte) error {
 		if what := keyMaterial(data, false); what != "" {
 			desc = "Backup is base64 of plain text that " + what + encryptAdvice
 		}
-		return &errors.Error{Code: errors.EncryptionRequired, Op: op, Description: desc}
+		return errors.E(errors.EncryptionRequired, desc).WithCause(op, nil)
 	}
 	if entropy(data) < entropyThreshold(len(data)) {
-		return &errors.Error{Code: errors.EncryptionRequired, Op: op, Description: "Backup decodes to low-entropy data, not ciphertext" + encryptAdvice}
+		return errors.E(errors.EncryptionRequired, "Backup decodes to low-entropy data, not ciphertext"+encryptAdvice).WithCause(op, nil)
 	}
 	return nil
 }
 
 // tooLarge is backup_too_large with the catalog's description, the one
-// errors.LimitBody sends too: a client sees the same text whichever
+// httperr.LimitBody sends too: a client sees the same text whichever
 // layer noticed the size.
 func tooLarge(op string) *errors.Error {
 	e, _ := errors.Lookup(errors.BackupTooLarge)
-	return &errors.Error{Code: errors.BackupTooLarge, Op: op, Description: e.Description}
+	return errors.E(errors.BackupTooLarge, e.Description).WithCause(op, nil)
 }
 
 // keyMaterial reports what plaintext key material b holds, as the middle

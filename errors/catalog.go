@@ -1,7 +1,6 @@
 package errors
 
 import (
-	"net/http"
 	"slices"
 )
 
@@ -66,7 +65,7 @@ type Entry struct {
 // table in DESIGN.md; append new codes at the end.
 var catalog = []Entry{
 	{
-		Code: InvalidRequest, Status: http.StatusBadRequest,
+		Code: InvalidRequest, Status: 400,
 		Title:       "Invalid request",
 		Description: "The request is missing a required parameter, repeats a parameter, or has a malformed one",
 		UsedBy:      []string{"all endpoints"},
@@ -83,7 +82,7 @@ var catalog = []Entry{
 		Redirectable: true,
 	},
 	{
-		Code: UnauthorizedClient, Status: http.StatusBadRequest,
+		Code: UnauthorizedClient, Status: 400,
 		Title:        "Client not authorized for this grant",
 		Description:  "The client is not allowed to use this grant type or response type",
 		UsedBy:       []string{"/authorize", "/token"},
@@ -93,7 +92,7 @@ var catalog = []Entry{
 		Redirectable: true,
 	},
 	{
-		Code: AccessDenied, Status: http.StatusForbidden,
+		Code: AccessDenied, Status: 403,
 		Title:        "Access denied",
 		Description:  "The resource owner or authorization server denied the request",
 		UsedBy:       []string{"/authorize"},
@@ -103,7 +102,7 @@ var catalog = []Entry{
 		Redirectable: true,
 	},
 	{
-		Code: UnsupportedResponseType, Status: http.StatusBadRequest,
+		Code: UnsupportedResponseType, Status: 400,
 		Title:        "Unsupported response type",
 		Description:  "Only response_type=code is supported",
 		UsedBy:       []string{"/authorize"},
@@ -113,7 +112,7 @@ var catalog = []Entry{
 		Redirectable: true,
 	},
 	{
-		Code: InvalidScope, Status: http.StatusBadRequest,
+		Code: InvalidScope, Status: 400,
 		Title:        "Invalid scope",
 		Description:  "The requested scope is invalid, unknown, or exceeds what the client may ask for",
 		UsedBy:       []string{"/authorize", "/token"},
@@ -123,7 +122,7 @@ var catalog = []Entry{
 		Redirectable: true,
 	},
 	{
-		Code: ServerError, Status: http.StatusInternalServerError,
+		Code: ServerError, Status: 500,
 		Title:        "Internal server error",
 		Description:  "The server encountered an unexpected condition",
 		UsedBy:       []string{"all endpoints"},
@@ -134,7 +133,7 @@ var catalog = []Entry{
 		Redirectable: true,
 	},
 	{
-		Code: TemporarilyUnavailable, Status: http.StatusServiceUnavailable,
+		Code: TemporarilyUnavailable, Status: 503,
 		Title:       "Temporarily unavailable",
 		Description: "The service is temporarily unable to handle the request; retry after the indicated delay",
 		UsedBy:      []string{"all endpoints"},
@@ -145,7 +144,7 @@ var catalog = []Entry{
 		Fix:         "Wait retry_after seconds and send the request again. Operators: check /readyz.",
 	},
 	{
-		Code: InvalidClient, Status: http.StatusUnauthorized,
+		Code: InvalidClient, Status: 401,
 		Title:       "Client authentication failed",
 		Description: "Client authentication failed",
 		UsedBy:      []string{"/token", "/revoke", "/introspect"},
@@ -155,7 +154,7 @@ var catalog = []Entry{
 		Fix:         "Send client_id and client_secret with HTTP Basic (each form-urlencoded first, RFC 6749 §2.3.1) or in the form body, not both.",
 	},
 	{
-		Code: InvalidGrant, Status: http.StatusBadRequest,
+		Code: InvalidGrant, Status: 400,
 		Title:       "Invalid grant",
 		Description: "The authorization code or refresh token is invalid, expired, revoked, or was issued to another client",
 		UsedBy:      []string{"/token"},
@@ -169,7 +168,7 @@ var catalog = []Entry{
 		Fix: "Run the authorization flow again. Redeem each code once, and use only the newest refresh token.",
 	},
 	{
-		Code: UnsupportedGrantType, Status: http.StatusBadRequest,
+		Code: UnsupportedGrantType, Status: 400,
 		Title:       "Unsupported grant type",
 		Description: "The grant type is not supported",
 		UsedBy:      []string{"/token"},
@@ -178,7 +177,7 @@ var catalog = []Entry{
 		Fix:         "Use authorization_code, refresh_token or client_credentials.",
 	},
 	{
-		Code: UnsupportedTokenType, Status: http.StatusBadRequest,
+		Code: UnsupportedTokenType, Status: 400,
 		Title:       "Unsupported token type",
 		Description: "The server does not support revocation of this token type",
 		UsedBy:      []string{"/revoke"},
@@ -187,7 +186,7 @@ var catalog = []Entry{
 		Fix:         "Use token_type_hint=access_token or refresh_token, or omit it.",
 	},
 	{
-		Code: InvalidToken, Status: http.StatusUnauthorized,
+		Code: InvalidToken, Status: 401,
 		Title:       "Invalid access token",
 		Description: "The access token is missing, malformed, expired or revoked",
 		UsedBy:      []string{"/userinfo", "/backup (Bearer)"},
@@ -197,7 +196,7 @@ var catalog = []Entry{
 		Fix:         "Send a current access token in the Authorization header: Authorization: Bearer <token>. Use the refresh token to get a new one.",
 	},
 	{
-		Code: InsufficientScope, Status: http.StatusForbidden,
+		Code: InsufficientScope, Status: 403,
 		Title:       "Insufficient scope",
 		Description: "The access token does not carry the scope this resource requires",
 		UsedBy:      []string{"/userinfo", "/backup (Bearer)"},
@@ -207,7 +206,7 @@ var catalog = []Entry{
 		Fix:         "Ask for the scope named in the WWW-Authenticate header when authorizing.",
 	},
 	{
-		Code: MissingAuthToken, Status: http.StatusUnauthorized,
+		Code: MissingAuthToken, Status: 401,
 		Title:       "Bitcoin authentication required",
 		Description: "X-Auth-Token header is required for Bitcoin authentication",
 		UsedBy:      []string{"Bitcoin-authenticated routes (/backup, /authorize)"},
@@ -217,7 +216,7 @@ var catalog = []Entry{
 		Fix:         "Sign the request with your key (for example with authd token sign) and send the token in X-Auth-Token.",
 	},
 	{
-		Code: MalformedAuthToken, Status: http.StatusBadRequest,
+		Code: MalformedAuthToken, Status: 400,
 		Title:       "Malformed auth token",
 		Description: "Auth token format is invalid; expected sigma:<address>:<timestamp>|<signature> or <pubkey>|<bsm|brc77>|<timestamp>|<requestPath>|<signature>",
 		UsedBy:      []string{"Bitcoin-authenticated routes"},
@@ -230,7 +229,7 @@ var catalog = []Entry{
 		Fix: "Build the token exactly in one of the two syntaxes; the bitcoin-auth npm library and authd token sign do.",
 	},
 	{
-		Code: InvalidPublicKey, Status: http.StatusBadRequest,
+		Code: InvalidPublicKey, Status: 400,
 		Title:       "Invalid public key",
 		Description: "Public key is not a valid secp256k1 point",
 		UsedBy:      []string{"Bitcoin-authenticated routes"},
@@ -239,7 +238,7 @@ var catalog = []Entry{
 		Fix:         "Send the compressed public key of the signing key, hex encoded.",
 	},
 	{
-		Code: InvalidSignature, Status: http.StatusUnauthorized,
+		Code: InvalidSignature, Status: 401,
 		Title:       "Invalid signature",
 		Description: "Bitcoin signature verification failed",
 		UsedBy:      []string{"Bitcoin-authenticated routes"},
@@ -252,7 +251,7 @@ var catalog = []Entry{
 		Fix: "Sign exactly <request path with query>|<timestamp>|<lowercase hex SHA-256 of the body, or empty> with the key of the address.",
 	},
 	{
-		Code: InvalidTimestamp, Status: http.StatusUnauthorized,
+		Code: InvalidTimestamp, Status: 401,
 		Title:       "Invalid or replayed timestamp",
 		Description: "Auth token timestamp is outside the accepted window or was already used",
 		UsedBy:      []string{"Bitcoin-authenticated routes"},
@@ -261,7 +260,7 @@ var catalog = []Entry{
 		Fix:         "Sign each request just before sending it, with an accurate clock, and never resend a signed unsafe request.",
 	},
 	{
-		Code: BackupNotFound, Status: http.StatusNotFound,
+		Code: BackupNotFound, Status: 404,
 		Title:       "Backup not found",
 		Description: "No backup found for this user",
 		UsedBy:      []string{"/backup"},
@@ -270,7 +269,7 @@ var catalog = []Entry{
 		Fix:         "Store a backup with PUT /backup first.",
 	},
 	{
-		Code: BackupTooLarge, Status: http.StatusRequestEntityTooLarge,
+		Code: BackupTooLarge, Status: 413,
 		Title:       "Backup too large",
 		Description: "Backup exceeds the 1 MiB limit (1048576 bytes)",
 		UsedBy:      []string{"/backup"},
@@ -279,7 +278,7 @@ var catalog = []Entry{
 		Fix:         "Store only the encrypted wallet secrets; a backup made by bitcoin-backup is a few kilobytes.",
 	},
 	{
-		Code: InvalidBackupFormat, Status: http.StatusBadRequest,
+		Code: InvalidBackupFormat, Status: 400,
 		Title:       "Invalid backup format",
 		Description: "Backup must be strict base64 of salt(16) || iv(12) || AES-256-GCM ciphertext, at least 44 bytes decoded",
 		UsedBy:      []string{"/backup"},
@@ -288,7 +287,7 @@ var catalog = []Entry{
 		Fix:         "Send the string the bitcoin-backup library's encrypt function returns, unchanged.",
 	},
 	{
-		Code: EncryptionRequired, Status: http.StatusBadRequest,
+		Code: EncryptionRequired, Status: 400,
 		Title:       "Encryption required",
 		Description: "Backup looks like unencrypted key material; encrypt it on the client before upload",
 		UsedBy:      []string{"/backup"},
@@ -297,7 +296,7 @@ var catalog = []Entry{
 		Fix:         "Encrypt the backup on the client (bitcoin-backup does) and upload only the ciphertext. authd never accepts plaintext keys.",
 	},
 	{
-		Code: BackupConflict, Status: http.StatusPreconditionFailed,
+		Code: BackupConflict, Status: 412,
 		Title:       "Backup changed",
 		Description: "The stored backup does not match the request's precondition (If-Match or If-None-Match)",
 		UsedBy:      []string{"/backup"},
@@ -306,7 +305,7 @@ var catalog = []Entry{
 		Fix:         "GET /backup, merge, and PUT again with If-Match set to the new ETag.",
 	},
 	{
-		Code: RateLimitExceeded, Status: http.StatusTooManyRequests,
+		Code: RateLimitExceeded, Status: 429,
 		Title:       "Rate limit exceeded",
 		Description: "Too many requests; retry after the indicated delay",
 		UsedBy:      []string{"every rate-limited route", "Bitcoin authentication lockout"},
@@ -317,7 +316,7 @@ var catalog = []Entry{
 		Fix:         "Wait retry_after seconds. Spread requests out, and do not retry failed signatures in a loop.",
 	},
 	{
-		Code: GoogleAuthFailed, Status: http.StatusUnauthorized,
+		Code: GoogleAuthFailed, Status: 401,
 		Title:       "Google sign-in failed",
 		Description: "Google authentication was unsuccessful",
 		UsedBy:      []string{"/callback/google"},
@@ -330,7 +329,7 @@ var catalog = []Entry{
 		Fix: "Start the authorization again from the client application.",
 	},
 	{
-		Code: GitHubAuthFailed, Status: http.StatusUnauthorized,
+		Code: GitHubAuthFailed, Status: 401,
 		Title:       "GitHub sign-in failed",
 		Description: "GitHub authentication was unsuccessful",
 		UsedBy:      []string{"/callback/github"},
@@ -343,7 +342,7 @@ var catalog = []Entry{
 		Fix: "Start the authorization again from the client application.",
 	},
 	{
-		Code: NotFound, Status: http.StatusNotFound,
+		Code: NotFound, Status: 404,
 		Title:       "Not found",
 		Description: "No such endpoint",
 		UsedBy:      []string{"unknown routes"},
@@ -352,7 +351,7 @@ var catalog = []Entry{
 		Fix:         "Check the path against the server metadata at /.well-known/oauth-authorization-server.",
 	},
 	{
-		Code: MethodNotAllowed, Status: http.StatusMethodNotAllowed,
+		Code: MethodNotAllowed, Status: 405,
 		Title:       "Method not allowed",
 		Description: "The endpoint does not support this HTTP method",
 		UsedBy:      []string{"every route"},
@@ -362,7 +361,7 @@ var catalog = []Entry{
 		Fix:         "Use one of the methods listed in the Allow header.",
 	},
 	{
-		Code: RequestTooLarge, Status: http.StatusRequestEntityTooLarge,
+		Code: RequestTooLarge, Status: 413,
 		Title:       "Request too large",
 		Description: "The request body exceeds this endpoint's limit",
 		UsedBy:      []string{"every route with a body"},
@@ -413,5 +412,5 @@ func (c Code) Status() int {
 	if e, ok := byCode[c]; ok {
 		return e.Status
 	}
-	return http.StatusInternalServerError
+	return 500
 }

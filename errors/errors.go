@@ -1,12 +1,8 @@
-// Package errors is authd's error layer: the wire codes, their catalog, the
-// *Error type every handler returns, and Write, the only code that turns an
-// error into an HTTP response.
-//
-// Every failure in authd leaves through Write in one shape, the error
-// response of RFC 6749 §5.2:
-//
-//	{"error":"invalid_request","error_description":"Missing required parameter: client_id",
-//	 "error_uri":"https://auth.example.com/docs/errors#invalid_request","request_id":"…"}
+// Package errors is authd's error model: the wire codes, their catalog,
+// and *Error, the error every handler returns. It knows nothing of HTTP:
+// package httperr renders an *Error as a response (RFC 6749 §5.2), so
+// code that only makes or inspects errors (stores, the Go SDK) does not
+// pull in a web stack.
 //
 // The package is named errors on purpose: it forwards Is, As, Unwrap, Join
 // and New from the standard library with the same signatures and semantics,
@@ -67,27 +63,56 @@ type Redirect struct {
 	Issuer string
 }
 
-// E returns an *Error with the given code and description.
+// E returns an *Error with the given code and description. It is the one
+// way to make an *Error: the With methods add the optional parts to the
+// value E just returned, for example
+//
+//	errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+//	errors.E(errors.RateLimitExceeded, desc).WithRetryAfter(wait)
 func E(code Code, description string) *Error {
 	return &Error{Code: code, Description: description}
 }
 
-// Wrap returns an *Error with the given code and description whose cause is
-// err and whose operation is op. The cause is logged, never sent.
-func Wrap(err error, op string, code Code, description string) *Error {
-	return &Error{Code: code, Description: description, Op: op, Err: err}
+// WithCause records the operation that failed and the underlying cause, for
+// logs only. It returns e.
+func (e *Error) WithCause(op string, cause error) *Error {
+	e.Op, e.Err = op, cause
+	return e
 }
 
-// Unavailable reports that a dependency (Redis, the database) failed or timed
-// out: temporarily_unavailable, 503, with a Retry-After of one second. The
-// cause is logged, never sent.
-func Unavailable(err error, op string) *Error {
-	return &Error{
-		Code:       TemporarilyUnavailable,
-		RetryAfter: time.Second,
-		Op:         op,
-		Err:        err,
-	}
+// WithRetryAfter sets how long the client should wait before retrying
+// (the Retry-After header and the "retry_after" member). It returns e.
+func (e *Error) WithRetryAfter(d time.Duration) *Error {
+	e.RetryAfter = d
+	return e
+}
+
+// WithScope sets the scope an insufficient_scope response asks for. It
+// returns e.
+func (e *Error) WithScope(scope string) *Error {
+	e.Scope = scope
+	return e
+}
+
+// WithProviderError sets the upstream provider's own error code. It
+// returns e.
+func (e *Error) WithProviderError(providerError string) *Error {
+	e.ProviderError = providerError
+	return e
+}
+
+// WithRedirect sends the error to the client's validated redirect_uri
+// (RFC 6749 §4.1.2.1). It returns e.
+func (e *Error) WithRedirect(rd *Redirect) *Error {
+	e.Redirect = rd
+	return e
+}
+
+// WithDocCode makes error_uri point at code's catalog entry instead of
+// e.Code's. It returns e.
+func (e *Error) WithDocCode(code Code) *Error {
+	e.DocCode = code
+	return e
 }
 
 // Error returns a log-friendly text: op, code, description and cause.
@@ -108,16 +133,20 @@ func (e *Error) Error() string {
 // Unwrap returns the cause, so Is and As see through an *Error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// CodeOf returns the code Write would send for err: the code of the
-// outermost *Error in err's chain, the body-limit code for a body read over
-// its limit (request_too_large, or the code given to LimitBody), the empty
-// code for nil, and ServerError for anything else: an error authd did not
-// classify is an internal error.
+// CodeOf returns err's code: the code of the outermost *Error in err's
+// chain, the empty code for nil, and ServerError for anything else (an
+// error authd did not classify is an internal error). The HTTP writer
+// answers a request body over its limit with a 413 code whatever the
+// chain says; CodeOf knows nothing of HTTP.
 func CodeOf(err error) Code {
 	if err == nil {
 		return ""
 	}
-	return classify(err, nil).Code
+	var e *Error
+	if As(err, &e) && e.Code != "" {
+		return e.Code
+	}
+	return ServerError
 }
 
 // Errorf is fmt.Errorf: it formats a cause for logs (use %w to wrap).

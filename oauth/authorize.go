@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/httperr"
 	"github.com/go-oauth2/oauth2/v4"
 	"github.com/redis/go-redis/v9"
 )
@@ -56,7 +57,7 @@ func (s *Server) redirect(p *Pending) *errors.Redirect {
 	return &errors.Redirect{URI: p.RedirectURI, State: p.State, HasState: p.HasState, Issuer: s.issuer}
 }
 
-// RedirectError returns an error that errors.Write delivers to p's
+// RedirectError returns an error that httperr.Write delivers to p's
 // validated redirect_uri, with p's state and the issuer. Use it for
 // failures of an authorization whose client was validated, such as a
 // failed upstream sign-in (access_denied).
@@ -176,7 +177,7 @@ func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup cli
 // Wallet); request_too_large; temporarily_unavailable; server_error.
 func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	errors.SetPage(ctx, errors.DefaultPage)
+	httperr.SetPage(ctx, httperr.DefaultPage)
 	v, body, err := s.authorizeRequest(w, r)
 	if err != nil {
 		return err
@@ -194,7 +195,7 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) error {
 	if hasWalletToken(r) {
 		return s.walletAuthorize(w, r, p, body)
 	}
-	if !errors.PrefersHTML(r) {
+	if !httperr.PrefersHTML(r) {
 		return errors.E(errors.MissingAuthToken, "X-Auth-Token header is required for Bitcoin authentication: sign this exact request URI, or open it in a browser to sign in")
 	}
 	if err := s.SavePending(ctx, p); err != nil {
@@ -209,7 +210,7 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) authorizeRequest(w http.ResponseWriter, r *http.Request) (url.Values, []byte, error) {
 	v, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return nil, nil, errors.Wrap(err, "oauth.Authorize", errors.InvalidRequest, "The query string is malformed")
+		return nil, nil, errors.E(errors.InvalidRequest, "The query string is malformed").WithCause("oauth.Authorize", err)
 	}
 	if r.Method != http.MethodPost {
 		return v, nil, nil
@@ -246,7 +247,7 @@ func (s *Server) walletAuthorize(w http.ResponseWriter, r *http.Request, p *Pend
 	if err != nil {
 		// Shown on a fresh login page, so the user can still sign in by hand.
 		w.Header().Set("Content-Security-Policy", loginCSP(p))
-		errors.SetPage(ctx, s.loginErrorPage(ctx, p, ""))
+		httperr.SetPage(ctx, s.loginErrorPage(ctx, p, ""))
 		return direct(err, "oauth.Authorize")
 	}
 	return s.finishWallet(w, r, p, u)
@@ -256,7 +257,7 @@ func (s *Server) walletAuthorize(w http.ResponseWriter, r *http.Request, p *Pend
 func direct(err error, op string) *errors.Error {
 	var e *errors.Error
 	if !errors.As(err, &e) {
-		return errors.Wrap(err, op, errors.ServerError, "")
+		return errors.E(errors.ServerError, "").WithCause(op, err)
 	}
 	c := *e
 	c.Redirect = nil
@@ -292,12 +293,12 @@ func (s *Server) SavePending(ctx context.Context, p *Pending) error {
 	p.Message = s.loginMessage(p)
 	b, err := json.Marshal(p)
 	if err != nil {
-		return errors.Wrap(err, op, errors.ServerError, "")
+		return errors.E(errors.ServerError, "").WithCause(op, err)
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
 	if err := s.rdb.Set(ctx, loginKey(p.ID), b, s.cfg.LoginTTL).Err(); err != nil {
-		return errors.Unavailable(err, op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return nil
 }
@@ -305,7 +306,7 @@ func (s *Server) SavePending(ctx context.Context, p *Pending) error {
 // errLoginGone is the answer for a login id that is unknown, expired or
 // already used.
 func errLoginGone(op string, cause error) *errors.Error {
-	return errors.Wrap(cause, op, errors.InvalidRequest, "This sign-in request has expired or was already used; start again from the application")
+	return errors.E(errors.InvalidRequest, "This sign-in request has expired or was already used; start again from the application").WithCause(op, cause)
 }
 
 // LoadPending returns the pending authorization id, leaving it in place.
@@ -364,10 +365,10 @@ func (s *Server) loadJSON(ctx context.Context, op, key string, take bool, v any)
 		return false, nil
 	}
 	if err != nil {
-		return false, errors.Unavailable(err, op)
+		return false, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return false, errors.Wrap(err, op, errors.ServerError, "")
+		return false, errors.E(errors.ServerError, "").WithCause(op, err)
 	}
 	return true, nil
 }
@@ -382,7 +383,7 @@ func (s *Server) loadJSON(ctx context.Context, op, key string, take bool, v any)
 func (s *Server) FinishAuthorization(ctx context.Context, p *Pending, subject string) (string, error) {
 	const op = "oauth.FinishAuthorization"
 	if subject == "" {
-		return "", errors.Wrap(errors.New("empty subject"), op, errors.ServerError, "")
+		return "", errors.E(errors.ServerError, "").WithCause(op, errors.New("empty subject"))
 	}
 	c, err := s.clients.get(ctx, p.ClientID)
 	if err != nil {
@@ -412,7 +413,7 @@ func (s *Server) FinishAuthorization(ctx context.Context, p *Pending, subject st
 	params = append(params, [2]string{"iss", s.issuer})
 	loc, err := appendQuery(p.RedirectURI, params)
 	if err != nil {
-		return "", errors.Wrap(err, op, errors.ServerError, "")
+		return "", errors.E(errors.ServerError, "").WithCause(op, err)
 	}
 	return loc, nil
 }
@@ -494,7 +495,7 @@ func (s *Server) loginMessage(p *Pending) string {
 func (s *Server) Login(w http.ResponseWriter, r *http.Request) error {
 	const op = "oauth.Login"
 	ctx := r.Context()
-	errors.SetPage(ctx, errors.DefaultPage)
+	httperr.SetPage(ctx, httperr.DefaultPage)
 	form, _, err := readForm(w, r)
 	if err != nil {
 		return err
@@ -513,7 +514,7 @@ func (s *Server) Login(w http.ResponseWriter, r *http.Request) error {
 	address := strings.TrimSpace(form.Get("address"))
 	signature := strings.TrimSpace(form.Get("signature"))
 	w.Header().Set("Content-Security-Policy", loginCSP(p))
-	errors.SetPage(ctx, s.loginPage(p, address))
+	httperr.SetPage(ctx, s.loginPage(p, address))
 	if form.Has("provider") {
 		prov := form.Get("provider")
 		if s.upstreams[prov] == nil {
@@ -534,7 +535,7 @@ func (s *Server) Login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return direct(err, op)
 	}
-	errors.SetPage(ctx, errors.DefaultPage)
+	httperr.SetPage(ctx, httperr.DefaultPage)
 	p, err = s.TakePending(ctx, id)
 	if err != nil {
 		return err
@@ -563,7 +564,7 @@ func (s *Server) finishWallet(w http.ResponseWriter, r *http.Request, p *Pending
 func (s *Server) signInWallet(ctx context.Context, u WalletUser) (string, error) {
 	const op = "oauth.signInWallet"
 	if u.Address == "" {
-		return "", errors.Wrap(errors.New("wallet returned no address"), op, errors.ServerError, "")
+		return "", errors.E(errors.ServerError, "").WithCause(op, errors.New("wallet returned no address"))
 	}
 	if err := s.UpsertIdentity(ctx, Identity{Subject: u.Address, Kind: KindWallet, Address: u.Address, PubKey: u.PubKey}); err != nil {
 		return "", err

@@ -187,7 +187,7 @@ func (s *Server) UserInfo(w http.ResponseWriter, r *http.Request) error {
 func writeJSON(w http.ResponseWriter, status int, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return errors.Wrap(err, "oauth.writeJSON", errors.ServerError, "")
+		return errors.E(errors.ServerError, "").WithCause("oauth.writeJSON", err)
 	}
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(status)

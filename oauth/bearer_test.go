@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/httperr"
 	"github.com/authd-dev/authd/internal/testenv"
 	"github.com/authd-dev/authd/store"
 )
@@ -349,7 +350,7 @@ func TestMetadata(t *testing.T) {
 	var bodies []string
 	for _, p := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"} {
 		rec := httptest.NewRecorder()
-		errors.HandlerFunc(s.Metadata).ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		httperr.HandlerFunc(s.Metadata).ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
 		if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/json;charset=UTF-8" {
 			t.Fatalf("%s: %d %s", p, rec.Code, rec.Header().Get("Content-Type"))
 		}

@@ -135,7 +135,7 @@ const clientColumns = `id, secret_hash, name, redirect_uris, grant_types, scope,
 func (cs *clientStore) prepare(ctx context.Context) error {
 	st, err := cs.db.PrepareContext(ctx, `SELECT `+clientColumns+` FROM oauth_clients WHERE id = $1`)
 	if err != nil {
-		return errors.Unavailable(err, "oauth.clientStore.prepare")
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause("oauth.clientStore.prepare", err)
 	}
 	cs.byID = st
 	return nil
@@ -160,7 +160,7 @@ func (cs *clientStore) GetByID(ctx context.Context, id string) (oauth2.ClientInf
 		return nil, err
 	}
 	if c == nil {
-		return nil, errors.Wrap(liberrors.ErrInvalidClient, "oauth.clientStore.GetByID", errors.InvalidClient, "Client authentication failed")
+		return nil, errors.E(errors.InvalidClient, "Client authentication failed").WithCause("oauth.clientStore.GetByID", liberrors.ErrInvalidClient)
 	}
 	return c, nil
 }
@@ -189,7 +189,7 @@ func (cs *clientStore) get(ctx context.Context, id string) (*Client, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, errors.Unavailable(err, op)
+		return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	cs.mu.Lock()
 	if cs.recent == nil || len(cs.recent) >= clientCacheSize {
@@ -331,7 +331,7 @@ func CreateClient(ctx context.Context, db *sql.DB, reg ClientRegistration, now t
 		(id, secret_hash, name, redirect_uris, grant_types, scope, public, created_ms)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		c.ID, secretHex, c.Name, string(uris), strings.Join(c.Grants, " "), strings.Join(c.Scopes, " "), public, c.CreatedAt.UnixMilli()); err != nil {
-		return nil, "", errors.Unavailable(err, op)
+		return nil, "", errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return c, secret, nil
 }
@@ -343,19 +343,19 @@ func ListClients(ctx context.Context, db *sql.DB) ([]*Client, error) {
 	const op = "oauth.ListClients"
 	rows, err := db.QueryContext(ctx, `SELECT `+clientColumns+` FROM oauth_clients ORDER BY created_ms, id`)
 	if err != nil {
-		return nil, errors.Unavailable(err, op)
+		return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	defer rows.Close()
 	out := []*Client{}
 	for rows.Next() {
 		c, err := scanClient(rows)
 		if err != nil {
-			return nil, errors.Unavailable(err, op)
+			return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 		}
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, errors.Unavailable(err, op)
+		return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return out, nil
 }
@@ -374,23 +374,23 @@ func DeleteClient(ctx context.Context, db *sql.DB, id string) error {
 	const op = "oauth.DeleteClient"
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return errors.Unavailable(err, op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, `DELETE FROM oauth_clients WHERE id = $1`, id)
 	if err != nil {
-		return errors.Unavailable(err, op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return errors.Unavailable(err, op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	} else if n == 0 {
-		return errors.Wrap(ErrNoClient, op, errors.InvalidRequest, "No client with that client_id")
+		return errors.E(errors.InvalidRequest, "No client with that client_id").WithCause(op, ErrNoClient)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_refresh_tokens WHERE client_id = $1`, id); err != nil {
-		return errors.Unavailable(err, op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return errors.Unavailable(err, op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return nil
 }

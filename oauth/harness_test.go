@@ -26,6 +26,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/httperr"
 	"github.com/authd-dev/authd/internal/testenv"
 	"github.com/authd-dev/authd/store"
 	"github.com/redis/go-redis/v9"
@@ -106,7 +107,7 @@ func (fw *fakeWallet) Authenticate(r *http.Request) (WalletUser, error) {
 	down := fw.down
 	fw.mu.Unlock()
 	if down {
-		return WalletUser{}, errors.Unavailable(errors.New("fake wallet down"), "fakeWallet.Authenticate")
+		return WalletUser{}, errors.E(errors.TemporarilyUnavailable, "").WithCause("fakeWallet.Authenticate", errors.New("fake wallet down"))
 	}
 	var body []byte
 	if r.Body != nil {
@@ -126,10 +127,10 @@ func (fw *fakeWallet) VerifyLogin(r *http.Request, address, message, signature s
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
 	if fw.down {
-		return WalletUser{}, errors.Unavailable(errors.New("fake wallet down"), "fakeWallet.VerifyLogin")
+		return WalletUser{}, errors.E(errors.TemporarilyUnavailable, "").WithCause("fakeWallet.VerifyLogin", errors.New("fake wallet down"))
 	}
 	if fw.fails[address] >= 3 {
-		return WalletUser{}, &errors.Error{Code: errors.RateLimitExceeded, Description: "Too many failed sign-ins; retry after the indicated delay", RetryAfter: 30 * time.Second}
+		return WalletUser{}, errors.E(errors.RateLimitExceeded, "Too many failed sign-ins; retry after the indicated delay").WithRetryAfter(30 * time.Second)
 	}
 	k := fw.keys[address]
 	if k == nil {
@@ -239,8 +240,8 @@ func miniredisClient(t testing.TB) (*miniredis.Miniredis, redis.UniversalClient)
 // its middleware runs (rate limiting, which the server adds, left out).
 func routes(s *Server, issuer string) http.Handler {
 	mux := http.NewServeMux()
-	hf := func(f func(http.ResponseWriter, *http.Request) error) http.Handler { return errors.HandlerFunc(f) }
-	form := func(h http.Handler) http.Handler { return errors.LimitBody(64<<10, errors.RequestTooLarge, h) }
+	hf := func(f func(http.ResponseWriter, *http.Request) error) http.Handler { return httperr.HandlerFunc(f) }
+	form := func(h http.Handler) http.Handler { return httperr.LimitBody(64<<10, errors.RequestTooLarge, h) }
 	mux.Handle("GET /authorize", hf(s.Authorize))
 	mux.Handle("POST /authorize", form(hf(s.Authorize)))
 	mux.Handle("POST /authorize/login", form(hf(s.Login)))
@@ -259,8 +260,8 @@ func routes(s *Server, issuer string) http.Handler {
 	mux.Handle("OPTIONS /.well-known/oauth-authorization-server", Preflight("GET"))
 	mux.Handle("OPTIONS /.well-known/jwks.json", Preflight("GET"))
 	mux.Handle("GET /callback/{provider}", hf(s.Callback))
-	mux.Handle("GET /docs/errors", hf(errors.Docs))
-	return errors.Middleware(errors.Config{URIBase: issuer + "/docs/errors", Logger: quiet}, errors.Routes(mux))
+	mux.Handle("GET /docs/errors", hf(httperr.Docs))
+	return httperr.Middleware(httperr.Config{URIBase: issuer + "/docs/errors", Logger: quiet}, httperr.Routes(mux))
 }
 
 // client registers a client and returns it with its secret.
@@ -423,12 +424,12 @@ var (
 	anchors     map[string]bool
 )
 
-// docAnchors returns the ids on errors.Docs' page.
+// docAnchors returns the ids on httperr.Docs' page.
 func docAnchors(t testing.TB) map[string]bool {
 	anchorsOnce.Do(func() {
 		rec := httptest.NewRecorder()
-		if err := errors.Docs(rec, httptest.NewRequest("GET", "/docs/errors", nil)); err != nil {
-			t.Fatalf("errors.Docs: %v", err)
+		if err := httperr.Docs(rec, httptest.NewRequest("GET", "/docs/errors", nil)); err != nil {
+			t.Fatalf("httperr.Docs: %v", err)
 		}
 		anchors = map[string]bool{}
 		for _, m := range regexp.MustCompile(`id="([^"]+)"`).FindAllStringSubmatch(rec.Body.String(), -1) {

@@ -39,14 +39,14 @@ func (s *Server) UpsertIdentity(ctx context.Context, id Identity) error {
 	switch id.Kind {
 	case KindWallet:
 		if id.Subject == "" || id.Subject != id.Address {
-			return errors.Wrap(errors.New("wallet subject must be its address"), op, errors.ServerError, "")
+			return errors.E(errors.ServerError, "").WithCause(op, errors.New("wallet subject must be its address"))
 		}
 	case KindGoogle, KindGitHub:
 		if !strings.HasPrefix(id.Subject, id.Kind+":") || len(id.Subject) == len(id.Kind)+1 {
-			return errors.Wrap(errors.New("provider subject must be <kind>:<id>"), op, errors.ServerError, "")
+			return errors.E(errors.ServerError, "").WithCause(op, errors.New("provider subject must be <kind>:<id>"))
 		}
 	default:
-		return errors.Wrap(errors.Errorf("unknown identity kind %q", id.Kind), op, errors.ServerError, "")
+		return errors.E(errors.ServerError, "").WithCause(op, errors.Errorf("unknown identity kind %q", id.Kind))
 	}
 	now := s.now().UnixMilli()
 	ctx, cancel := s.opCtx(ctx)
@@ -60,7 +60,7 @@ func (s *Server) UpsertIdentity(ctx context.Context, id Identity) error {
 		WHERE (identities.pubkey = '' AND excluded.pubkey <> '')
 			OR (excluded.email <> '' AND excluded.email <> identities.email)`,
 		id.Subject, id.Kind, id.Address, id.PubKey, id.Email, now); err != nil {
-		return errors.Unavailable(err, op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return nil
 }
@@ -82,7 +82,7 @@ func (s *Server) LookupIdentity(ctx context.Context, subject string) (*Identity,
 		return nil, nil
 	}
 	if err != nil {
-		return nil, errors.Unavailable(err, op)
+		return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	id.CreatedAt = time.UnixMilli(created).UTC()
 	id.UpdatedAt = time.UnixMilli(updated).UTC()

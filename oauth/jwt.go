@@ -87,7 +87,7 @@ func (g *accessGenerator) Token(ctx context.Context, data *oauth2.GenerateBasic,
 		family = eti.GetExtension().Get(extFamily)
 	}
 	if !validFamily(family) {
-		return "", "", errors.Wrap(errors.New("token info without a family"), op, errors.ServerError, "")
+		return "", "", errors.E(errors.ServerError, "").WithCause(op, errors.New("token info without a family"))
 	}
 	sub := data.UserID
 	if sub == "" {
@@ -106,7 +106,7 @@ func (g *accessGenerator) Token(ctx context.Context, data *oauth2.GenerateBasic,
 	}
 	access, err := g.s.keys.keys(ctx).current.sign(&claims)
 	if err != nil {
-		return "", "", errors.Wrap(err, op, errors.ServerError, "")
+		return "", "", errors.E(errors.ServerError, "").WithCause(op, err)
 	}
 	refresh := ""
 	if c, ok := data.Client.(*Client); isGenRefresh && data.UserID != "" && ok && c.allows(GrantRefreshToken) {
@@ -143,7 +143,7 @@ func (sk *signingKey) sign(claims *accessClaims) (string, error) {
 // errBadToken is the one answer for every way a token can fail to verify:
 // which check failed is logged, never sent.
 func errBadToken(op string, cause error) *errors.Error {
-	return errors.Wrap(cause, op, errors.InvalidToken, "The access token is invalid or expired")
+	return errors.E(errors.InvalidToken, "The access token is invalid or expired").WithCause(op, cause)
 }
 
 // verifyAccessToken checks a JWT's header, signature, issuer, audience and

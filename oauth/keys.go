@@ -112,7 +112,7 @@ func (k *keyring) init(ctx context.Context) error {
 		return err
 	}
 	if k.set.Load().current == nil {
-		return errors.Wrap(errors.New("no signing key after generating one"), op, errors.ServerError, "")
+		return errors.E(errors.ServerError, "").WithCause(op, errors.New("no signing key after generating one"))
 	}
 	return nil
 }
@@ -136,7 +136,7 @@ func (k *keyring) reload(ctx context.Context) error {
 	} {
 		rows, err := k.db.QueryContext(ctx, q, nowMS)
 		if err != nil {
-			return errors.Unavailable(err, op)
+			return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 		}
 		active := 0
 		var successor int64 // activation of the next newer active key
@@ -145,7 +145,7 @@ func (k *keyring) reload(ctx context.Context) error {
 			var created int64
 			if err := rows.Scan(&kid, &alg, &der, &created); err != nil {
 				rows.Close()
-				return errors.Unavailable(err, op)
+				return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 			}
 			if created <= nowMS {
 				// Past the previous key, a key matters only while a token
@@ -159,7 +159,7 @@ func (k *keyring) reload(ctx context.Context) error {
 			sk, err := parseSigningKey(kid, alg, der, created)
 			if err != nil {
 				rows.Close()
-				return errors.Wrap(err, op, errors.ServerError, "")
+				return errors.E(errors.ServerError, "").WithCause(op, err)
 			}
 			switch {
 			case created > nowMS:
@@ -175,7 +175,7 @@ func (k *keyring) reload(ctx context.Context) error {
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return errors.Unavailable(err, op)
+			return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 		}
 	}
 	if ks.current == nil {
@@ -315,15 +315,15 @@ func RotateKey(ctx context.Context, db *sql.DB, activeFrom time.Time) (KeyInfo, 
 	const op = "oauth.RotateKey"
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return KeyInfo{}, errors.Wrap(err, op, errors.ServerError, "")
+		return KeyInfo{}, errors.E(errors.ServerError, "").WithCause(op, err)
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
-		return KeyInfo{}, errors.Wrap(err, op, errors.ServerError, "")
+		return KeyInfo{}, errors.E(errors.ServerError, "").WithCause(op, err)
 	}
 	j, err := publicJWK(&priv.PublicKey)
 	if err != nil {
-		return KeyInfo{}, errors.Wrap(err, op, errors.ServerError, "")
+		return KeyInfo{}, errors.E(errors.ServerError, "").WithCause(op, err)
 	}
 	// Keys are ordered by activation time, so no two may share a
 	// millisecond: a collision moves the new key on by one.
@@ -331,7 +331,7 @@ func RotateKey(ctx context.Context, db *sql.DB, activeFrom time.Time) (KeyInfo, 
 	for {
 		var n int
 		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM oauth_signing_keys WHERE created_ms = $1`, active).Scan(&n); err != nil {
-			return KeyInfo{}, errors.Unavailable(err, op)
+			return KeyInfo{}, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 		}
 		if n == 0 {
 			break
@@ -340,7 +340,7 @@ func RotateKey(ctx context.Context, db *sql.DB, activeFrom time.Time) (KeyInfo, 
 	}
 	if _, err := db.ExecContext(ctx, `INSERT INTO oauth_signing_keys (kid, alg, private_key, created_ms) VALUES ($1, $2, $3, $4)`,
 		j.Kid, algES256, base64.StdEncoding.EncodeToString(der), active); err != nil {
-		return KeyInfo{}, errors.Unavailable(err, op)
+		return KeyInfo{}, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	ki := KeyInfo{KID: j.Kid, Algorithm: algES256, ActiveFrom: time.UnixMilli(active).UTC(), Status: "current"}
 	if ki.ActiveFrom.After(time.Now()) {
@@ -365,17 +365,17 @@ func RetireKey(ctx context.Context, db *sql.DB, kid string, now time.Time) error
 	var current string
 	err := db.QueryRowContext(ctx, `SELECT kid FROM oauth_signing_keys WHERE created_ms <= $1 ORDER BY created_ms DESC, kid DESC LIMIT 1`, now.UnixMilli()).Scan(&current)
 	if err != nil && err != sql.ErrNoRows {
-		return errors.Unavailable(err, op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	if kid == current {
 		return ErrKeyInUse
 	}
 	res, err := db.ExecContext(ctx, `DELETE FROM oauth_signing_keys WHERE kid = $1`, kid)
 	if err != nil {
-		return errors.Unavailable(err, op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return errors.Unavailable(err, op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	} else if n == 0 {
 		return ErrNoKey
 	}
@@ -390,7 +390,7 @@ func ListKeys(ctx context.Context, db *sql.DB, now time.Time) ([]KeyInfo, error)
 	const op = "oauth.ListKeys"
 	rows, err := db.QueryContext(ctx, `SELECT kid, alg, created_ms FROM oauth_signing_keys ORDER BY created_ms DESC, kid DESC`)
 	if err != nil {
-		return nil, errors.Unavailable(err, op)
+		return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	defer rows.Close()
 	out := []KeyInfo{}
@@ -399,7 +399,7 @@ func ListKeys(ctx context.Context, db *sql.DB, now time.Time) ([]KeyInfo, error)
 		var ki KeyInfo
 		var created int64
 		if err := rows.Scan(&ki.KID, &ki.Algorithm, &created); err != nil {
-			return nil, errors.Unavailable(err, op)
+			return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 		}
 		ki.ActiveFrom = time.UnixMilli(created).UTC()
 		switch {
@@ -415,7 +415,7 @@ func ListKeys(ctx context.Context, db *sql.DB, now time.Time) ([]KeyInfo, error)
 		out = append(out, ki)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, errors.Unavailable(err, op)
+		return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return out, nil
 }

@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/httperr"
 )
 
 // loginView is what the login page shows.
 type loginView struct {
 	Pending *Pending // nil: the error alone, no form
-	Error   *errors.PageData
+	Error   *httperr.PageData
 	Address string // kept after a failed attempt
 }
 
@@ -43,17 +44,17 @@ var scopeTexts = map[string]string{
 var providerLabels = map[string]string{"google": "Google", "github": "GitHub"}
 
 // renderLogin writes the login page (200); the page with an error on it
-// is written by errors.Write, through loginErrorPage.
+// is written by httperr.Write, through loginErrorPage.
 func (s *Server) renderLogin(w http.ResponseWriter, v loginView) error {
 	var buf bytes.Buffer
 	if err := s.executeLogin(&buf, v); err != nil {
-		return errors.Wrap(err, "oauth.renderLogin", errors.ServerError, "")
+		return errors.E(errors.ServerError, "").WithCause("oauth.renderLogin", err)
 	}
 	h := w.Header()
 	if v.Pending != nil {
 		h.Set("Content-Security-Policy", loginCSP(v.Pending))
 	}
-	errors.SetHTMLHeaders(h)
+	httperr.SetHTMLHeaders(h)
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	w.WriteHeader(http.StatusOK)
@@ -94,19 +95,19 @@ func (s *Server) executeLogin(w io.Writer, v loginView) error {
 	return loginTemplate.Execute(w, d)
 }
 
-// loginPage is the errors.Page of a login attempt on p: errors.Write
+// loginPage is the httperr.Page of a login attempt on p: httperr.Write
 // shows the failure on the login page, with the form kept.
-func (s *Server) loginPage(p *Pending, address string) errors.Page {
-	return func(w io.Writer, d errors.PageData) error {
+func (s *Server) loginPage(p *Pending, address string) httperr.Page {
+	return func(w io.Writer, d httperr.PageData) error {
 		return s.executeLogin(w, loginView{Pending: p, Error: &d, Address: address})
 	}
 }
 
-// loginErrorPage is the errors.Page of a failed wallet sign-in at
+// loginErrorPage is the httperr.Page of a failed wallet sign-in at
 // /authorize: a fresh login (stored only when the page is actually
 // rendered) so the user can still sign in by hand.
-func (s *Server) loginErrorPage(ctx context.Context, p *Pending, address string) errors.Page {
-	return func(w io.Writer, d errors.PageData) error {
+func (s *Server) loginErrorPage(ctx context.Context, p *Pending, address string) httperr.Page {
+	return func(w io.Writer, d httperr.PageData) error {
 		v := loginView{Error: &d, Address: address}
 		cp := *p
 		if err := s.SavePending(context.WithoutCancel(ctx), &cp); err == nil {
@@ -116,12 +117,12 @@ func (s *Server) loginErrorPage(ctx context.Context, p *Pending, address string)
 	}
 }
 
-// loginCSP is the login page's Content-Security-Policy: errors.DefaultCSP
+// loginCSP is the login page's Content-Security-Policy: httperr.DefaultCSP
 // with form-action widened to the validated redirect target, because
 // Chrome and Safari apply form-action to the redirect that follows the
 // form post, and that redirect goes to the client.
 func loginCSP(p *Pending) string {
-	return strings.Replace(errors.DefaultCSP, "form-action 'self'", "form-action 'self' "+redirectSource(p.RedirectURI), 1)
+	return strings.Replace(httperr.DefaultCSP, "form-action 'self'", "form-action 'self' "+redirectSource(p.RedirectURI), 1)
 }
 
 // redirectSource is the CSP source expression (CSP3 §2.3.1) matching a

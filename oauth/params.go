@@ -12,7 +12,7 @@ import (
 )
 
 // maxForm bounds a form body authd reads (DESIGN §2.3: 64 KiB for form
-// posts). The route table may wrap a tighter errors.LimitBody around it.
+// posts). The route table may wrap a tighter httperr.LimitBody around it.
 const maxForm = 64 << 10
 
 // readForm reads r's application/x-www-form-urlencoded body, at most
@@ -30,13 +30,13 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, []byte, error
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, nil, errors.Wrap(err, op, errors.RequestTooLarge, "Request body exceeds this endpoint's limit of "+strconv.FormatInt(mbe.Limit, 10)+" bytes")
+			return nil, nil, errors.E(errors.RequestTooLarge, "Request body exceeds this endpoint's limit of "+strconv.FormatInt(mbe.Limit, 10)+" bytes").WithCause(op, err)
 		}
-		return nil, nil, errors.Wrap(err, op, errors.InvalidRequest, "The request body could not be read")
+		return nil, nil, errors.E(errors.InvalidRequest, "The request body could not be read").WithCause(op, err)
 	}
 	v, err := url.ParseQuery(string(body))
 	if err != nil {
-		return nil, nil, errors.Wrap(err, op, errors.InvalidRequest, "The form body is not valid application/x-www-form-urlencoded data")
+		return nil, nil, errors.E(errors.InvalidRequest, "The form body is not valid application/x-www-form-urlencoded data").WithCause(op, err)
 	}
 	return v, body, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/httperr"
 	"github.com/authd-dev/authd/internal/testenv"
 	"github.com/authd-dev/authd/store"
 )
@@ -80,7 +81,7 @@ func testProviderSeam(t *testing.T, db *store.DB) {
 	// A failed upstream sign-in goes back to the client as access_denied.
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/callback/google", nil)
-	errors.Middleware(errors.Config{URIBase: h.issuer + "/docs/errors"}, errors.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+	httperr.Middleware(httperr.Config{URIBase: h.issuer + "/docs/errors"}, httperr.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		return h.s.RedirectError(got, errors.AccessDenied, "Google authentication was unsuccessful")
 	})).ServeHTTP(rec, req)
 	loc = rec.Header().Get("Location")

@@ -22,13 +22,13 @@
 //   - RFC 9068 access tokens (ES256, typ at+jwt, kid) from persisted,
 //     rotatable keys, with a Redis deny list for revoked tokens and
 //     families;
-//   - every error as an *errors.Error, so errors.Write answers it.
+//   - every error as an *errors.Error, so httperr.Write answers it.
 //
 // # Wiring
 //
-// The handlers have the errors.HandlerFunc shape. Inside errors.Middleware
-// and errors.Routes, the server routes them like this (outermost first;
-// "limit" is the rate limiter of DESIGN §5, "form" errors.LimitBody of
+// The handlers have the httperr.HandlerFunc shape. Inside httperr.Middleware
+// and httperr.Routes, the server routes them like this (outermost first;
+// "limit" is the rate limiter of DESIGN §5, "form" httperr.LimitBody of
 // 64 KiB):
 //
 //	GET  /authorize                     limit → Authorize
@@ -123,7 +123,7 @@ type Config struct {
 }
 
 // Server is the authorization server. Its handlers have the
-// errors.HandlerFunc shape; the lead's route table adapts them.
+// httperr.HandlerFunc shape; the lead's route table adapts them.
 type Server struct {
 	cfg       Config
 	issuer    string

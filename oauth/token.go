@@ -190,7 +190,7 @@ func writeToken(w http.ResponseWriter, ti oauth2.TokenInfo) error {
 		Scope:        ti.GetScope(),
 	})
 	if err != nil {
-		return errors.Wrap(err, "oauth.writeToken", errors.ServerError, "")
+		return errors.E(errors.ServerError, "").WithCause("oauth.writeToken", err)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json;charset=UTF-8")
@@ -203,7 +203,7 @@ func writeToken(w http.ResponseWriter, ti oauth2.TokenInfo) error {
 // errClientAuth is the one answer for every failed client authentication,
 // so the response does not tell which part was wrong.
 func errClientAuth(op string, cause error) *errors.Error {
-	return errors.Wrap(cause, op, errors.InvalidClient, "Client authentication failed")
+	return errors.E(errors.InvalidClient, "Client authentication failed").WithCause(op, cause)
 }
 
 // authenticateClient authenticates the client of a token, revocation or
@@ -283,17 +283,17 @@ func (s *Server) libError(err error, op string) error {
 	}
 	switch {
 	case errors.Is(err, liberrors.ErrInvalidAuthorizeCode):
-		return errors.Wrap(err, op, errors.InvalidGrant, "The authorization code is invalid, expired, already used, or was issued to another client or redirect_uri")
+		return errors.E(errors.InvalidGrant, "The authorization code is invalid, expired, already used, or was issued to another client or redirect_uri").WithCause(op, err)
 	case errors.Is(err, liberrors.ErrMissingCodeVerifier):
-		return errors.Wrap(err, op, errors.InvalidGrant, "PKCE verification failed: code_verifier is missing, or was sent for a code issued without code_challenge")
+		return errors.E(errors.InvalidGrant, "PKCE verification failed: code_verifier is missing, or was sent for a code issued without code_challenge").WithCause(op, err)
 	case errors.Is(err, liberrors.ErrInvalidCodeChallenge):
-		return errors.Wrap(err, op, errors.InvalidGrant, "PKCE verification failed: code_verifier does not match code_challenge")
+		return errors.E(errors.InvalidGrant, "PKCE verification failed: code_verifier does not match code_challenge").WithCause(op, err)
 	case errors.Is(err, liberrors.ErrInvalidRedirectURI):
-		return errors.Wrap(err, op, errors.InvalidGrant, "redirect_uri does not match the authorization request")
+		return errors.E(errors.InvalidGrant, "redirect_uri does not match the authorization request").WithCause(op, err)
 	case errors.Is(err, liberrors.ErrInvalidRefreshToken), errors.Is(err, liberrors.ErrExpiredRefreshToken):
 		return errRefreshInvalid(op, err)
 	case errors.Is(err, liberrors.ErrInvalidClient):
 		return errClientAuth(op, err)
 	}
-	return errors.Wrap(err, op, errors.ServerError, "")
+	return errors.E(errors.ServerError, "").WithCause(op, err)
 }

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/httperr"
 	"github.com/authd-dev/authd/internal/testenv"
 	"github.com/authd-dev/authd/store"
 )
@@ -114,7 +114,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		if resp, _ := h.postForm("/token", big, nil); resp.StatusCode != 413 {
 			t.Errorf("oversized form: %d", resp.StatusCode)
 		}
-		// GET /token goes through errors.Write as method_not_allowed.
+		// GET /token goes through httperr.Write as method_not_allowed.
 		if resp, _ := h.get("/token", nil); resp.StatusCode != 405 {
 			t.Errorf("GET /token: %d", resp.StatusCode)
 		}
@@ -432,7 +432,7 @@ func TestTokenErrorGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := errors.Middleware(errors.Config{URIBase: "https://auth.example.com/docs/errors", Logger: quiet}, errors.HandlerFunc(s.Token))
+	h := httperr.Middleware(httperr.Config{URIBase: "https://auth.example.com/docs/errors", Logger: quiet}, httperr.HandlerFunc(s.Token))
 	for _, tc := range []struct {
 		name string
 		form string

@@ -80,7 +80,7 @@ func (ts *tokenStore) RemoveByRefresh(ctx context.Context, refresh string) error
 // GetByAccess implements oauth2.TokenStore; authd verifies access tokens
 // itself and never asks the library.
 func (ts *tokenStore) GetByAccess(ctx context.Context, access string) (oauth2.TokenInfo, error) {
-	return nil, errors.Wrap(errors.ErrUnsupported, "oauth.tokenStore.GetByAccess", errors.ServerError, "")
+	return nil, errors.E(errors.ServerError, "").WithCause("oauth.tokenStore.GetByAccess", errors.ErrUnsupported)
 }
 
 // putCode stores a code as a Redis hash living for the code's lifetime.
@@ -91,7 +91,7 @@ func (ts *tokenStore) putCode(ctx context.Context, info oauth2.TokenInfo) error 
 		family = eti.GetExtension().Get(extFamily)
 	}
 	if !validFamily(family) {
-		return errors.Wrap(errors.New("code without a family"), op, errors.ServerError, "")
+		return errors.E(errors.ServerError, "").WithCause(op, errors.New("code without a family"))
 	}
 	ttl := info.GetCodeExpiresIn()
 	key := codeKey(info.GetCode())
@@ -113,7 +113,7 @@ func (ts *tokenStore) putCode(ctx context.Context, info oauth2.TokenInfo) error 
 		return nil
 	})
 	if err != nil {
-		return errors.Unavailable(err, op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return nil
 }
@@ -141,7 +141,7 @@ return all
 
 // errCodeInvalid is the answer for a code that is unknown, expired or used.
 func errCodeInvalid(op string, cause error) *errors.Error {
-	return errors.Wrap(cause, op, errors.InvalidGrant, "The authorization code is invalid, expired or already used")
+	return errors.E(errors.InvalidGrant, "The authorization code is invalid, expired or already used").WithCause(op, cause)
 }
 
 // GetByCode implements oauth2.TokenStore by redeeming the code: see
@@ -157,17 +157,16 @@ func (ts *tokenStore) GetByCode(ctx context.Context, code string) (oauth2.TokenI
 		return nil, errCodeInvalid(op, errors.New("unknown or expired code"))
 	}
 	if err != nil {
-		return nil, errors.Unavailable(err, op)
+		return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	if len(res) == 2 && res[0] == "reused" {
 		if err := ts.revokeFamily(ctx, res[1], reasonCodeReuse); err != nil {
 			return nil, err
 		}
-		return nil, errors.Wrap(errors.New("code reused; family "+res[1]+" revoked"), op, errors.InvalidGrant,
-			"The authorization code was already used; the tokens issued for it are revoked")
+		return nil, errors.E(errors.InvalidGrant, "The authorization code was already used; the tokens issued for it are revoked").WithCause(op, errors.New("code reused; family "+res[1]+" revoked"))
 	}
 	if len(res) < 1 || res[0] != "live" || len(res)%2 != 1 {
-		return nil, errors.Wrap(errors.Errorf("unexpected script reply of %d items", len(res)), op, errors.ServerError, "")
+		return nil, errors.E(errors.ServerError, "").WithCause(op, errors.Errorf("unexpected script reply of %d items", len(res)))
 	}
 	f := map[string]string{}
 	for i := 1; i+1 < len(res); i += 2 {
@@ -219,7 +218,7 @@ func (ts *tokenStore) peekRefresh(ctx context.Context, tok string) (*refreshRow,
 		return nil, nil
 	}
 	if err != nil {
-		return nil, errors.Unavailable(err, op)
+		return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	r.familyRevoked = revoked > 0
 	return &r, nil
@@ -233,7 +232,7 @@ func (r *refreshRow) active(now time.Time) bool {
 // errRefreshInvalid is the answer for any refresh token that cannot be
 // redeemed.
 func errRefreshInvalid(op string, cause error) *errors.Error {
-	return errors.Wrap(cause, op, errors.InvalidGrant, "The refresh token is invalid, expired, revoked or was issued to another client")
+	return errors.E(errors.InvalidGrant, "The refresh token is invalid, expired, revoked or was issued to another client").WithCause(op, cause)
 }
 
 // GetByRefresh implements oauth2.TokenStore by redeeming the refresh token
@@ -262,13 +261,12 @@ func (ts *tokenStore) GetByRefresh(ctx context.Context, refresh string) (oauth2.
 			if err := ts.revokeFamily(ctx, row.family, reasonRefreshReuse); err != nil {
 				return nil, err
 			}
-			return nil, errors.Wrap(errors.New("rotated refresh token reused; family "+row.family+" revoked"), op, errors.InvalidGrant,
-				"The refresh token was already used; every token of this grant is revoked")
+			return nil, errors.E(errors.InvalidGrant, "The refresh token was already used; every token of this grant is revoked").WithCause(op, errors.New("rotated refresh token reused; family "+row.family+" revoked"))
 		}
 		return nil, errRefreshInvalid(op, errors.New("unknown, used, expired or revoked refresh token"))
 	}
 	if err != nil {
-		return nil, errors.Unavailable(err, op)
+		return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	ti := models.NewToken()
 	ti.SetClientID(r.clientID)
@@ -293,7 +291,7 @@ func (ts *tokenStore) insertRefresh(ctx context.Context, info oauth2.TokenInfo) 
 		scope = eti.GetExtension().Get(extRefreshScope)
 	}
 	if !validFamily(family) {
-		return errors.Wrap(errors.New("refresh token without a family"), op, errors.ServerError, "")
+		return errors.E(errors.ServerError, "").WithCause(op, errors.New("refresh token without a family"))
 	}
 	if scope == "" {
 		scope = info.GetScope()
@@ -310,7 +308,7 @@ func (ts *tokenStore) insertRefresh(ctx context.Context, info oauth2.TokenInfo) 
 		VALUES ($1, $2, $3, $4, $5, $6, $7, 0)`,
 		hashToken(info.GetRefresh()), family, info.GetClientID(), info.GetUserID(), scope,
 		now.UnixMilli(), now.Add(ttl).UnixMilli()); err != nil {
-		return errors.Unavailable(err, op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return nil
 }
@@ -331,7 +329,7 @@ const (
 func (ts *tokenStore) revokeFamily(ctx context.Context, family, reason string) error {
 	const op = "oauth.tokenStore.revokeFamily"
 	if !validFamily(family) {
-		return errors.Wrap(errors.Errorf("bad family %q", family), op, errors.ServerError, "")
+		return errors.E(errors.ServerError, "").WithCause(op, errors.Errorf("bad family %q", family))
 	}
 	now := ts.s.now()
 	ctx, cancel := ts.s.opCtx(ctx)
@@ -339,13 +337,13 @@ func (ts *tokenStore) revokeFamily(ctx context.Context, family, reason string) e
 	if _, err := ts.s.db.ExecContext(ctx, `INSERT INTO oauth_revoked_families (family, revoked_ms, expires_ms)
 		VALUES ($1, $2, $3) ON CONFLICT (family) DO NOTHING`,
 		family, now.UnixMilli(), now.Add(ts.s.cfg.RefreshTokenTTL+ts.s.cfg.CodeTTL).UnixMilli()); err != nil {
-		return errors.Unavailable(err, op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	// Every access token of the family expires within AccessTokenTTL of
 	// being issued, and none is issued later than a code's lifetime after
 	// the revocation.
 	if err := ts.s.rdb.Set(ctx, familyKey(family), "1", ts.s.cfg.AccessTokenTTL+ts.s.cfg.CodeTTL+time.Minute).Err(); err != nil {
-		return errors.Unavailable(err, op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	level := slog.LevelWarn // reuse of a code or refresh token: a stolen token, or a client bug
 	if reason == reasonRevoked {
@@ -370,7 +368,7 @@ func (ts *tokenStore) denyAccess(ctx context.Context, c *accessClaims) error {
 	ctx, cancel := ts.s.opCtx(ctx)
 	defer cancel()
 	if err := ts.s.rdb.Set(ctx, jtiKey(c.Jti), "1", ttl).Err(); err != nil {
-		return errors.Unavailable(err, op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return nil
 }
@@ -389,7 +387,7 @@ func (ts *tokenStore) revoked(ctx context.Context, jti string) (bool, error) {
 	defer cancel()
 	n, err := ts.s.rdb.Exists(ctx, familyKey(f), jtiKey(jti)).Result()
 	if err != nil {
-		return false, errors.Unavailable(err, op)
+		return false, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return n > 0, nil
 }
@@ -405,10 +403,10 @@ func (s *Server) Purge(ctx context.Context) error {
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM oauth_refresh_tokens WHERE expires_ms < $1`, now); err != nil {
-		return errors.Unavailable(err, op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM oauth_revoked_families WHERE expires_ms < $1`, now); err != nil {
-		return errors.Unavailable(err, op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/httperr"
 )
 
 // Upstream is an upstream identity provider people may sign in with
@@ -77,12 +78,12 @@ func (s *Server) startUpstream(w http.ResponseWriter, r *http.Request, p *Pendin
 	}
 	b, err := json.Marshal(upstreamState{Provider: name, Verifier: verifier, Pending: p, Binding: hashHex(nonce)})
 	if err != nil {
-		return errors.Wrap(err, op, errors.ServerError, "")
+		return errors.E(errors.ServerError, "").WithCause(op, err)
 	}
 	ctx, cancel := s.opCtx(r.Context())
 	defer cancel()
 	if err := s.rdb.Set(ctx, upstreamKey(state), b, s.cfg.LoginTTL).Err(); err != nil {
-		return direct(errors.Unavailable(err, op), op)
+		return direct(errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err), op)
 	}
 	http.SetCookie(w, s.bindingCookie(state, nonce, int(s.cfg.LoginTTL/time.Second)))
 	redirectTo(w, r, up.AuthCodeURL(state, verifier))
@@ -141,7 +142,7 @@ func hashHex(s string) string {
 func (s *Server) Callback(w http.ResponseWriter, r *http.Request) error {
 	const op = "oauth.Callback"
 	ctx := r.Context()
-	errors.SetPage(ctx, errors.DefaultPage)
+	httperr.SetPage(ctx, httperr.DefaultPage)
 	name := r.PathValue("provider")
 	up, ok := s.upstreams[name]
 	if !ok {
@@ -210,7 +211,7 @@ func (s *Server) Callback(w http.ResponseWriter, r *http.Request) error {
 // failUpstream is up's error with providerError, answered directly.
 func failUpstream(up Upstream, providerError string, cause error) *errors.Error {
 	e, _ := errors.Lookup(up.Code())
-	return &errors.Error{Code: up.Code(), Description: e.Description, ProviderError: providerError, Op: "oauth.Callback", Err: cause}
+	return errors.E(up.Code(), e.Description).WithCause("oauth.Callback", cause).WithProviderError(providerError)
 }
 
 // upstreamDenied sends a provider failure back to p's client as

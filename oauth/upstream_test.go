@@ -44,7 +44,7 @@ func (f *fakeUpstream) Code() errors.Code {
 
 func (f *fakeUpstream) fail(providerError string) *errors.Error {
 	e, _ := errors.Lookup(f.Code())
-	return &errors.Error{Code: f.Code(), Description: e.Description, ProviderError: providerError, Err: errors.New("fake upstream failure")}
+	return errors.E(f.Code(), e.Description).WithCause("", errors.New("fake upstream failure")).WithProviderError(providerError)
 }
 
 func (f *fakeUpstream) AuthCodeURL(state, verifier string) string {

@@ -198,13 +198,7 @@ func (p *Provider) AuthCodeURL(state, verifier string) string {
 // Fail returns the provider's error with providerError as its
 // provider_error and cause as the logged cause.
 func (p *Provider) Fail(providerError string, cause error) *errors.Error {
-	return &errors.Error{
-		Code:          p.code,
-		Description:   p.desc,
-		ProviderError: providerError,
-		Op:            "provider." + p.name,
-		Err:           cause,
-	}
+	return errors.E(p.code, p.desc).WithCause("provider."+p.name, cause).WithProviderError(providerError)
 }
 
 // providerCode is the syntax of an OAuth error code (RFC 6749 §4.1.2.1):

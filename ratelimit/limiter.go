@@ -215,7 +215,7 @@ func (l *Limiter) NewID(prefix string) string {
 func (l *Limiter) AllowN(ctx context.Context, id, subject string, cost int, policies ...Policy) (Decision, error) {
 	const op = "ratelimit.AllowN"
 	if err := checkArgs(id, cost, policies); err != nil {
-		return Decision{}, &errors.Error{Code: errors.ServerError, Op: op, Err: err}
+		return Decision{}, errors.E(errors.ServerError, "").WithCause(op, err)
 	}
 	// Members for every unit, unless some limit is below the cost: then
 	// nothing will be stored, and the first member is enough to recognise
@@ -260,7 +260,7 @@ func (l *Limiter) AllowN(ctx context.Context, id, subject string, cost int, poli
 			// away): that says nothing about Redis.
 			countDecision(policies, resultError)
 		}
-		return Decision{}, errors.Unavailable(err, op)
+		return Decision{}, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 
 	d := Decision{Allowed: res[0] == 1, Time: usTime(res[1]), Policies: make([]Status, len(policies))}

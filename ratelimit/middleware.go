@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/httperr"
 )
 
 // SubjectFunc returns the authenticated identity a request is limited by,
@@ -36,11 +37,11 @@ type SubjectFunc func(r *http.Request) (subject string, ok bool)
 //	RateLimit: "token";r=9;t=60
 //
 // where t is the number of seconds until more quota is available. A refused
-// request gets rate_limit_exceeded (429) through errors.Write, with
+// request gets rate_limit_exceeded (429) through httperr.Write, with
 // Retry-After and retry_after equal, at least 1, from Redis time. When
 // Redis fails or times out, the request gets temporarily_unavailable (503,
 // Retry-After) and never reaches next. The decision id is the request id
-// (errors.RequestID) plus a part the client cannot choose (Limiter.NewID).
+// (httperr.RequestID) plus a part the client cannot choose (Limiter.NewID).
 //
 // Middleware panics when p is invalid (a zero Policy from a misspelt map
 // key, say), so that a wiring mistake stops the server at start.
@@ -53,7 +54,7 @@ func (l *Limiter) Middleware(p Policy, subject SubjectFunc) func(http.Handler) h
 	limit := strconv.Itoa(p.Limit)
 	desc := "Too many requests: the limit is " + limit + " per " + strconv.FormatInt(int64(p.Window/time.Second), 10) + " seconds"
 	return func(next http.Handler) http.Handler {
-		return errors.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		return httperr.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			key := ""
 			if subject != nil {
 				if s, ok := subject(r); ok && s != "" {
@@ -63,7 +64,7 @@ func (l *Limiter) Middleware(p Policy, subject SubjectFunc) func(http.Handler) h
 			if key == "" {
 				key = IPSubject(l.proxies.ClientIP(r))
 			}
-			d, err := l.AllowN(r.Context(), l.NewID(errors.RequestID(r.Context())), key, 1, p)
+			d, err := l.AllowN(r.Context(), l.NewID(httperr.RequestID(r.Context())), key, 1, p)
 			if err != nil {
 				return err
 			}
@@ -76,7 +77,7 @@ func (l *Limiter) Middleware(p Policy, subject SubjectFunc) func(http.Handler) h
 			if !d.Allowed {
 				// Whole seconds, so that Retry-After, retry_after and t agree.
 				retry := time.Duration(ceilSeconds(d.RetryAfter.Microseconds())) * time.Second
-				return &errors.Error{Code: errors.RateLimitExceeded, Description: desc, RetryAfter: max(retry, time.Second), Op: op}
+				return errors.E(errors.RateLimitExceeded, desc).WithCause(op, nil).WithRetryAfter(max(retry, time.Second))
 			}
 			next.ServeHTTP(w, r)
 			return nil

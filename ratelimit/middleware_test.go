@@ -18,10 +18,11 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/httperr"
 	"github.com/authd-dev/authd/internal/testenv"
 )
 
-// serve wraps a limited route the way the server does: errors.Middleware
+// serve wraps a limited route the way the server does: httperr.Middleware
 // around everything, the limiter around the route's handler.
 func serve(l *Limiter, p Policy, subject SubjectFunc, h http.Handler) http.Handler {
 	if h == nil {
@@ -30,7 +31,7 @@ func serve(l *Limiter, p Policy, subject SubjectFunc, h http.Handler) http.Handl
 	mux := http.NewServeMux()
 	mux.Handle("/limited", l.Middleware(p, subject)(h))
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return errors.Middleware(errors.Config{URIBase: "https://auth.example/docs/errors", Logger: quiet}, mux)
+	return httperr.Middleware(httperr.Config{URIBase: "https://auth.example/docs/errors", Logger: quiet}, mux)
 }
 
 type errorBody struct {
@@ -278,7 +279,7 @@ func TestProxiesKeying(t *testing.T) {
 // the rate-limit headers, and the request counted.
 func TestEveryResponseCarriesHeaders(t *testing.T) {
 	l, _, _ := newMini(t, Options{})
-	failing := errors.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+	failing := httperr.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		return errors.E(errors.InvalidSignature, "")
 	})
 	h := serve(l, Policy{Name: Login, Limit: 2, Window: time.Minute}, nil, failing)

@@ -148,7 +148,7 @@ func VerifyMessage(address, message, signature string) error {
 	want, ok := decodeAddress(address)
 	var sig [compactSigLen]byte
 	if !ok || !decodeCompactSig(signature, &sig) {
-		return errors.Wrap(errors.New("address or signature encoding"), op, errors.MalformedAuthToken, descMalformedMessage)
+		return errors.E(errors.MalformedAuthToken, descMalformedMessage).WithCause(op, errors.New("address or signature encoding"))
 	}
 	if !verifyCompact(want, MessageHash(message), &sig) {
 		return errors.E(errors.InvalidSignature, descSignature)

@@ -100,7 +100,7 @@ func parseToken(token string, t *ParsedToken) error {
 }
 
 func malformed(cause string) *errors.Error {
-	return errors.Wrap(errors.New(cause), "sigauth.ParseToken", errors.MalformedAuthToken, descMalformed)
+	return errors.E(errors.MalformedAuthToken, descMalformed).WithCause("sigauth.ParseToken", errors.New(cause))
 }
 
 // parseSigma parses <address>:<timestamp>|<signature>: split on the first
@@ -176,13 +176,13 @@ func parseBitcoinAuth(s string, t *ParsedToken) error {
 }
 
 func invalidPubKey(cause string) *errors.Error {
-	return errors.Wrap(errors.New(cause), "sigauth.ParseToken", errors.InvalidPublicKey, descPublicKey)
+	return errors.E(errors.InvalidPublicKey, descPublicKey).WithCause("sigauth.ParseToken", errors.New(cause))
 }
 
 func parseTime(t *ParsedToken) error {
 	tm, ok := parseTimestamp(t.Timestamp)
 	if !ok {
-		return errors.Wrap(errors.New("timestamp is not RFC 3339 UTC"), "sigauth.ParseToken", errors.InvalidTimestamp, descTimestampSyntax)
+		return errors.E(errors.InvalidTimestamp, descTimestampSyntax).WithCause("sigauth.ParseToken", errors.New("timestamp is not RFC 3339 UTC"))
 	}
 	t.Time = tm
 	return nil

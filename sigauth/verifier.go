@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/httperr"
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/redis/go-redis/v9"
 )
@@ -60,7 +61,7 @@ type Config struct {
 	ClientIP func(*http.Request) netip.Addr
 	// MaxBody bounds the body read to hash it; zero means DefaultMaxBody
 	// (1 MiB). A longer body fails with *http.MaxBytesError in the chain,
-	// which errors.Write answers with the route's body-limit code.
+	// which httperr.Write answers with the route's body-limit code.
 	MaxBody int64
 	// Logger receives lockout events; nil means slog.Default().
 	Logger *slog.Logger
@@ -195,7 +196,7 @@ func tokenFrom(h http.Header) (string, error) {
 			case tok == "":
 				tok = v
 			default:
-				return "", errors.Wrap(errors.New("more than one token"), "sigauth.Authenticate", errors.MalformedAuthToken, descMalformedHeader)
+				return "", errors.E(errors.MalformedAuthToken, descMalformedHeader).WithCause("sigauth.Authenticate", errors.New("more than one token"))
 			}
 		}
 	}
@@ -274,8 +275,8 @@ func counted(err error) bool {
 //   - temporarily_unavailable: Redis failed or timed out.
 //   - invalid_request: the body could not be read.
 //   - a body over MaxBody: an error wrapping *http.MaxBytesError, which
-//     errors.Write answers with the route's body-limit code
-//     (request_too_large unless errors.LimitBody says otherwise).
+//     httperr.Write answers with the route's body-limit code
+//     (request_too_large unless httperr.LimitBody says otherwise).
 func (v *Verifier) Authenticate(r *http.Request) (Identity, error) {
 	return v.authenticate(r, unsafeMethod(r.Method))
 }
@@ -324,15 +325,15 @@ func (v *Verifier) authenticate(r *http.Request, once bool) (Identity, error) {
 		fresh, rerr := v.claimOnce(ctx, tok.Address, msg, tok.Time, now)
 		switch {
 		case rerr != nil:
-			return Identity{}, errors.Unavailable(rerr, op)
+			return Identity{}, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, rerr)
 		case !fresh && once:
-			err = errors.Wrap(errors.New("replayed"), op, errors.InvalidTimestamp, descReplay)
+			err = errors.E(errors.InvalidTimestamp, descReplay).WithCause(op, errors.New("replayed"))
 		}
 	}
 	if err != nil {
 		if counted(err) {
 			if ferr := v.fail(ctx, r, keys, tok.Address, now); ferr != nil {
-				return Identity{}, errors.Unavailable(errors.Join(ferr, err), op)
+				return Identity{}, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, errors.Join(ferr, err))
 			}
 		}
 		return Identity{}, err
@@ -365,10 +366,10 @@ func (v *Verifier) fail(ctx context.Context, r *http.Request, keys []string, add
 func (v *Verifier) locked(ctx context.Context, keys []string, now time.Time, op string) (lockState, error) {
 	st, err := v.checkLock(ctx, keys, now)
 	if err != nil {
-		return st, errors.Unavailable(err, op)
+		return st, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	if st.retry > 0 {
-		return st, &errors.Error{Code: errors.RateLimitExceeded, Description: descLockout, RetryAfter: st.retry, Op: op}
+		return st, errors.E(errors.RateLimitExceeded, descLockout).WithCause(op, nil).WithRetryAfter(st.retry)
 	}
 	return st, nil
 }
@@ -400,7 +401,7 @@ func (v *Verifier) verifyRequest(r *http.Request, tok *ParsedToken, now time.Tim
 	}
 	msg := SignedMessage(target, tok.Timestamp, bodyHash)
 	if !v.verifySignature(tok, pub, msg) {
-		return Identity{}, "", errors.Wrap(errors.New("signature does not verify"), op, errors.InvalidSignature, descSignature)
+		return Identity{}, "", errors.E(errors.InvalidSignature, descSignature).WithCause(op, errors.New("signature does not verify"))
 	}
 	return identityOf(tok), msg, nil
 }
@@ -414,15 +415,15 @@ func checkToken(tok *ParsedToken, target string, now time.Time, window time.Dura
 	if tok.Format == FormatBitcoinAuth {
 		var err error
 		if pub, err = btcec.ParsePubKey(tok.pub[:]); err != nil {
-			return nil, errors.Wrap(err, op, errors.InvalidPublicKey, descPublicKey)
+			return nil, errors.E(errors.InvalidPublicKey, descPublicKey).WithCause(op, err)
 		}
 	}
 	if d := now.Sub(tok.Time); d > window || d < -window {
-		return nil, errors.Wrap(errors.Errorf("timestamp %s is %v from now", tok.Timestamp, d), op, errors.InvalidTimestamp, descTimestampWindow)
+		return nil, errors.E(errors.InvalidTimestamp, descTimestampWindow).WithCause(op, errors.Errorf("timestamp %s is %v from now", tok.Timestamp, d))
 	}
 	if tok.Format == FormatBitcoinAuth && tok.RequestPath != target {
 		// The same answer as a bad signature: no oracle.
-		return nil, errors.Wrap(errors.New("token request path differs from the request's"), op, errors.InvalidSignature, descSignature)
+		return nil, errors.E(errors.InvalidSignature, descSignature).WithCause(op, errors.New("token request path differs from the request's"))
 	}
 	return pub, nil
 }
@@ -479,7 +480,7 @@ func VerifyToken(token, target string, body []byte, now time.Time, window time.D
 		return Identity{}, err
 	}
 	if !verifySignature(&tok, pub, SignedMessage(target, tok.Timestamp, BodyHash(body))) {
-		return Identity{}, errors.Wrap(errors.New("signature does not verify"), op, errors.InvalidSignature, descSignature)
+		return Identity{}, errors.E(errors.InvalidSignature, descSignature).WithCause(op, errors.New("signature does not verify"))
 	}
 	return identityOf(&tok), nil
 }
@@ -498,10 +499,10 @@ func (v *Verifier) hashBody(r *http.Request) (string, error) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			// errors.LimitBody's own limit: the route's code applies.
+			// httperr.LimitBody's own limit: the route's code applies.
 			return "", errors.Errorf("%s: body: %w", op, err)
 		}
-		return "", errors.Wrap(err, op, errors.InvalidRequest, descBodyUnreadable)
+		return "", errors.E(errors.InvalidRequest, descBodyUnreadable).WithCause(op, err)
 	}
 	if int64(len(b)) > v.maxBody {
 		return "", errors.Errorf("%s: body: %w", op, &http.MaxBytesError{Limit: v.maxBody})
@@ -543,7 +544,7 @@ func (v *Verifier) VerifyLogin(r *http.Request, address, message, signature stri
 	}
 	if err := VerifyMessage(address, message, signature); err != nil {
 		if ferr := v.fail(ctx, r, keys, addr, now); ferr != nil {
-			return Identity{}, errors.Unavailable(errors.Join(ferr, err), op)
+			return Identity{}, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, errors.Join(ferr, err))
 		}
 		return Identity{}, err
 	}
@@ -555,12 +556,12 @@ func (v *Verifier) VerifyLogin(r *http.Request, address, message, signature stri
 
 // Middleware authenticates each request with Authenticate and passes it
 // on with the Identity in its context (FromContext); a failure goes to
-// errors.Write and the request stops there.
+// httperr.Write and the request stops there.
 func (v *Verifier) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := v.Authenticate(r)
 		if err != nil {
-			errors.Write(w, r, err)
+			httperr.Write(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), id)))

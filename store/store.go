@@ -152,7 +152,7 @@ func baseName(p string) string {
 func (db *DB) Check(ctx context.Context) error {
 	var v string
 	if err := db.QueryRowContext(ctx, `SELECT value FROM authd_meta WHERE key = 'schema'`).Scan(&v); err != nil {
-		return errors.Unavailable(err, "store.Check")
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause("store.Check", err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/httperr"
 	"github.com/authd-dev/authd/ratelimit"
 	"github.com/authd-dev/authd/store"
 	"github.com/prometheus/client_golang/prometheus"
@@ -112,7 +113,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger) (*app, error) {
 	a.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		errors.Collector(),
+		httperr.Collector(),
 		ratelimit.Collector(),
 		a.requests,
 	)
@@ -129,8 +130,8 @@ func (a *app) close() {
 func (a *app) handler() http.Handler {
 	mux := http.NewServeMux()
 	a.routes(mux)
-	return errors.Middleware(errors.Config{URIBase: a.cfg.ErrorURIBase, Logger: a.log},
-		a.accessLog(errors.Routes(mux)))
+	return httperr.Middleware(httperr.Config{URIBase: a.cfg.ErrorURIBase, Logger: a.log},
+		a.accessLog(httperr.Routes(mux)))
 }
 
 func (a *app) metricsHandler() http.Handler {
@@ -224,8 +225,7 @@ func (a *app) healthz(w http.ResponseWriter, r *http.Request) error {
 func (a *app) readyz(w http.ResponseWriter, r *http.Request) error {
 	const op = "authd.readyz"
 	if a.draining.Load() {
-		return &errors.Error{Code: errors.TemporarilyUnavailable, Description: "The server is shutting down",
-			RetryAfter: time.Second, Op: op, Err: errors.New("draining")}
+		return errors.E(errors.TemporarilyUnavailable, "The server is shutting down").WithCause(op, errors.New("draining")).WithRetryAfter(time.Second)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
@@ -236,10 +236,10 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) error {
 	go func() { defer wg.Done(); dbErr = a.db.Check(ctx) }()
 	wg.Wait()
 	if redisErr != nil {
-		return errors.Unavailable(errors.Errorf("redis: %w", redisErr), op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, errors.Errorf("redis: %w", redisErr))
 	}
 	if dbErr != nil {
-		return errors.Unavailable(errors.Errorf("database: %w", dbErr), op)
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, errors.Errorf("database: %w", dbErr))
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
@@ -266,7 +266,7 @@ func (a *app) accessLog(next http.Handler) http.Handler {
 				slog.String("path", r.URL.Path),
 				slog.Int("status", status),
 				slog.Duration("duration", d),
-				slog.String("request_id", errors.RequestID(r.Context())),
+				slog.String("request_id", httperr.RequestID(r.Context())),
 				slog.String("client_ip", a.cfg.TrustedProxies.ClientIP(r).String()))
 		}
 	})
@@ -295,5 +295,5 @@ func (sw *statusWriter) Write(b []byte) (int, error) {
 // Flush implements http.Flusher.
 func (sw *statusWriter) Flush() { http.NewResponseController(sw.ResponseWriter).Flush() }
 
-// Unwrap lets http.ResponseController and errors.Write see the writer below.
+// Unwrap lets http.ResponseController and httperr.Write see the writer below.
 func (sw *statusWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter }

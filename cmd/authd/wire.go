@@ -10,6 +10,7 @@ import (
 
 	"github.com/authd-dev/authd/backup"
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/httperr"
 	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/provider"
 	"github.com/authd-dev/authd/ratelimit"
@@ -94,8 +95,8 @@ func providerSettings(cfg *config, name string, p providerConfig) provider.Confi
 // outermost first. This table is the whole HTTP surface.
 func (a *app) routes(mux *http.ServeMux) {
 	s, pol := a.svc, a.cfg.RateLimits
-	hf := func(f func(http.ResponseWriter, *http.Request) error) http.Handler { return errors.HandlerFunc(f) }
-	form := func(h http.Handler) http.Handler { return errors.LimitBody(formLimit, errors.RequestTooLarge, h) }
+	hf := func(f func(http.ResponseWriter, *http.Request) error) http.Handler { return httperr.HandlerFunc(f) }
+	form := func(h http.Handler) http.Handler { return httperr.LimitBody(formLimit, errors.RequestTooLarge, h) }
 	// byIP limits per client IP; bySubject per authenticated subject, or
 	// per client IP for requests without one.
 	byIP := func(name string) func(http.Handler) http.Handler { return s.limiter.Middleware(pol[name], nil) }
@@ -107,8 +108,8 @@ func (a *app) routes(mux *http.ServeMux) {
 	cors := oauth.CORS
 
 	// Documentation and operations.
-	mux.Handle("GET /docs/errors", hf(errors.Docs))
-	mux.Handle("GET /docs/errors.json", hf(errors.DocsJSON))
+	mux.Handle("GET /docs/errors", hf(httperr.Docs))
+	mux.Handle("GET /docs/errors.json", hf(httperr.DocsJSON))
 	mux.Handle("GET /healthz", hf(a.healthz))
 	mux.Handle("GET /readyz", hf(a.readyz))
 	if a.cfg.MetricsAddr == "" {
@@ -116,9 +117,9 @@ func (a *app) routes(mux *http.ServeMux) {
 	}
 
 	// OAuth 2.0 (DESIGN §4).
-	// Browser routes: errors.HTML comes first so that a 429 or 503 from
+	// Browser routes: httperr.HTML comes first so that a 429 or 503 from
 	// the limiter reaches a person as a page, not as JSON.
-	html := errors.HTML
+	html := httperr.HTML
 	mux.Handle("GET /authorize", html(byIP(ratelimit.Authorize)(hf(s.oauth.Authorize))))
 	mux.Handle("POST /authorize", html(byIP(ratelimit.Authorize)(form(hf(s.oauth.Authorize)))))
 	mux.Handle("POST /authorize/login", html(byIP(ratelimit.Login)(form(hf(s.oauth.Login)))))
@@ -148,7 +149,7 @@ func (a *app) routes(mux *http.ServeMux) {
 	// authenticates once (the signature covers the body) and the limiter
 	// then counts the request against its subject.
 	backupRoute := func(policy string) http.Handler {
-		return errors.LimitBody(backup.MaxSize, errors.BackupTooLarge,
+		return httperr.LimitBody(backup.MaxSize, errors.BackupTooLarge,
 			s.backup.Identify(bySubject(policy, backupSubject)(s.backup.Handler())))
 	}
 	mux.Handle("GET /backup", backupRoute(ratelimit.BackupRead)) // and HEAD

@@ -1,10 +1,11 @@
-package errors
+package httperr
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/authd-dev/authd/errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -20,12 +21,12 @@ const Realm = "authd"
 
 // body is the JSON error body. Field order is the wire order.
 type body struct {
-	Error         Code   `json:"error"`
-	Description   string `json:"error_description"`
-	URI           string `json:"error_uri"`
-	RetryAfter    int64  `json:"retry_after,omitempty"`
-	ProviderError string `json:"provider_error,omitempty"`
-	RequestID     string `json:"request_id"`
+	Error         errors.Code `json:"error"`
+	Description   string      `json:"error_description"`
+	URI           string      `json:"error_uri"`
+	RetryAfter    int64       `json:"retry_after,omitempty"`
+	ProviderError string      `json:"provider_error,omitempty"`
+	RequestID     string      `json:"request_id"`
 }
 
 // Write sends err to the client. It is the only function in authd that
@@ -53,12 +54,12 @@ func Write(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	st := stateFrom(r.Context())
 	e := classify(err, st)
-	entry, known := byCode[e.Code]
+	entry, known := errors.Lookup(e.Code)
 	if !known {
 		// A code outside the catalog is a bug in authd: answer as one.
-		e.Err = Join(e.Err, fmt.Errorf("code %q is not in the catalog", e.Code))
-		e.Code = ServerError
-		entry = byCode[ServerError]
+		e.Err = errors.Join(e.Err, fmt.Errorf("code %q is not in the catalog", e.Code))
+		e.Code = errors.ServerError
+		entry, _ = errors.Lookup(errors.ServerError)
 	}
 	status := entry.Status
 
@@ -81,7 +82,7 @@ func Write(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	desc = sanitizeText(desc)
 	anchor := entry.Code
-	if _, ok := byCode[e.DocCode]; ok {
+	if _, ok := errors.Lookup(e.DocCode); ok {
 		anchor = e.DocCode
 	}
 	uri := sanitizeURI(st.uriBase(r) + "#" + string(anchor))
@@ -179,29 +180,29 @@ func ceilSeconds(d time.Duration) int64 {
 // anywhere in the chain) is the route's body-limit code even when a handler
 // wrapped the read failure in another *Error (say invalid_request around
 // ParseForm's error), unless that *Error already carries a 413 code.
-func classify(err error, st *state) *Error {
-	var e *Error
-	found := As(err, &e)
+func classify(err error, st *state) *errors.Error {
+	var e *errors.Error
+	found := errors.As(err, &e)
 	if found && e.Code.Status() == http.StatusRequestEntityTooLarge {
 		return cloneError(e)
 	}
 	if code, limit, ok := bodyLimit(err, st); ok {
-		op := "errors.LimitBody"
+		op := "httperr.LimitBody"
 		if found && e.Op != "" {
 			op = e.Op
 		}
-		return &Error{Code: code, Description: tooLargeText(code, limit), Op: op, Err: err}
+		return errors.E(code, tooLargeText(code, limit)).WithCause(op, err)
 	}
 	if found {
 		return cloneError(e)
 	}
-	return &Error{Code: ServerError, Err: err}
+	return errors.E(errors.ServerError, "").WithCause("", err)
 }
 
-func cloneError(e *Error) *Error {
+func cloneError(e *errors.Error) *errors.Error {
 	c := *e
 	if c.Code == "" {
-		c.Code = ServerError
+		c.Code = errors.ServerError
 	}
 	return &c
 }
@@ -209,14 +210,14 @@ func cloneError(e *Error) *Error {
 // bodyLimit reports whether err comes from reading a request body over its
 // limit, and the code and limit that apply: LimitBody's code, else
 // request_too_large.
-func bodyLimit(err error, st *state) (Code, int64, bool) {
+func bodyLimit(err error, st *state) (errors.Code, int64, bool) {
 	var le *bodyLimitError
-	if As(err, &le) {
+	if errors.As(err, &le) {
 		return le.code, le.mbe.Limit, true
 	}
 	var mbe *http.MaxBytesError
-	if As(err, &mbe) {
-		code := RequestTooLarge
+	if errors.As(err, &mbe) {
+		code := errors.RequestTooLarge
 		if st != nil && st.bodyCode != "" {
 			code = st.bodyCode
 		}
@@ -225,17 +226,17 @@ func bodyLimit(err error, st *state) (Code, int64, bool) {
 	return "", 0, false
 }
 
-func tooLargeText(code Code, limit int64) string {
-	if code == RequestTooLarge {
+func tooLargeText(code errors.Code, limit int64) string {
+	if code == errors.RequestTooLarge {
 		return "Request body exceeds this endpoint's limit of " + strconv.FormatInt(limit, 10) + " bytes"
 	}
-	if e, ok := byCode[code]; ok {
+	if e, ok := errors.Lookup(code); ok {
 		return e.Description
 	}
 	return ""
 }
 
-func logError(r *http.Request, log *slog.Logger, e *Error, err error, reqID string, status int) {
+func logError(r *http.Request, log *slog.Logger, e *errors.Error, err error, reqID string, status int) {
 	level := slog.LevelDebug
 	msg := "request failed"
 	if status >= 500 {
@@ -262,7 +263,7 @@ func logError(r *http.Request, log *slog.Logger, e *Error, err error, reqID stri
 	if e.Err != nil {
 		attrs = append(attrs, slog.String("cause", e.Err.Error()))
 	}
-	if outer := (*Error)(nil); As(err, &outer) && error(outer) != err {
+	if outer := (*errors.Error)(nil); errors.As(err, &outer) && error(outer) != err {
 		// Context added around the *Error (fmt.Errorf("loading %s: %w", …))
 		// is kept for the operator.
 		attrs = append(attrs, slog.String("error", err.Error()))
@@ -273,8 +274,8 @@ func logError(r *http.Request, log *slog.Logger, e *Error, err error, reqID stri
 // clientGone reports whether err only says that the client went away
 // (canceled the request or closed the connection): not the server's fault.
 func clientGone(r *http.Request, err error) bool {
-	return r.Context().Err() != nil && Is(err, context.Canceled) ||
-		Is(err, syscall.EPIPE) || Is(err, syscall.ECONNRESET)
+	return r.Context().Err() != nil && errors.Is(err, context.Canceled) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // redirectParams are the only parameters an error redirect adds (RFC 6749
@@ -286,7 +287,7 @@ var redirectParams = []string{"error", "error_description", "error_uri", "state"
 // parameter of RFC 9207. The registered URI's own query is kept byte for
 // byte (RFC 6749 §3.1.2), minus any parameter named like one of ours; the
 // fragment is dropped. It reports false for a URI that does not parse.
-func redirectURL(rd *Redirect, code Code, desc, uri string) (string, bool) {
+func redirectURL(rd *errors.Redirect, code errors.Code, desc, uri string) (string, bool) {
 	if rd.URI == "" {
 		return "", false
 	}
@@ -321,25 +322,25 @@ func redirectURL(rd *Redirect, code Code, desc, uri string) (string, bool) {
 // setChallenge sets WWW-Authenticate for the codes that need one (RFC 6750
 // §3, RFC 7235 §4.1). Parameter values are sanitized, so they never contain
 // a quote or backslash and quoting them is safe.
-func setChallenge(h http.Header, r *http.Request, e *Error, code Code, desc, uri string) {
+func setChallenge(h http.Header, r *http.Request, e *errors.Error, code errors.Code, desc, uri string) {
 	const realm = `realm="` + Realm + `"`
 	switch code {
-	case InvalidClient:
+	case errors.InvalidClient:
 		if strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "basic ") {
 			h.Set("WWW-Authenticate", "Basic "+realm)
 		}
-	case InvalidToken, InsufficientScope:
-		if code == InvalidToken && r.Header.Get("Authorization") == "" {
+	case errors.InvalidToken, errors.InsufficientScope:
+		if code == errors.InvalidToken && r.Header.Get("Authorization") == "" {
 			// No credentials at all: RFC 6750 §3.1 says no error code.
 			h.Set("WWW-Authenticate", "Bearer "+realm)
 			return
 		}
 		c := "Bearer " + realm + `, error="` + string(code) + `", error_description="` + desc + `", error_uri="` + uri + `"`
-		if code == InsufficientScope && e.Scope != "" {
+		if code == errors.InsufficientScope && e.Scope != "" {
 			c += `, scope="` + sanitizeText(e.Scope) + `"`
 		}
 		h.Set("WWW-Authenticate", c)
-	case MissingAuthToken:
+	case errors.MissingAuthToken:
 		prev := h.Values("WWW-Authenticate")
 		others := make([]string, 0, len(prev))
 		for _, v := range prev {

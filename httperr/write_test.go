@@ -1,4 +1,4 @@
-package errors_test
+package httperr_test
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/httperr"
 )
 
 const (
@@ -75,9 +76,9 @@ func (l *logs) only(t *testing.T) map[string]any {
 
 // server wraps h the way cmd/authd does: Middleware outside, the handler in
 // HandlerFunc. The returned logs hold what Write logged.
-func server(h errors.HandlerFunc) (http.Handler, *logs) {
+func server(h httperr.HandlerFunc) (http.Handler, *logs) {
 	l := &logs{}
-	return errors.Middleware(errors.Config{URIBase: testBase, Logger: l.logger()}, h), l
+	return httperr.Middleware(httperr.Config{URIBase: testBase, Logger: l.logger()}, h), l
 }
 
 // wireBody is the JSON error body, decoded strictly.
@@ -140,12 +141,7 @@ var modes = []string{"json", "redirect", "html"}
 // case: a custom description, a cause that must never be sent, and the
 // fields the code uses.
 func goldenError(c errors.Entry, mode string) *errors.Error {
-	e := &errors.Error{
-		Code:        c.Code,
-		Description: "Handler text for " + string(c.Code),
-		Op:          "test.Handler",
-		Err:         errors.New("dial tcp 10.0.0.7:5432: SECRET-CAUSE"),
-	}
+	e := errors.E(c.Code, "Handler text for "+string(c.Code)).WithCause("test.Handler", errors.New("dial tcp 10.0.0.7:5432: SECRET-CAUSE"))
 	switch c.Code {
 	case errors.RateLimitExceeded:
 		e.RetryAfter = 1500 * time.Millisecond
@@ -207,7 +203,7 @@ func TestWrite(t *testing.T) {
 			t.Run(string(c.Code)+"/"+mode, func(t *testing.T) {
 				h, l := server(func(w http.ResponseWriter, r *http.Request) error {
 					if mode == "html" {
-						errors.SetPage(r.Context(), errors.DefaultPage)
+						httperr.SetPage(r.Context(), httperr.DefaultPage)
 					}
 					return goldenError(c, mode)
 				})
@@ -368,11 +364,11 @@ func TestRequestID(t *testing.T) {
 	for _, tt := range tests {
 		for _, wrapped := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%q/middleware=%v", tt.in, wrapped), func(t *testing.T) {
-				var h http.Handler = errors.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+				var h http.Handler = httperr.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 					return errors.E(errors.InvalidRequest, "Missing required parameter: client_id")
 				})
 				if wrapped {
-					h = errors.Middleware(errors.Config{URIBase: testBase, Logger: slog.New(slog.DiscardHandler)}, h)
+					h = httperr.Middleware(httperr.Config{URIBase: testBase, Logger: slog.New(slog.DiscardHandler)}, h)
 				}
 				r := httptest.NewRequest(http.MethodGet, "/token", nil)
 				r.Header.Set("Accept", jsonAccept)
@@ -459,7 +455,7 @@ func TestRetryAfter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%v", tt.code, tt.d), func(t *testing.T) {
 			h, _ := server(func(w http.ResponseWriter, r *http.Request) error {
-				return &errors.Error{Code: tt.code, RetryAfter: tt.d}
+				return errors.E(tt.code, "").WithRetryAfter(tt.d)
 			})
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/token", nil))
@@ -478,9 +474,6 @@ func TestRetryAfter(t *testing.T) {
 				t.Errorf("retry_after = %v, want %d", b.RetryAfter, tt.want)
 			}
 		})
-	}
-	if got := errors.Unavailable(errors.New("redis: connection refused"), "test.Op"); got.RetryAfter < time.Second || got.Code != errors.TemporarilyUnavailable {
-		t.Errorf("Unavailable = %+v, want temporarily_unavailable with a RetryAfter", got)
 	}
 }
 
@@ -534,13 +527,13 @@ func TestChallenge(t *testing.T) {
 		},
 		{
 			name: "insufficient_scope with scope",
-			err:  &errors.Error{Code: errors.InsufficientScope, Description: "The token lacks the backup scope", Scope: "backup"},
+			err:  errors.E(errors.InsufficientScope, "The token lacks the backup scope").WithScope("backup"),
 			auth: "Bearer abc",
 			want: []string{`Bearer realm="authd", error="insufficient_scope", error_description="The token lacks the backup scope", error_uri="` + uri + `insufficient_scope", scope="backup"`},
 		},
 		{
 			name: "insufficient_scope with a hostile scope",
-			err:  &errors.Error{Code: errors.InsufficientScope, Scope: "a\"b\\c, realm=\"x\""},
+			err:  errors.E(errors.InsufficientScope, "").WithScope("a\"b\\c, realm=\"x\""),
 			auth: "Bearer abc",
 			want: []string{`Bearer realm="authd", error="insufficient_scope", error_description="The access token does not carry the scope this resource requires", error_uri="` + uri + `insufficient_scope", scope="a'b/c, realm='x'"`},
 		},
@@ -615,59 +608,59 @@ func TestRedirect(t *testing.T) {
 	}{
 		{
 			name:     "no state sent: none echoed, a registered one removed",
-			err:      &errors.Error{Code: errors.AccessDenied, Description: "The user denied access", Redirect: &errors.Redirect{URI: "https://c.example/cb?state=registered&a=1", Issuer: testIssuer}},
+			err:      errors.E(errors.AccessDenied, "The user denied access").WithRedirect(&errors.Redirect{URI: "https://c.example/cb?state=registered&a=1", Issuer: testIssuer}),
 			wantLoc:  "https://c.example/cb?a=1&error=access_denied&error_description=The+user+denied+access&error_uri=https%3A%2F%2Fauth.example.com%2Fdocs%2Ferrors%23access_denied&iss=https%3A%2F%2Fauth.example.com",
 			wantCode: http.StatusFound,
 		},
 		{
 			name:     "empty state is echoed",
-			err:      &errors.Error{Code: errors.InvalidScope, Description: "Unknown scope", Redirect: &errors.Redirect{URI: "https://c.example/cb", HasState: true, Issuer: testIssuer}},
+			err:      errors.E(errors.InvalidScope, "Unknown scope").WithRedirect(&errors.Redirect{URI: "https://c.example/cb", HasState: true, Issuer: testIssuer}),
 			wantLoc:  "https://c.example/cb?error=invalid_scope&error_description=Unknown+scope&error_uri=https%3A%2F%2Fauth.example.com%2Fdocs%2Ferrors%23invalid_scope&state=&iss=https%3A%2F%2Fauth.example.com",
 			wantCode: http.StatusFound,
 		},
 		{
 			name:     "registered parameters named like ours are replaced, others kept byte for byte, fragment dropped",
-			err:      &errors.Error{Code: errors.InvalidRequest, Description: "Missing required parameter: code_challenge", Redirect: &errors.Redirect{URI: "https://c.example/cb?error=x&flag&b=%7e;c=d&iss=old&error_uri=y#frag", State: "s", HasState: true, Issuer: testIssuer}},
+			err:      errors.E(errors.InvalidRequest, "Missing required parameter: code_challenge").WithRedirect(&errors.Redirect{URI: "https://c.example/cb?error=x&flag&b=%7e;c=d&iss=old&error_uri=y#frag", State: "s", HasState: true, Issuer: testIssuer}),
 			wantLoc:  "https://c.example/cb?flag&b=%7e;c=d&error=invalid_request&error_description=Missing+required+parameter%3A+code_challenge&error_uri=https%3A%2F%2Fauth.example.com%2Fdocs%2Ferrors%23invalid_request&state=s&iss=https%3A%2F%2Fauth.example.com",
 			wantCode: http.StatusFound,
 		},
 		{
 			name:     "server_error redirects with the generic description",
-			err:      &errors.Error{Code: errors.ServerError, Description: "pq: relation clients does not exist", Redirect: &errors.Redirect{URI: "http://127.0.0.1:9000/cb", State: "s", HasState: true, Issuer: testIssuer}},
+			err:      errors.E(errors.ServerError, "pq: relation clients does not exist").WithRedirect(&errors.Redirect{URI: "http://127.0.0.1:9000/cb", State: "s", HasState: true, Issuer: testIssuer}),
 			wantLoc:  "http://127.0.0.1:9000/cb?error=server_error&error_description=The+server+encountered+an+unexpected+condition&error_uri=https%3A%2F%2Fauth.example.com%2Fdocs%2Ferrors%23server_error&state=s&iss=https%3A%2F%2Fauth.example.com",
 			wantCode: http.StatusFound,
 		},
 		{
 			name:     "state is echoed byte for byte, description sanitized",
-			err:      &errors.Error{Code: errors.AccessDenied, Description: "no \"thanks\"\n", Redirect: &errors.Redirect{URI: "https://c.example/cb", State: "a\x00b\u00e9\"\\", HasState: true}},
+			err:      errors.E(errors.AccessDenied, "no \"thanks\"\n").WithRedirect(&errors.Redirect{URI: "https://c.example/cb", State: "a\x00b\u00e9\"\\", HasState: true}),
 			wantLoc:  "https://c.example/cb?error=access_denied&error_description=no+%27thanks%27%3F&error_uri=https%3A%2F%2Fauth.example.com%2Fdocs%2Ferrors%23access_denied&state=a%00b%C3%A9%22%5C",
 			wantCode: http.StatusFound,
 		},
 		{
 			name:     "provider failure: access_denied documented at the provider's entry",
-			err:      &errors.Error{Code: errors.AccessDenied, DocCode: errors.GoogleAuthFailed, Description: "Google authentication was unsuccessful", Redirect: &errors.Redirect{URI: "https://c.example/cb", State: "s", HasState: true, Issuer: testIssuer}},
+			err:      errors.E(errors.AccessDenied, "Google authentication was unsuccessful").WithRedirect(&errors.Redirect{URI: "https://c.example/cb", State: "s", HasState: true, Issuer: testIssuer}).WithDocCode(errors.GoogleAuthFailed),
 			wantLoc:  "https://c.example/cb?error=access_denied&error_description=Google+authentication+was+unsuccessful&error_uri=https%3A%2F%2Fauth.example.com%2Fdocs%2Ferrors%23google_auth_failed&state=s&iss=https%3A%2F%2Fauth.example.com",
 			wantCode: http.StatusFound,
 		},
 		{
 			name:     "a DocCode outside the catalog is ignored",
-			err:      &errors.Error{Code: errors.AccessDenied, DocCode: "made_up", Redirect: &errors.Redirect{URI: "https://c.example/cb", Issuer: testIssuer}},
+			err:      errors.E(errors.AccessDenied, "").WithRedirect(&errors.Redirect{URI: "https://c.example/cb", Issuer: testIssuer}).WithDocCode("made_up"),
 			wantLoc:  "https://c.example/cb?error=access_denied&error_description=The+resource+owner+or+authorization+server+denied+the+request&error_uri=https%3A%2F%2Fauth.example.com%2Fdocs%2Ferrors%23access_denied&iss=https%3A%2F%2Fauth.example.com",
 			wantCode: http.StatusFound,
 		},
 		{
 			name:     "custom URI scheme of a native app",
-			err:      &errors.Error{Code: errors.AccessDenied, Redirect: &errors.Redirect{URI: "com.example.app:/oauth", State: "s", HasState: true, Issuer: testIssuer}},
+			err:      errors.E(errors.AccessDenied, "").WithRedirect(&errors.Redirect{URI: "com.example.app:/oauth", State: "s", HasState: true, Issuer: testIssuer}),
 			wantLoc:  "com.example.app:/oauth?error=access_denied&error_description=The+resource+owner+or+authorization+server+denied+the+request&error_uri=https%3A%2F%2Fauth.example.com%2Fdocs%2Ferrors%23access_denied&state=s&iss=https%3A%2F%2Fauth.example.com",
 			wantCode: http.StatusFound,
 		},
-		{name: "429 is answered directly", err: &errors.Error{Code: errors.RateLimitExceeded, RetryAfter: time.Second, Redirect: &errors.Redirect{URI: "https://c.example/cb"}}, wantCode: 429},
-		{name: "503 is answered directly", err: &errors.Error{Code: errors.TemporarilyUnavailable, Redirect: &errors.Redirect{URI: "https://c.example/cb"}}, wantCode: 503},
-		{name: "Bitcoin auth failures are answered directly", err: &errors.Error{Code: errors.InvalidSignature, Redirect: &errors.Redirect{URI: "https://c.example/cb"}}, wantCode: 401},
-		{name: "provider failures are answered directly", err: &errors.Error{Code: errors.GoogleAuthFailed, Redirect: &errors.Redirect{URI: "https://c.example/cb"}}, wantCode: 401},
-		{name: "empty URI is answered directly", err: &errors.Error{Code: errors.AccessDenied, Redirect: &errors.Redirect{}}, wantCode: 403},
-		{name: "unparseable URI is answered directly", err: &errors.Error{Code: errors.AccessDenied, Redirect: &errors.Redirect{URI: "https://c.example/\x7fcb"}}, wantCode: 403},
-		{name: "unknown code is server_error, redirected", err: &errors.Error{Code: "made_up", Redirect: &errors.Redirect{URI: "https://c.example/cb"}},
+		{name: "429 is answered directly", err: errors.E(errors.RateLimitExceeded, "").WithRetryAfter(time.Second).WithRedirect(&errors.Redirect{URI: "https://c.example/cb"}), wantCode: 429},
+		{name: "503 is answered directly", err: errors.E(errors.TemporarilyUnavailable, "").WithRedirect(&errors.Redirect{URI: "https://c.example/cb"}), wantCode: 503},
+		{name: "Bitcoin auth failures are answered directly", err: errors.E(errors.InvalidSignature, "").WithRedirect(&errors.Redirect{URI: "https://c.example/cb"}), wantCode: 401},
+		{name: "provider failures are answered directly", err: errors.E(errors.GoogleAuthFailed, "").WithRedirect(&errors.Redirect{URI: "https://c.example/cb"}), wantCode: 401},
+		{name: "empty URI is answered directly", err: errors.E(errors.AccessDenied, "").WithRedirect(&errors.Redirect{}), wantCode: 403},
+		{name: "unparseable URI is answered directly", err: errors.E(errors.AccessDenied, "").WithRedirect(&errors.Redirect{URI: "https://c.example/\x7fcb"}), wantCode: 403},
+		{name: "unknown code is server_error, redirected", err: errors.E("made_up", "").WithRedirect(&errors.Redirect{URI: "https://c.example/cb"}),
 			wantLoc:  "https://c.example/cb?error=server_error&error_description=The+server+encountered+an+unexpected+condition&error_uri=https%3A%2F%2Fauth.example.com%2Fdocs%2Ferrors%23server_error",
 			wantCode: http.StatusFound},
 	}
@@ -737,8 +730,8 @@ func TestAccept(t *testing.T) {
 					return errors.E(errors.InvalidRequest, "Missing required parameter: client_id")
 				})
 				if page {
-					h = errors.Middleware(errors.Config{URIBase: testBase, Logger: slog.New(slog.DiscardHandler)},
-						errors.HTML(errors.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+					h = httperr.Middleware(httperr.Config{URIBase: testBase, Logger: slog.New(slog.DiscardHandler)},
+						httperr.HTML(httperr.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 							return errors.E(errors.InvalidRequest, "Missing required parameter: client_id")
 						})))
 				}
@@ -773,7 +766,7 @@ func TestAccept(t *testing.T) {
 // JSON, and that the failure is logged.
 func TestPageFailure(t *testing.T) {
 	h, l := server(func(w http.ResponseWriter, r *http.Request) error {
-		errors.SetPage(r.Context(), func(w io.Writer, d errors.PageData) error {
+		httperr.SetPage(r.Context(), func(w io.Writer, d httperr.PageData) error {
 			io.WriteString(w, "<half a page")
 			return errors.New("template broke")
 		})

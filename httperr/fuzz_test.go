@@ -1,4 +1,4 @@
-package errors_test
+package httperr_test
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/httperr"
 )
 
 // The charsets of RFC 6749 Appendix A.
@@ -300,12 +301,12 @@ func FuzzWrite(f *testing.F) {
 		if int(pick) < len(cat) {
 			c = cat[pick].Code
 		}
-		e := &errors.Error{Code: c, Description: desc, ProviderError: provider, Scope: scope, RetryAfter: time.Duration(pick) * 100 * time.Millisecond}
+		e := errors.E(c, desc).WithRetryAfter(time.Duration(pick) * 100 * time.Millisecond).WithScope(scope).WithProviderError(provider)
 		if redirectURI != "" {
 			e.Redirect = &errors.Redirect{URI: redirectURI, State: state, HasState: hasState, Issuer: issuer}
 		}
-		h := errors.Middleware(errors.Config{URIBase: base, Logger: slog.New(slog.DiscardHandler)},
-			errors.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { return e }))
+		h := httperr.Middleware(httperr.Config{URIBase: base, Logger: slog.New(slog.DiscardHandler)},
+			httperr.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { return e }))
 		r := httptest.NewRequest(http.MethodGet, "/authorize", nil)
 		r.Header.Set("Accept", "application/json")
 		r.Header["X-Request-Id"] = []string{reqID}

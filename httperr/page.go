@@ -1,8 +1,9 @@
-package errors
+package httperr
 
 import (
 	"context"
 	"encoding/json"
+	"github.com/authd-dev/authd/errors"
 	"html/template"
 	"io"
 	"mime"
@@ -16,7 +17,7 @@ import (
 // PageData is what an HTML error page shows. Every string in it is already
 // inside the RFC 6749 charset.
 type PageData struct {
-	Code          Code
+	Code          errors.Code
 	Status        int
 	Title         string
 	Description   string
@@ -194,7 +195,7 @@ func Docs(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	setHTMLHeaders(h)
 	h.Set("Cache-Control", "public, max-age=3600")
-	return docsPage.Execute(w, catalog)
+	return docsPage.Execute(w, errors.Catalog())
 }
 
 // DocsJSON serves the error catalog as JSON.
@@ -204,8 +205,8 @@ func DocsJSON(w http.ResponseWriter, r *http.Request) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(struct {
-		Errors []Entry `json:"errors"`
-	}{catalog})
+		Errors []errors.Entry `json:"errors"`
+	}{errors.Catalog()})
 }
 
 // errorsTotal counts every error response by code and status.

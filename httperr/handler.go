@@ -1,10 +1,11 @@
-package errors
+package httperr
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/authd-dev/authd/errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,7 +27,7 @@ type state struct {
 	cfg       *Config
 	requestID string
 	page      Page
-	bodyCode  Code
+	bodyCode  errors.Code
 }
 
 type stateKey struct{}
@@ -146,7 +147,7 @@ func recoverInto(w http.ResponseWriter, r *http.Request) {
 	}
 	buf := make([]byte, 8<<10)
 	buf = buf[:runtime.Stack(buf, false)]
-	Write(w, r, &Error{Code: ServerError, Op: "panic", Err: fmt.Errorf("panic: %v\n%s", p, buf)})
+	Write(w, r, errors.E(errors.ServerError, "").WithCause("panic", fmt.Errorf("panic: %v\n%s", p, buf)))
 }
 
 // trackingWriter records whether the response has started, so Write never
@@ -213,12 +214,12 @@ func Routes(mux *http.ServeMux) http.Handler {
 		h.ServeHTTP(rec, r)
 		switch rec.status {
 		case http.StatusNotFound:
-			Write(w, r, E(NotFound, "No endpoint at "+sanitizeText(r.URL.Path)))
+			Write(w, r, errors.E(errors.NotFound, "No endpoint at "+sanitizeText(r.URL.Path)))
 		case http.StatusMethodNotAllowed:
 			if allow := rec.header.Get("Allow"); allow != "" {
 				w.Header().Set("Allow", allow)
 			}
-			Write(w, r, E(MethodNotAllowed, "Method "+sanitizeText(r.Method)+" is not allowed here"))
+			Write(w, r, errors.E(errors.MethodNotAllowed, "Method "+sanitizeText(r.Method)+" is not allowed here"))
 		default:
 			// A redirect to the canonical path, or anything else the mux
 			// answers by itself below 400: pass it on unchanged.
@@ -226,7 +227,7 @@ func Routes(mux *http.ServeMux) http.Handler {
 				w.Header()[k] = v
 			}
 			if rec.status >= 400 || rec.status < 100 {
-				Write(w, r, E(NotFound, "No endpoint at "+sanitizeText(r.URL.Path)))
+				Write(w, r, errors.E(errors.NotFound, "No endpoint at "+sanitizeText(r.URL.Path)))
 				return
 			}
 			w.WriteHeader(rec.status)
@@ -264,7 +265,7 @@ func (rr *recorder) Write(b []byte) (int, error) {
 //
 // LimitBody never answers by itself, so middleware inside it, such as a
 // rate limiter that counts every request, still sees the request.
-func LimitBody(limit int64, code Code, next http.Handler) http.Handler {
+func LimitBody(limit int64, code errors.Code, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if st := stateFrom(r.Context()); st != nil {
 			st.bodyCode = code
@@ -297,13 +298,13 @@ func (t tooLong) Read([]byte) (int, error) { return 0, &http.MaxBytesError{Limit
 // Middleware.
 type limitedBody struct {
 	io.ReadCloser
-	code Code
+	code errors.Code
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	var mbe *http.MaxBytesError
-	if err != nil && As(err, &mbe) {
+	if err != nil && errors.As(err, &mbe) {
 		err = &bodyLimitError{code: b.code, mbe: mbe}
 	}
 	return n, err
@@ -312,7 +313,7 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 // bodyLimitError is a read past LimitBody's limit. It unwraps to the
 // *http.MaxBytesError, so callers that look for that still find it.
 type bodyLimitError struct {
-	code Code
+	code errors.Code
 	mbe  *http.MaxBytesError
 }
 

@@ -1,4 +1,4 @@
-package errors_test
+package httperr_test
 
 import (
 	"bufio"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/httperr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -22,9 +23,9 @@ import (
 // errorsCount reads authd_errors_total{code,status}.
 func errorsCount(t *testing.T, code errors.Code, status int) float64 {
 	t.Helper()
-	vec, ok := errors.Collector().(*prometheus.CounterVec)
+	vec, ok := httperr.Collector().(*prometheus.CounterVec)
 	if !ok {
-		t.Fatalf("Collector() is %T, want *prometheus.CounterVec", errors.Collector())
+		t.Fatalf("Collector() is %T, want *prometheus.CounterVec", httperr.Collector())
 	}
 	return testutil.ToFloat64(vec.WithLabelValues(string(code), strconv.Itoa(status)))
 }
@@ -33,7 +34,7 @@ func errorsCount(t *testing.T, code errors.Code, status int) float64 {
 // and that nothing of a cause reaches the client.
 func TestClassify(t *testing.T) {
 	secret := errors.New("pq: password authentication failed for user authd; SECRET")
-	inner := errors.Wrap(secret, "oauth.Token", errors.InvalidGrant, "The authorization code was already used")
+	inner := errors.E(errors.InvalidGrant, "The authorization code was already used").WithCause("oauth.Token", secret)
 	tests := []struct {
 		name     string
 		err      error
@@ -48,12 +49,12 @@ func TestClassify(t *testing.T) {
 		{name: "%w around *Error", err: fmt.Errorf("redeeming code: %w", inner), code: errors.InvalidGrant, status: 400, desc: "The authorization code was already used", logLevel: "DEBUG"},
 		{name: "two %w around *Error", err: fmt.Errorf("a: %w", fmt.Errorf("b: %w", inner)), code: errors.InvalidGrant, status: 400, desc: "The authorization code was already used", logLevel: "DEBUG"},
 		{name: "Join keeps the first *Error", err: errors.Join(secret, inner), code: errors.InvalidGrant, status: 400, desc: "The authorization code was already used", logLevel: "DEBUG"},
-		{name: "outermost *Error wins", err: errors.Wrap(inner, "oauth.Authorize", errors.AccessDenied, "Denied"), code: errors.AccessDenied, status: 403, desc: "Denied", logLevel: "DEBUG"},
+		{name: "outermost *Error wins", err: errors.E(errors.AccessDenied, "Denied").WithCause("oauth.Authorize", inner), code: errors.AccessDenied, status: 403, desc: "Denied", logLevel: "DEBUG"},
 		{name: "plain error", err: secret, code: errors.ServerError, status: 500, logLevel: "ERROR"},
 		{name: "wrapped plain error", err: fmt.Errorf("loading client: %w", secret), code: errors.ServerError, status: 500, logLevel: "ERROR"},
-		{name: "5xx custom description", err: errors.Wrap(secret, "store.Get", errors.ServerError, "Query SELECT * FROM clients failed: SECRET"), code: errors.ServerError, status: 500, logLevel: "ERROR"},
-		{name: "503 custom description", err: &errors.Error{Code: errors.TemporarilyUnavailable, Description: "redis 10.0.0.5:6379 down SECRET", Err: secret}, code: errors.TemporarilyUnavailable, status: 503, logLevel: "ERROR"},
-		{name: "Unavailable", err: errors.Unavailable(secret, "store.Check"), code: errors.TemporarilyUnavailable, status: 503, logLevel: "ERROR"},
+		{name: "5xx custom description", err: errors.E(errors.ServerError, "Query SELECT * FROM clients failed: SECRET").WithCause("store.Get", secret), code: errors.ServerError, status: 500, logLevel: "ERROR"},
+		{name: "503 custom description", err: errors.E(errors.TemporarilyUnavailable, "redis 10.0.0.5:6379 down SECRET").WithCause("", secret), code: errors.TemporarilyUnavailable, status: 503, logLevel: "ERROR"},
+		{name: "Unavailable", err: errors.E(errors.TemporarilyUnavailable, "").WithCause("store.Check", secret), code: errors.TemporarilyUnavailable, status: 503, logLevel: "ERROR"},
 		{name: "empty code", err: &errors.Error{Description: "SECRET", Err: secret}, code: errors.ServerError, status: 500, logLevel: "ERROR"},
 		{name: "code outside the catalog", err: errors.E("invalid_everything", "SECRET"), code: errors.ServerError, status: 500, logLevel: "ERROR"},
 		{name: "client went away", err: fmt.Errorf("reading body: %w", context.Canceled), code: errors.ServerError, status: 500, logLevel: "DEBUG"},
@@ -109,7 +110,7 @@ func TestClassify(t *testing.T) {
 // the log, and that Op is logged.
 func TestLogContext(t *testing.T) {
 	h, l := server(func(w http.ResponseWriter, r *http.Request) error {
-		return fmt.Errorf("loading client c1: %w", errors.Wrap(errors.New("sql: no rows"), "oauth.Token", errors.InvalidClient, ""))
+		return fmt.Errorf("loading client c1: %w", errors.E(errors.InvalidClient, "").WithCause("oauth.Token", errors.New("sql: no rows")))
 	})
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/token", nil))
 	rec := l.only(t)
@@ -123,13 +124,13 @@ func TestLogContext(t *testing.T) {
 func TestWriteOutsideMiddleware(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "http://authd.test/x", nil)
 	rec := httptest.NewRecorder()
-	errors.Write(rec, r, errors.E(errors.NotFound, "No endpoint at /x"))
+	httperr.Write(rec, r, errors.E(errors.NotFound, "No endpoint at /x"))
 	b := decodeBody(t, rec)
 	if b.URI != "http://authd.test/docs/errors#not_found" || b.RequestID == "" || b.RequestID != rec.Header().Get("X-Request-Id") {
 		t.Errorf("body = %+v, headers %v", b, rec.Header())
 	}
 	rec = httptest.NewRecorder()
-	errors.Write(rec, r, nil)
+	httperr.Write(rec, r, nil)
 	if rec.Code != 200 || rec.Body.Len() != 0 || len(rec.Header()) != 0 {
 		t.Errorf("Write(nil) wrote %d %q %v", rec.Code, rec.Body, rec.Header())
 	}
@@ -152,12 +153,12 @@ func TestAfterWrite(t *testing.T) {
 		for _, withMiddleware := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/middleware=%v", tt.name, withMiddleware), func(t *testing.T) {
 				l := &logs{}
-				var h http.Handler = errors.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+				var h http.Handler = httperr.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 					tt.start(w)
-					return errors.Wrap(errors.New("write: broken pipe"), "backup.Get", errors.ServerError, "")
+					return errors.E(errors.ServerError, "").WithCause("backup.Get", errors.New("write: broken pipe"))
 				})
 				if withMiddleware {
-					h = errors.Middleware(errors.Config{URIBase: testBase, Logger: l.logger()}, h)
+					h = httperr.Middleware(httperr.Config{URIBase: testBase, Logger: l.logger()}, h)
 				} else {
 					old := slog.Default()
 					slog.SetDefault(l.logger())
@@ -200,12 +201,12 @@ func TestAfterWrite(t *testing.T) {
 	}
 
 	// Started reports what Write relies on.
-	errors.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		if errors.Started(w) {
+	httperr.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if httperr.Started(w) {
 			t.Error("Started before any write")
 		}
 		w.Write(nil)
-		if !errors.Started(w) {
+		if !httperr.Started(w) {
 			t.Error("not Started after a write")
 		}
 		return nil
@@ -223,14 +224,14 @@ func TestPanic(t *testing.T) {
 		h    func(l *logs, v any) http.Handler
 	}{
 		{name: "HandlerFunc", h: func(l *logs, v any) http.Handler {
-			return errors.Middleware(errors.Config{URIBase: testBase, Logger: l.logger()},
-				errors.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { panic(v) }))
+			return httperr.Middleware(httperr.Config{URIBase: testBase, Logger: l.logger()},
+				httperr.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { panic(v) }))
 		}},
 		{name: "HandlerFunc alone", h: func(l *logs, v any) http.Handler {
-			return errors.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { panic(v) })
+			return httperr.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { panic(v) })
 		}},
 		{name: "Middleware around a plain handler", h: func(l *logs, v any) http.Handler {
-			return errors.Middleware(errors.Config{URIBase: testBase, Logger: l.logger()}, panicker(v))
+			return httperr.Middleware(httperr.Config{URIBase: testBase, Logger: l.logger()}, panicker(v))
 		}},
 	}
 	for _, tt := range tests {
@@ -275,7 +276,7 @@ func TestPanic(t *testing.T) {
 
 	// A panic after the response started writes nothing more.
 	l := &logs{}
-	h := errors.Middleware(errors.Config{Logger: l.logger()}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := httperr.Middleware(httperr.Config{Logger: l.logger()}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok so far")
 		panic("late")
 	}))
@@ -316,16 +317,16 @@ func TestPanicOnServer(t *testing.T) {
 // and that the mux's own redirects pass through.
 func TestRoutes(t *testing.T) {
 	mux := http.NewServeMux()
-	mux.Handle("GET /docs/errors", errors.HandlerFunc(errors.Docs))
-	mux.Handle("POST /token", errors.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+	mux.Handle("GET /docs/errors", httperr.HandlerFunc(httperr.Docs))
+	mux.Handle("POST /token", httperr.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		return errors.E(errors.UnsupportedGrantType, "Grant type 'password' is not supported")
 	}))
-	mux.Handle("GET /dir/", errors.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+	mux.Handle("GET /dir/", httperr.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		io.WriteString(w, "dir")
 		return nil
 	}))
 	l := &logs{}
-	h := errors.Middleware(errors.Config{URIBase: testBase, Logger: l.logger()}, errors.Routes(mux))
+	h := httperr.Middleware(httperr.Config{URIBase: testBase, Logger: l.logger()}, httperr.Routes(mux))
 
 	tests := []struct {
 		method, target string
@@ -405,14 +406,14 @@ func TestBodyLimit(t *testing.T) {
 	}
 	parseForm := func(w http.ResponseWriter, r *http.Request) error {
 		if err := r.ParseForm(); err != nil {
-			return errors.Wrap(err, "oauth.Token", errors.InvalidRequest, "The request body is not a valid form")
+			return errors.E(errors.InvalidRequest, "The request body is not a valid form").WithCause("oauth.Token", err)
 		}
 		return nil
 	}
 	tests := []struct {
 		name       string
 		code       errors.Code // LimitBody's code; "" for a bare MaxBytesReader
-		handler    errors.HandlerFunc
+		handler    httperr.HandlerFunc
 		size       int
 		chunked    bool
 		middleware bool
@@ -435,7 +436,7 @@ func TestBodyLimit(t *testing.T) {
 		{name: "bare MaxBytesReader wrapped in server_error", handler: func(w http.ResponseWriter, r *http.Request) error {
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 			if _, err := io.ReadAll(r.Body); err != nil {
-				return errors.Wrap(err, "x.Y", errors.ServerError, "")
+				return errors.E(errors.ServerError, "").WithCause("x.Y", err)
 			}
 			return nil
 		}, size: 10 * limit, chunked: true, middleware: true, want: errors.RequestTooLarge, wantStatus: 413},
@@ -444,10 +445,10 @@ func TestBodyLimit(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var h http.Handler = tt.handler
 			if tt.code != "" {
-				h = errors.LimitBody(limit, tt.code, h)
+				h = httperr.LimitBody(limit, tt.code, h)
 			}
 			if tt.middleware {
-				h = errors.Middleware(errors.Config{URIBase: testBase, Logger: slog.New(slog.DiscardHandler)}, h)
+				h = httperr.Middleware(httperr.Config{URIBase: testBase, Logger: slog.New(slog.DiscardHandler)}, h)
 			}
 			body := &countingReader{r: strings.NewReader("a=" + strings.Repeat("b", tt.size-2))}
 			r := httptest.NewRequest(http.MethodPost, "/token", body)
@@ -478,19 +479,16 @@ func TestBodyLimit(t *testing.T) {
 	}
 
 	// The description names the limit for request_too_large.
-	err := errors.Wrap(&http.MaxBytesError{Limit: 65536}, "x", errors.InvalidRequest, "bad form")
-	if got := errors.CodeOf(err); got != errors.RequestTooLarge {
-		t.Errorf("CodeOf(MaxBytesError wrapped as invalid_request) = %q", got)
-	}
+	err := errors.E(errors.InvalidRequest, "bad form").WithCause("x", &http.MaxBytesError{Limit: 65536})
 	rec := httptest.NewRecorder()
-	errors.Write(rec, httptest.NewRequest(http.MethodPost, "/", nil), err)
+	httperr.Write(rec, httptest.NewRequest(http.MethodPost, "/", nil), err)
 	if b := decodeBody(t, rec); rec.Code != 413 || !strings.Contains(b.Description, "65536 bytes") {
 		t.Errorf("got %d %+v", rec.Code, b)
 	}
 	// An *Error that already says 413 keeps its description.
-	err = errors.Wrap(&http.MaxBytesError{Limit: 1}, "backup.Put", errors.BackupTooLarge, "Backup exceeds 1 MiB")
+	err = errors.E(errors.BackupTooLarge, "Backup exceeds 1 MiB").WithCause("backup.Put", &http.MaxBytesError{Limit: 1})
 	rec = httptest.NewRecorder()
-	errors.Write(rec, httptest.NewRequest(http.MethodPut, "/backup", nil), err)
+	httperr.Write(rec, httptest.NewRequest(http.MethodPut, "/backup", nil), err)
 	if b := decodeBody(t, rec); rec.Code != 413 || b.Error != "backup_too_large" || b.Description != "Backup exceeds 1 MiB" {
 		t.Errorf("got %d %+v", rec.Code, b)
 	}
@@ -500,8 +498,8 @@ func TestBodyLimit(t *testing.T) {
 // the answer is 413 and the server closes the connection instead of reading
 // the rest of the body.
 func TestBodyLimitOnServer(t *testing.T) {
-	h := errors.Middleware(errors.Config{URIBase: testBase, Logger: slog.New(slog.DiscardHandler)},
-		errors.LimitBody(1024, errors.RequestTooLarge, errors.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+	h := httperr.Middleware(httperr.Config{URIBase: testBase, Logger: slog.New(slog.DiscardHandler)},
+		httperr.LimitBody(1024, errors.RequestTooLarge, httperr.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			_, err := io.ReadAll(r.Body)
 			return err
 		})))
@@ -547,7 +545,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // semantics through *Error.
 func TestForwards(t *testing.T) {
 	cause := errors.New("cause")
-	e := errors.Wrap(cause, "op", errors.InvalidGrant, "d")
+	e := errors.E(errors.InvalidGrant, "d").WithCause("op", cause)
 	wrapped := errors.Errorf("ctx: %w", e)
 	if !errors.Is(wrapped, cause) || errors.Unwrap(e) != cause || errors.Unwrap(wrapped) != error(e) {
 		t.Error("Is/Unwrap do not see through *Error")
@@ -585,7 +583,7 @@ func TestMetrics(t *testing.T) {
 	}
 
 	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(errors.Collector()); err != nil {
+	if err := reg.Register(httperr.Collector()); err != nil {
 		t.Fatal(err)
 	}
 	mfs, err := reg.Gather()
@@ -604,7 +602,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("labels %v, want code,status", names)
 		}
 	}
-	problems, err := testutil.CollectAndLint(errors.Collector())
+	problems, err := testutil.CollectAndLint(httperr.Collector())
 	if err != nil || len(problems) != 0 {
 		t.Errorf("lint: %v %v", err, problems)
 	}

@@ -1,0 +1,13 @@
+// Package httperr is authd's HTTP error plumbing: Write, the one function
+// that turns an error into a response, and what every request needs
+// around it — request ids, panic recovery, the 404/405 answers of the
+// router, request body limits, JSON-or-HTML negotiation, the HTML error
+// page and the catalog pages at /docs/errors.
+//
+// The error model itself (codes, the catalog, *errors.Error) lives in
+// package errors, which knows nothing of HTTP; this package renders it in
+// the shape of RFC 6749 §5.2:
+//
+//	{"error":"invalid_request","error_description":"Missing required parameter: client_id",
+//	 "error_uri":"https://auth.example.com/docs/errors#invalid_request","request_id":"…"}
+package httperr
