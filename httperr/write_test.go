@@ -74,11 +74,39 @@ func (l *logs) only(t *testing.T) map[string]any {
 	return rs[0]
 }
 
-// server wraps h the way cmd/authd does: Middleware outside, the handler in
-// HandlerFunc. The returned logs hold what Write logged.
+// server wraps h the way the server does: Middleware outside, the handler
+// in HandlerFunc, errors counted into counted. The returned logs hold what
+// Write logged.
 func server(h httperr.HandlerFunc) (http.Handler, *logs) {
 	l := &logs{}
-	return httperr.Middleware(httperr.Config{URIBase: testBase, Logger: l.logger()}, h), l
+	return httperr.Middleware(httperr.Config{URIBase: testBase, Logger: l.logger(), Count: counted.add}, h), l
+}
+
+// counts records what Write counts through Config.Count.
+type counts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *counts) add(code errors.Code, status int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[string(code)+"/"+strconv.Itoa(status)]++
+}
+
+// counted is what every server in these tests counts into.
+var counted = &counts{}
+
+// errorsCount returns how many error responses with code and status the
+// test servers counted.
+func errorsCount(t *testing.T, code errors.Code, status int) int {
+	t.Helper()
+	counted.mu.Lock()
+	defer counted.mu.Unlock()
+	return counted.n[string(code)+"/"+strconv.Itoa(status)]
 }
 
 // wireBody is the JSON error body, decoded strictly.
@@ -203,7 +231,7 @@ func TestWrite(t *testing.T) {
 			t.Run(string(c.Code)+"/"+mode, func(t *testing.T) {
 				h, l := server(func(w http.ResponseWriter, r *http.Request) error {
 					if mode == "html" {
-						httperr.SetPage(r.Context(), httperr.DefaultPage)
+						return httperr.WithPage(goldenError(c, mode), httperr.DefaultPage)
 					}
 					return goldenError(c, mode)
 				})
@@ -477,7 +505,7 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
-// TestChallenge checks the WWW-Authenticate forms of DESIGN §2.2.
+// TestChallenge checks the WWW-Authenticate forms of each code.
 func TestChallenge(t *testing.T) {
 	const uri = testBase + "#"
 	tests := []struct {
@@ -766,11 +794,10 @@ func TestAccept(t *testing.T) {
 // JSON, and that the failure is logged.
 func TestPageFailure(t *testing.T) {
 	h, l := server(func(w http.ResponseWriter, r *http.Request) error {
-		httperr.SetPage(r.Context(), func(w io.Writer, d httperr.PageData) error {
+		return httperr.WithPage(errors.E(errors.AccessDenied, "Denied"), func(w io.Writer, d httperr.PageData) error {
 			io.WriteString(w, "<half a page")
 			return errors.New("template broke")
 		})
-		return errors.E(errors.AccessDenied, "Denied")
 	})
 	r := httptest.NewRequest(http.MethodGet, "/authorize", nil)
 	r.Header.Set("Accept", browserAccept)

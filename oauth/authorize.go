@@ -177,7 +177,6 @@ func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup cli
 // Wallet); request_too_large; temporarily_unavailable; server_error.
 func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	httperr.SetPage(ctx, httperr.DefaultPage)
 	v, body, err := s.authorizeRequest(w, r)
 	if err != nil {
 		return err
@@ -238,19 +237,32 @@ func hasWalletToken(r *http.Request) bool {
 // walletAuthorize runs the wallet-driven flow: the signed request is the
 // user's sign-in and consent.
 func (s *Server) walletAuthorize(w http.ResponseWriter, r *http.Request, p *Pending, body []byte) error {
-	ctx := r.Context()
 	if body != nil {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 	}
 	u, err := s.wallet.Authenticate(r)
 	if err != nil {
-		// Shown on a fresh login page, so the user can still sign in by hand.
-		w.Header().Set("Content-Security-Policy", loginCSP(p))
-		httperr.SetPage(ctx, s.loginErrorPage(ctx, p, ""))
-		return direct(err, "oauth.Authorize")
+		return s.walletFailed(w, r, p, direct(err, "oauth.Authorize"))
 	}
 	return s.finishWallet(w, r, p, u)
+}
+
+// walletFailed answers a failed wallet sign-in at /authorize. A browser
+// gets the failure on a fresh login page for p, so the person can still
+// sign in by hand: the page's pending login is stored here, before the
+// error is returned, since rendering a page has no side effects. When
+// that fails too (Redis is down), the page shows the error alone.
+func (s *Server) walletFailed(w http.ResponseWriter, r *http.Request, p *Pending, err *errors.Error) error {
+	w.Header().Set("Content-Security-Policy", loginCSP(p))
+	if !httperr.PrefersHTML(r) {
+		return err
+	}
+	fresh := *p
+	if s.SavePending(r.Context(), &fresh) != nil {
+		return httperr.WithPage(err, s.loginPage(nil, ""))
+	}
+	return httperr.WithPage(err, s.loginPage(&fresh, ""))
 }
 
 // direct returns err as an *errors.Error that is never redirected.
@@ -495,7 +507,6 @@ func (s *Server) loginMessage(p *Pending) string {
 func (s *Server) Login(w http.ResponseWriter, r *http.Request) error {
 	const op = "oauth.Login"
 	ctx := r.Context()
-	httperr.SetPage(ctx, httperr.DefaultPage)
 	form, _, err := readForm(w, r)
 	if err != nil {
 		return err
@@ -513,29 +524,30 @@ func (s *Server) Login(w http.ResponseWriter, r *http.Request) error {
 	}
 	address := strings.TrimSpace(form.Get("address"))
 	signature := strings.TrimSpace(form.Get("signature"))
+	// Until the sign-in succeeds, a failure is shown on the login page
+	// again, with the request and the address kept.
 	w.Header().Set("Content-Security-Policy", loginCSP(p))
-	httperr.SetPage(ctx, s.loginPage(p, address))
+	onPage := func(err error) error { return httperr.WithPage(err, s.loginPage(p, address)) }
 	if form.Has("provider") {
 		prov := form.Get("provider")
 		if s.upstreams[prov] == nil {
-			return errors.E(errors.InvalidRequest, "Provider '"+printable(prov, 32)+"' is not configured")
+			return onPage(errors.E(errors.InvalidRequest, "Provider '"+printable(prov, 32)+"' is not configured"))
 		}
 		if p, err = s.TakePending(ctx, id); err != nil {
-			return err
+			return onPage(err)
 		}
-		return s.startUpstream(w, r, p, prov)
+		return onPage(s.startUpstream(w, r, p, prov))
 	}
 	if address == "" {
-		return missing("address")
+		return onPage(missing("address"))
 	}
 	if signature == "" {
-		return missing("signature")
+		return onPage(missing("signature"))
 	}
 	u, err := s.wallet.VerifyLogin(r, address, p.Message, signature)
 	if err != nil {
-		return direct(err, op)
+		return onPage(direct(err, op))
 	}
-	httperr.SetPage(ctx, httperr.DefaultPage)
 	p, err = s.TakePending(ctx, id)
 	if err != nil {
 		return err

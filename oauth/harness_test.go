@@ -242,9 +242,9 @@ func routes(s *Server, issuer string) http.Handler {
 	mux := http.NewServeMux()
 	hf := func(f func(http.ResponseWriter, *http.Request) error) http.Handler { return httperr.HandlerFunc(f) }
 	form := func(h http.Handler) http.Handler { return httperr.LimitBody(64<<10, errors.RequestTooLarge, h) }
-	mux.Handle("GET /authorize", hf(s.Authorize))
-	mux.Handle("POST /authorize", form(hf(s.Authorize)))
-	mux.Handle("POST /authorize/login", form(hf(s.Login)))
+	mux.Handle("GET /authorize", httperr.HTML(hf(s.Authorize)))
+	mux.Handle("POST /authorize", httperr.HTML(form(hf(s.Authorize))))
+	mux.Handle("POST /authorize/login", httperr.HTML(form(hf(s.Login))))
 	mux.Handle("POST /token", CORS(form(hf(s.Token))))
 	mux.Handle("OPTIONS /token", Preflight("POST"))
 	userinfo := CORS(s.Identify(hf(s.UserInfo)))
@@ -259,7 +259,7 @@ func routes(s *Server, issuer string) http.Handler {
 	mux.Handle("GET /.well-known/jwks.json", CORS(hf(s.JWKS)))
 	mux.Handle("OPTIONS /.well-known/oauth-authorization-server", Preflight("GET"))
 	mux.Handle("OPTIONS /.well-known/jwks.json", Preflight("GET"))
-	mux.Handle("GET /callback/{provider}", hf(s.Callback))
+	mux.Handle("GET /callback/{provider}", httperr.HTML(hf(s.Callback)))
 	mux.Handle("GET /docs/errors", hf(httperr.Docs))
 	return httperr.Middleware(httperr.Config{URIBase: issuer + "/docs/errors", Logger: quiet}, httperr.Routes(mux))
 }

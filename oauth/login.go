@@ -2,7 +2,6 @@ package oauth
 
 import (
 	"bytes"
-	"context"
 	"html/template"
 	"io"
 	"net/http"
@@ -44,7 +43,7 @@ var scopeTexts = map[string]string{
 var providerLabels = map[string]string{"google": "Google", "github": "GitHub"}
 
 // renderLogin writes the login page (200); the page with an error on it
-// is written by httperr.Write, through loginErrorPage.
+// is written by httperr.Write, through loginPage.
 func (s *Server) renderLogin(w http.ResponseWriter, v loginView) error {
 	var buf bytes.Buffer
 	if err := s.executeLogin(&buf, v); err != nil {
@@ -95,25 +94,12 @@ func (s *Server) executeLogin(w io.Writer, v loginView) error {
 	return loginTemplate.Execute(w, d)
 }
 
-// loginPage is the httperr.Page of a login attempt on p: httperr.Write
-// shows the failure on the login page, with the form kept.
+// loginPage is the httperr.Page of a failure on the login form: the
+// login page for p (nil: the error alone, no form), with the failure
+// shown and address kept. It only renders.
 func (s *Server) loginPage(p *Pending, address string) httperr.Page {
 	return func(w io.Writer, d httperr.PageData) error {
 		return s.executeLogin(w, loginView{Pending: p, Error: &d, Address: address})
-	}
-}
-
-// loginErrorPage is the httperr.Page of a failed wallet sign-in at
-// /authorize: a fresh login (stored only when the page is actually
-// rendered) so the user can still sign in by hand.
-func (s *Server) loginErrorPage(ctx context.Context, p *Pending, address string) httperr.Page {
-	return func(w io.Writer, d httperr.PageData) error {
-		v := loginView{Error: &d, Address: address}
-		cp := *p
-		if err := s.SavePending(context.WithoutCancel(ctx), &cp); err == nil {
-			v.Pending = &cp
-		}
-		return s.executeLogin(w, v)
 	}
 }
 

@@ -45,6 +45,7 @@ type app struct {
 	svc      *services
 	draining atomic.Bool
 	requests *prometheus.HistogramVec
+	errors   *prometheus.CounterVec
 }
 
 // runServe is "authd serve".
@@ -110,10 +111,14 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger) (*app, error) {
 		Help:    "Time to answer HTTP requests, by route pattern, method and status.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"route", "method", "status"})
+	a.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authd_errors_total",
+		Help: "Error responses written, by error code and HTTP status (302 for authorization redirects).",
+	}, []string{"code", "status"})
 	a.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		httperr.Collector(),
+		a.errors,
 		ratelimit.Collector(),
 		a.requests,
 	)
@@ -130,7 +135,8 @@ func (a *app) close() {
 func (a *app) handler() http.Handler {
 	mux := http.NewServeMux()
 	a.routes(mux)
-	return httperr.Middleware(httperr.Config{URIBase: a.cfg.ErrorURIBase, Logger: a.log},
+	count := func(code errors.Code, status int) { a.errors.WithLabelValues(string(code), strconv.Itoa(status)).Inc() }
+	return httperr.Middleware(httperr.Config{URIBase: a.cfg.ErrorURIBase, Logger: a.log, Count: count},
 		a.accessLog(httperr.Routes(mux)))
 }
 
