@@ -148,7 +148,7 @@ var catalog = []Entry{
 		Title:       "Client authentication failed",
 		Description: "Client authentication failed",
 		UsedBy:      []string{"/token", "/revoke", "/introspect"},
-		Headers:     []string{`WWW-Authenticate: Basic realm="authd" (when the client used the Authorization header)`},
+		Headers:     []string{`WWW-Authenticate: Basic realm="authd", or the auth-scheme the client used in Authorization (RFC 6749 §5.2), e.g. Bearer realm="authd"`},
 		Retry:       "No. Fix the credentials.",
 		Causes:      []string{"Unknown client_id.", "Wrong client_secret.", "A confidential client sent no credentials.", "A public client on an endpoint that needs client authentication."},
 		Fix:         "Send client_id and client_secret with HTTP Basic (each form-urlencoded first, RFC 6749 §2.3.1) or in the form body, not both.",
@@ -242,6 +242,7 @@ var catalog = []Entry{
 		Title:       "Invalid signature",
 		Description: "Bitcoin signature verification failed",
 		UsedBy:      []string{"Bitcoin-authenticated routes"},
+		Headers:     []string{`WWW-Authenticate: Bitcoin-Auth realm="authd"`},
 		Retry:       "No. Repeated failures lock the client out for a while (rate_limit_exceeded).",
 		Causes: []string{
 			"The signature was made by another key, or over another message.",
@@ -255,6 +256,7 @@ var catalog = []Entry{
 		Title:       "Invalid or replayed timestamp",
 		Description: "Auth token timestamp is outside the accepted window or was already used",
 		UsedBy:      []string{"Bitcoin-authenticated routes"},
+		Headers:     []string{`WWW-Authenticate: Bitcoin-Auth realm="authd"`},
 		Retry:       "Only with a newly signed token.",
 		Causes:      []string{"The timestamp is more than the window (5 minutes by default) from the server's clock, in either direction.", "The timestamp is not RFC 3339 UTC.", "The same signed POST, PUT, PATCH or DELETE was sent twice.", "A token already used for a GET or HEAD was sent with POST, PUT, PATCH or DELETE: the method is not part of the signed message, so each unsafe request needs a token of its own."},
 		Fix:         "Sign each request just before sending it, with an accurate clock, and never resend a signed unsafe request.",
@@ -320,6 +322,7 @@ var catalog = []Entry{
 		Title:       "Google sign-in failed",
 		Description: "Google authentication was unsuccessful",
 		UsedBy:      []string{"/callback/google"},
+		Headers:     []string{`WWW-Authenticate: Google realm="authd" (the sign-in to start again; every 401 names one, RFC 9110 §15.5.2)`},
 		Retry:       "Only by starting the sign-in again.",
 		Causes: []string{
 			"provider_error is Google's own error, e.g. access_denied when the user cancelled.",
@@ -333,6 +336,7 @@ var catalog = []Entry{
 		Title:       "GitHub sign-in failed",
 		Description: "GitHub authentication was unsuccessful",
 		UsedBy:      []string{"/callback/github"},
+		Headers:     []string{`WWW-Authenticate: GitHub realm="authd" (the sign-in to start again; every 401 names one, RFC 9110 §15.5.2)`},
 		Retry:       "Only by starting the sign-in again.",
 		Causes: []string{
 			"provider_error is GitHub's own error, e.g. access_denied when the user cancelled.",

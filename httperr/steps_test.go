@@ -144,6 +144,28 @@ func TestSetHeadersStep(t *testing.T) {
 	}
 }
 
+func TestClientChallenge(t *testing.T) {
+	for _, tt := range []struct{ auth, want string }{
+		{"", `Basic realm="authd"`},
+		{"Basic YTpi", `Basic realm="authd"`},
+		{"BASIC YTpi", `Basic realm="authd"`},
+		{"Bearer t", `Bearer realm="authd"`},
+		{"  Bearer t", `Bearer realm="authd"`},
+		{"dpop t", `DPoP realm="authd"`},
+		{"Custom_1.x t", `Custom_1.x realm="authd"`},
+		{"NoCredentials", `NoCredentials realm="authd"`},
+		{"Bad,scheme t", `Basic realm="authd"`},
+		{"Bad\"scheme t", `Basic realm="authd"`},
+		{"Ünicode t", `Basic realm="authd"`},
+		{strings.Repeat("a", 32) + " t", strings.Repeat("a", 32) + ` realm="authd"`},
+		{strings.Repeat("a", 33) + " t", `Basic realm="authd"`},
+	} {
+		if got := clientChallenge(tt.auth); got != tt.want {
+			t.Errorf("clientChallenge(%q) = %q, want %q", tt.auth, got, tt.want)
+		}
+	}
+}
+
 func TestPageForStep(t *testing.T) {
 	own := Page(func(w io.Writer, d PageData) error { _, err := io.WriteString(w, "own"); return err })
 	e := errors.E(errors.InvalidRequest, "")

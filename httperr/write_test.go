@@ -219,8 +219,12 @@ func wantChallenge(c errors.Entry, desc string) []string {
 		return []string{`Bearer realm="authd", error="invalid_token", error_description="` + desc + `", error_uri="` + uri + `"`}
 	case errors.InsufficientScope:
 		return []string{`Bearer realm="authd", error="insufficient_scope", error_description="` + desc + `", error_uri="` + uri + `", scope="backup profile"`}
-	case errors.MissingAuthToken:
+	case errors.MissingAuthToken, errors.InvalidSignature, errors.InvalidTimestamp:
 		return []string{`Bitcoin-Auth realm="authd"`}
+	case errors.GoogleAuthFailed:
+		return []string{`Google realm="authd"`}
+	case errors.GitHubAuthFailed:
+		return []string{`GitHub realm="authd"`}
 	}
 	return nil
 }
@@ -528,13 +532,39 @@ func TestChallenge(t *testing.T) {
 			want: []string{`Basic realm="authd"`},
 		},
 		{
-			name: "invalid_client with credentials in the form",
+			name: "invalid_client with credentials in the form, or none",
 			err:  errors.E(errors.InvalidClient, "Client authentication failed"),
+			want: []string{`Basic realm="authd"`},
 		},
 		{
-			name: "invalid_client with a Bearer header",
+			name: "invalid_client with a Bearer header: the scheme echoed",
 			err:  errors.E(errors.InvalidClient, "Client authentication failed"),
 			auth: "Bearer abc",
+			want: []string{`Bearer realm="authd"`},
+		},
+		{
+			name: "invalid_client with a lower-case known scheme: registered spelling",
+			err:  errors.E(errors.InvalidClient, "Client authentication failed"),
+			auth: "bitcoin-auth abc",
+			want: []string{`Bitcoin-Auth realm="authd"`},
+		},
+		{
+			name: "invalid_client with an unknown scheme: echoed as sent",
+			err:  errors.E(errors.InvalidClient, "Client authentication failed"),
+			auth: "PrivateKeyJWT abc",
+			want: []string{`PrivateKeyJWT realm="authd"`},
+		},
+		{
+			name: "invalid_client with a scheme that is not a token: Basic",
+			err:  errors.E(errors.InvalidClient, "Client authentication failed"),
+			auth: `Ev"il abc`,
+			want: []string{`Basic realm="authd"`},
+		},
+		{
+			name: "invalid_client with an overlong scheme: Basic",
+			err:  errors.E(errors.InvalidClient, "Client authentication failed"),
+			auth: strings.Repeat("x", 33) + " abc",
+			want: []string{`Basic realm="authd"`},
 		},
 		{
 			name: "invalid_token with a token",
@@ -589,8 +619,30 @@ func TestChallenge(t *testing.T) {
 			want:     []string{`Bitcoin-Auth realm="authd"`, `Bearer realm="authd"`},
 		},
 		{
-			name: "no challenge for other codes",
+			name: "invalid_signature: Bitcoin-Auth",
 			err:  errors.E(errors.InvalidSignature, ""),
+			auth: "Bearer abc",
+			want: []string{`Bitcoin-Auth realm="authd"`},
+		},
+		{
+			name:     "invalid_timestamp: Bitcoin-Auth first, others kept",
+			err:      errors.E(errors.InvalidTimestamp, ""),
+			existing: []string{`Bearer realm="authd"`},
+			want:     []string{`Bitcoin-Auth realm="authd"`, `Bearer realm="authd"`},
+		},
+		{
+			name: "google_auth_failed: the provider's sign-in",
+			err:  errors.E(errors.GoogleAuthFailed, "").WithProviderError("access_denied"),
+			want: []string{`Google realm="authd"`},
+		},
+		{
+			name: "github_auth_failed: the provider's sign-in",
+			err:  errors.E(errors.GitHubAuthFailed, "").WithProviderError("invalid_state"),
+			want: []string{`GitHub realm="authd"`},
+		},
+		{
+			name: "no challenge for codes that are not 401",
+			err:  errors.E(errors.InvalidRequest, ""),
 			auth: "Bearer abc",
 		},
 	}
@@ -840,5 +892,61 @@ func TestStaleHeaders(t *testing.T) {
 	}
 	if v := rec.Header().Get("Cache-Control"); v != "no-store" {
 		t.Errorf("Cache-Control = %q, want no-store", v)
+	}
+}
+
+// TestEvery401HasAChallenge walks every 401 code of the catalog: whatever
+// credentials the request carried, and on JSON and browser routes alike,
+// the answer carries a WWW-Authenticate challenge that parses (RFC 9110
+// §15.5.2), and the catalog documents it.
+func TestEvery401HasAChallenge(t *testing.T) {
+	auths := map[string]string{
+		"no credentials": "",
+		"Basic":          "Basic YzE6d3Jvbmc=",
+		"Bearer":         "Bearer abc",
+		"Bitcoin-Auth":   "Bitcoin-Auth sigma:1abc",
+		"other scheme":   "Negotiate abc",
+		"garbage":        "\"\x01",
+	}
+	n := 0
+	for _, c := range errors.Catalog() {
+		if c.Status != http.StatusUnauthorized {
+			continue
+		}
+		n++
+		documented := false
+		for _, h := range c.Headers {
+			documented = documented || strings.HasPrefix(h, "WWW-Authenticate: ")
+		}
+		if !documented {
+			t.Errorf("%s: the catalog entry does not document its WWW-Authenticate", c.Code)
+		}
+		for name, auth := range auths {
+			for _, html := range []bool{false, true} {
+				var h http.Handler = httperr.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { return errors.E(c.Code, "") })
+				if html {
+					h = httperr.HTML(h)
+				}
+				h = httperr.Middleware(httperr.Config{URIBase: testBase, Logger: slog.New(slog.DiscardHandler)}, h)
+				r := httptest.NewRequest(http.MethodPost, "/x", nil)
+				if auth != "" {
+					r.Header.Set("Authorization", auth)
+				}
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, r)
+				got := rec.Header().Values("WWW-Authenticate")
+				if rec.Code != http.StatusUnauthorized || len(got) == 0 {
+					t.Errorf("%s, %s, html=%v: %d with WWW-Authenticate %q", c.Code, name, html, rec.Code, got)
+				}
+				for _, v := range got {
+					if _, err := parseChallenges(v); err != nil {
+						t.Errorf("%s, %s: WWW-Authenticate %q does not parse: %v", c.Code, name, v, err)
+					}
+				}
+			}
+		}
+	}
+	if n < 7 {
+		t.Errorf("walked %d 401 codes; the catalog has at least 7", n)
 	}
 }

@@ -32,7 +32,8 @@ func codeParams(c *Client, ru, challenge string) url.Values {
 
 // TestTokenEndpointErrors: every way a token request can be wrong gets the
 // RFC 6749 code with the catalog status (400, 401 only for invalid_client,
-// with WWW-Authenticate: Basic when Basic was used), never a 500.
+// with WWW-Authenticate naming the scheme the client used, or Basic), never
+// a 500.
 func TestTokenEndpointErrors(t *testing.T) {
 	testenv.EachDB(t, func(t *testing.T, db *store.DB) {
 		h := newHarness(t, db, nil)
@@ -61,14 +62,14 @@ func TestTokenEndpointErrors(t *testing.T) {
 			{"repeated grant_type", url.Values{"grant_type": {"authorization_code", "authorization_code"}}, "", 400, "invalid_request", ""},
 			{"two auth methods", url.Values{"grant_type": {"client_credentials"}, "client_secret": {secret}}, basic(c.ID, secret), 400, "invalid_request", ""},
 			{"mismatched client_id", url.Values{"grant_type": {"client_credentials"}, "client_id": {pub.ID}}, basic(c.ID, secret), 400, "invalid_request", ""},
-			{"no credentials", url.Values{"grant_type": {"client_credentials"}}, "", 401, "invalid_client", ""},
-			{"unknown client, post", url.Values{"grant_type": {"client_credentials"}, "client_id": {"nope"}, "client_secret": {"x"}}, "", 401, "invalid_client", ""},
+			{"no credentials", url.Values{"grant_type": {"client_credentials"}}, "", 401, "invalid_client", `Basic realm="authd"`},
+			{"unknown client, post", url.Values{"grant_type": {"client_credentials"}, "client_id": {"nope"}, "client_secret": {"x"}}, "", 401, "invalid_client", `Basic realm="authd"`},
 			{"unknown client, basic", url.Values{"grant_type": {"client_credentials"}}, basic("nope", "x"), 401, "invalid_client", `Basic realm="authd"`},
-			{"wrong secret, post", url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ID}, "client_secret": {"x"}}, "", 401, "invalid_client", ""},
+			{"wrong secret, post", url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ID}, "client_secret": {"x"}}, "", 401, "invalid_client", `Basic realm="authd"`},
 			{"wrong secret, basic", url.Values{"grant_type": {"client_credentials"}}, basic(c.ID, "x"), 401, "invalid_client", `Basic realm="authd"`},
-			{"confidential without secret", url.Values{"grant_type": {"authorization_code"}, "client_id": {c.ID}, "code": {"x"}, "redirect_uri": {ru}}, "", 401, "invalid_client", ""},
-			{"public with a secret", url.Values{"grant_type": {"authorization_code"}, "client_id": {pub.ID}, "client_secret": {"x"}}, "", 401, "invalid_client", ""},
-			{"bearer at token", url.Values{"grant_type": {"client_credentials"}}, "Bearer abc", 401, "invalid_client", ""},
+			{"confidential without secret", url.Values{"grant_type": {"authorization_code"}, "client_id": {c.ID}, "code": {"x"}, "redirect_uri": {ru}}, "", 401, "invalid_client", `Basic realm="authd"`},
+			{"public with a secret", url.Values{"grant_type": {"authorization_code"}, "client_id": {pub.ID}, "client_secret": {"x"}}, "", 401, "invalid_client", `Basic realm="authd"`},
+			{"bearer at token", url.Values{"grant_type": {"client_credentials"}}, "Bearer abc", 401, "invalid_client", `Bearer realm="authd"`},
 			{"malformed basic", url.Values{"grant_type": {"client_credentials"}}, "Basic !!!", 401, "invalid_client", `Basic realm="authd"`},
 			{"grant not registered", url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ID}, "client_secret": {secret}}, "", 400, "unauthorized_client", ""},
 			{"missing code", url.Values{"grant_type": {"authorization_code"}, "redirect_uri": {ru}}, basic(c.ID, secret), 400, "invalid_request", ""},
