@@ -1,4 +1,4 @@
-package oauth
+package oauth_test
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/authd-dev/authd/httperr"
 	"github.com/authd-dev/authd/internal/testenv"
+	. "github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 )
 
@@ -40,7 +41,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		const ru = "https://app.example.com/cb"
 		c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
 		pub, _ := h.client(ClientRegistration{RedirectURIs: []string{ru}, Public: true})
-		addr := h.wallet.user("")
+		addr := h.wallet.user()
 		code := func() string { return h.code(addr, codeParams(c, ru, "")) }
 		basic := func(id, sec string) string {
 			r := &http.Request{Header: http.Header{}}
@@ -155,7 +156,7 @@ func TestClientCredentials(t *testing.T) {
 		tr := h.token(url.Values{"grant_type": {"client_credentials"}}, c.ID, secret)
 		tr.wantOK(t)
 		if tr.RefreshToken != "" || tr.Scope != "profile backup" || tr.ExpiresIn != 900 || tr.TokenType != "Bearer" {
-			t.Errorf("response %+v", tr.tokenResponse)
+			t.Errorf("response %+v", tr.TokenResponse)
 		}
 		claims := checkAccessJWT(t, h, tr.AccessToken)
 		if claims["sub"] != c.ID || claims["client_id"] != c.ID {
@@ -187,7 +188,7 @@ func TestPKCE(t *testing.T) {
 		h := newHarness(t, db, nil)
 		const ru = "https://app.example.com/cb"
 		c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
-		addr := h.wallet.user("")
+		addr := h.wallet.user()
 		verifier, challenge := pkce()
 		other, _ := pkce()
 		exchange := func(code, ver string) tokenResp {
@@ -216,7 +217,7 @@ func TestCodeSingleUse(t *testing.T) {
 		h := newHarness(t, db, nil)
 		const ru = "https://app.example.com/cb"
 		c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
-		addr := h.wallet.user("")
+		addr := h.wallet.user()
 		code := h.code(addr, codeParams(c, ru, ""))
 		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {ru}}
 		first := h.token(form, c.ID, secret)
@@ -245,7 +246,7 @@ func TestCodeRace(t *testing.T) {
 		h := newHarness(t, db, nil)
 		const ru = "https://app.example.com/cb"
 		c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
-		addr := h.wallet.user("")
+		addr := h.wallet.user()
 		for trial := range trials {
 			verifier, challenge := pkce()
 			code := h.code(addr, codeParams(c, ru, challenge))
@@ -301,7 +302,7 @@ func TestCodeExpiry(t *testing.T) {
 	h := newHarness(t, testenv.DB(t, store.SQLite), rdb)
 	const ru = "https://app.example.com/cb"
 	c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
-	addr := h.wallet.user("")
+	addr := h.wallet.user()
 	form := func(code string) url.Values {
 		return url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {ru}}
 	}
@@ -328,7 +329,7 @@ func TestRefreshRotation(t *testing.T) {
 		const ru = "https://app.example.com/cb"
 		c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}, Scopes: []string{"profile", "backup"}})
 		other, otherSecret := h.client(ClientRegistration{RedirectURIs: []string{ru}, Scopes: []string{"profile", "backup"}})
-		addr := h.wallet.user("")
+		addr := h.wallet.user()
 		p := codeParams(c, ru, "")
 		p.Set("scope", "profile backup")
 		first := h.token(url.Values{"grant_type": {"authorization_code"}, "code": {h.code(addr, p)}, "redirect_uri": {ru}}, c.ID, secret)
@@ -351,7 +352,7 @@ func TestRefreshRotation(t *testing.T) {
 		second := refresh(first.RefreshToken, "backup", c.ID, secret)
 		second.wantOK(t)
 		if second.Scope != "backup" || second.RefreshToken == "" || second.RefreshToken == first.RefreshToken {
-			t.Fatalf("narrowed refresh %+v", second.tokenResponse)
+			t.Fatalf("narrowed refresh %+v", second.TokenResponse)
 		}
 		third := refresh(second.RefreshToken, "profile backup", c.ID, secret)
 		third.wantOK(t)
@@ -393,7 +394,7 @@ func TestRefreshRace(t *testing.T) {
 		h := newHarness(t, db, nil)
 		const ru = "https://app.example.com/cb"
 		c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
-		addr := h.wallet.user("")
+		addr := h.wallet.user()
 		for trial := range 10 {
 			first := h.token(url.Values{"grant_type": {"authorization_code"}, "code": {h.code(addr, codeParams(c, ru, ""))}, "redirect_uri": {ru}}, c.ID, secret)
 			var wg sync.WaitGroup
@@ -429,7 +430,7 @@ func TestRefreshRace(t *testing.T) {
 func TestTokenErrorGolden(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	_, rdb := miniredisClient(t)
-	s, err := New(context.Background(), Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: "sqlite", Redis: rdb, Wallet: newFakeWallet(), Logger: quiet})
+	s, err := New(context.Background(), Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: "sqlite", Redis: rdb, Wallet: noWallet{}, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
