@@ -50,6 +50,10 @@ type Pending struct {
 	ExpiresAt           time.Time `json:"expires_at"`
 	// Message is the exact text the user signs on the login page.
 	Message string `json:"message,omitempty"`
+	// Binding is the SHA-256 (hex) of the nonce in the login cookie of
+	// the browser the login page was shown to (see startLogin); empty for
+	// a pending authorization no login page was made for.
+	Binding string `json:"binding,omitempty"`
 }
 
 // redirect is where errors about p go (RFC 6749 §4.1.2.1, RFC 9207).
@@ -197,7 +201,7 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) error {
 	if !httperr.PrefersHTML(r) {
 		return errors.E(errors.MissingAuthToken, "X-Auth-Token header is required for Bitcoin authentication: sign this exact request URI, or open it in a browser to sign in")
 	}
-	if err := s.SavePending(ctx, p); err != nil {
+	if err := s.startLogin(w, r, p); err != nil {
 		return err
 	}
 	return s.renderLogin(w, loginView{Pending: p})
@@ -259,7 +263,7 @@ func (s *Server) walletFailed(w http.ResponseWriter, r *http.Request, p *Pending
 		return err
 	}
 	fresh := *p
-	if s.SavePending(r.Context(), &fresh) != nil {
+	if s.startLogin(w, r, &fresh) != nil {
 		return httperr.WithPage(err, s.loginPage(nil, ""))
 	}
 	return httperr.WithPage(err, s.loginPage(&fresh, ""))
@@ -497,16 +501,28 @@ func (s *Server) loginMessage(p *Pending) string {
 }
 
 // Login handles POST /authorize/login: the login page's form (login_id,
-// address, signature). A valid signature over the page's message signs
-// the user in and redirects to the client with a code (303); a failure
-// shows the login page again with the error, keeping the request.
+// address, signature, or provider). A valid signature over the page's
+// message signs the user in and redirects to the client with a code
+// (303); a failure shows the login page again with the error, keeping the
+// request.
 //
-// Errors: invalid_request (missing field, unknown or expired login);
+// The form is accepted only from the browser its page was shown to, and
+// never from another site, so that nobody can sign a person in to their
+// own account (login CSRF, RFC 6749 §10.12): a post with a foreign Origin
+// or Sec-Fetch-Site: cross-site is refused before the form is read, and
+// one without the login's binding cookie before anything is verified or
+// used up (see startLogin). Both are access_denied, answered directly.
+//
+// Errors: access_denied (cross-site, or not the browser of the login
+// page); invalid_request (missing field, unknown or expired login);
 // malformed_auth_token, invalid_signature, rate_limit_exceeded (from the
 // Wallet); request_too_large; temporarily_unavailable; server_error.
 func (s *Server) Login(w http.ResponseWriter, r *http.Request) error {
 	const op = "oauth.Login"
 	ctx := r.Context()
+	if err := s.sameOrigin(r); err != nil {
+		return err
+	}
 	form, _, err := readForm(w, r)
 	if err != nil {
 		return err
@@ -520,6 +536,9 @@ func (s *Server) Login(w http.ResponseWriter, r *http.Request) error {
 	}
 	p, err := s.LoadPending(ctx, id)
 	if err != nil {
+		return err
+	}
+	if err := s.boundLogin(r, p); err != nil {
 		return err
 	}
 	address := strings.TrimSpace(form.Get("address"))
@@ -536,6 +555,7 @@ func (s *Server) Login(w http.ResponseWriter, r *http.Request) error {
 		if p, err = s.TakePending(ctx, id); err != nil {
 			return onPage(err)
 		}
+		http.SetCookie(w, s.loginCookie(id, "", -1))
 		return onPage(s.startUpstream(w, r, p, prov))
 	}
 	if address == "" {
@@ -552,6 +572,7 @@ func (s *Server) Login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	http.SetCookie(w, s.loginCookie(id, "", -1))
 	return s.finishWallet(w, r, p, u)
 }
 
