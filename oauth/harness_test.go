@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/authd-dev/authd/authtoken"
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/httperr"
 	"github.com/authd-dev/authd/internal/golden"
@@ -76,7 +77,7 @@ func (tw *testWallet) wif(addr string) string {
 
 // pubkey is addr's compressed public key, hex encoded.
 func (tw *testWallet) pubkey(addr string) string {
-	key, _, err := sigauth.ParseWIF(tw.wif(addr))
+	key, _, err := authtoken.ParseWIF(tw.wif(addr))
 	if err != nil {
 		panic(err)
 	}

@@ -136,7 +136,7 @@ func TestMetricLabelsAreClosed(t *testing.T) {
 			s.do([]string{"GET", "POST", "DELETE", "PATCH"}[i%4], "/"+invented(10), nil, "")
 		}
 	}
-	send(12) // every kind once: the series they belong to exist now
+	send(12)   // every kind once: the series they belong to exist now
 	s.series() // and the scrape's own
 	before := s.series()
 	send(300)
