@@ -341,3 +341,62 @@ func TestDeletedClientTokensRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestDenyListRestoredAtStart: Redis loses its data (a restart without
+// persistence, the embedded Redis of a restarted authd). A server started
+// on the same database writes the grants revoked within the deny list's
+// lifetime back, so their access tokens stay refused.
+func TestDenyListRestoredAtStart(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, nil)
+		c, secret := h.client(ClientRegistration{RedirectURIs: []string{"https://app.example.com/cb"}})
+		revoked, _ := h.walletTokens(c, secret, "")
+		live, _ := h.walletTokens(c, secret, "")
+		resp, body := h.postForm("/revoke", url.Values{"token": {revoked.RefreshToken}, "client_id": {c.ID}, "client_secret": {secret}}, nil)
+		wantStatus(t, "revoke", resp, body, http.StatusOK)
+
+		mr, rdb := miniredisClient(t) // a Redis that remembers nothing
+		s2, err := New(context.Background(), Config{Issuer: h.issuer, DB: db.DB, Dialect: string(db.Dialect), Redis: rdb,
+			Wallet: h.wallet, KeyEncryption: testKeyEncryption, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		userinfo := func(tok string) error {
+			r, _ := http.NewRequest("GET", h.issuer+"/userinfo", nil)
+			r.Header.Set("Authorization", "Bearer "+tok)
+			_, err := s2.AuthenticateBearer(r, ScopeProfile)
+			return err
+		}
+		if err := userinfo(revoked.AccessToken); errors.CodeOf(err) != errors.InvalidToken {
+			t.Errorf("revoked grant's access token after Redis lost its data: %v", err)
+		}
+		if err := userinfo(live.AccessToken); err != nil {
+			t.Errorf("live access token: %v", err)
+		}
+		claims, err := h.s.verifyAccessToken(context.Background(), revoked.AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fam, _ := familyOf(claims.Jti)
+		if ttl := mr.TTL(familyKey(fam)); ttl <= familyDenyTTL(h.s.cfg)-time.Minute || ttl > familyDenyTTL(h.s.cfg) {
+			t.Errorf("restored key lives %v, want about %v", ttl, familyDenyTTL(h.s.cfg))
+		}
+
+		// Once every access token of the grant has expired, there is
+		// nothing to restore.
+		for _, tc := range []struct {
+			after time.Duration
+			want  bool
+		}{{familyDenyTTL(h.s.cfg) - time.Minute, true}, {familyDenyTTL(h.s.cfg) + time.Second, false}} {
+			mr, rdb := miniredisClient(t)
+			later := time.Now().Add(tc.after)
+			if _, err := New(context.Background(), Config{Issuer: h.issuer, DB: db.DB, Dialect: string(db.Dialect), Redis: rdb,
+				Wallet: h.wallet, KeyEncryption: testKeyEncryption, Logger: quiet, Now: func() time.Time { return later }}); err != nil {
+				t.Fatal(err)
+			}
+			if got := mr.Exists(familyKey(fam)); got != tc.want {
+				t.Errorf("started %v after the revocation: deny-list key restored %v, want %v", tc.after, got, tc.want)
+			}
+		}
+	})
+}

@@ -160,7 +160,9 @@ type Server struct {
 }
 
 // New validates cfg, loads the signing keys from the database (generating
-// the first one when there is none) and returns a ready Server.
+// the first one when there is none, encrypting any still in plaintext),
+// writes the grants revoked recently back to the deny list in Redis (which
+// may have lost them) and returns a ready Server.
 //
 // Errors: a configuration error names the setting; failing to load or
 // create the signing key is temporarily_unavailable.
@@ -249,6 +251,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.keys = &keyring{db: cfg.DB, enc: cfg.KeyEncryption, log: cfg.Logger, now: cfg.Now, timeout: cfg.Timeout, verifyFor: cfg.AccessTokenTTL}
 	if err := s.keys.init(ctx); err != nil {
 		return nil, err
+	}
+	if n, err := s.tokens.restoreDenyList(ctx); err != nil {
+		// Redis may be down at start; requests that need it answer 503
+		// until it is back.
+		s.log.LogAttrs(ctx, slog.LevelWarn, "could not restore the deny list of recently revoked grants", slog.Any("err", err))
+	} else if n > 0 {
+		s.log.LogAttrs(ctx, slog.LevelDebug, "restored the deny list of recently revoked grants", slog.Int("count", n))
 	}
 	s.mgr = s.newManager()
 	s.metadata = s.buildMetadata()

@@ -459,6 +459,54 @@ func (ts *tokenStore) revokeFamily(ctx context.Context, family, reason string) e
 	return nil
 }
 
+// restoreDenyList writes the families revoked within familyDenyTTL back to
+// the Redis deny list, each for the rest of its time there. Redis may have
+// lost them (a restart without persistence, the embedded Redis of a
+// restarted authd, a failover), while the database remembers every
+// revocation: without this, access tokens of a grant revoked minutes
+// before a restart would work again. It returns how many it wrote.
+//
+// Errors: temporarily_unavailable.
+func (ts *tokenStore) restoreDenyList(ctx context.Context) (int, error) {
+	const op = "oauth.tokenStore.restoreDenyList"
+	ttl := familyDenyTTL(ts.s.cfg)
+	now := ts.s.now().UnixMilli()
+	qctx, cancel := ts.s.opCtx(ctx)
+	defer cancel()
+	rows, err := ts.s.db.QueryContext(qctx, `SELECT family, revoked_ms FROM oauth_revoked_families WHERE revoked_ms > $1`, now-ttl.Milliseconds())
+	if err != nil {
+		return 0, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+	}
+	left := map[string]time.Duration{}
+	for rows.Next() {
+		var family string
+		var revoked int64
+		if err := rows.Scan(&family, &revoked); err != nil {
+			rows.Close()
+			return 0, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+		}
+		if d := time.Duration(revoked+ttl.Milliseconds()-now) * time.Millisecond; d > 0 && validFamily(family) {
+			left[family] = d
+		}
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return 0, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+	}
+	// One SET per family (each its own hash slot on a cluster); NX leaves
+	// a key Redis still has as it is.
+	for family, d := range left {
+		rctx, cancel := ts.s.opCtx(ctx)
+		err := ts.s.rdb.SetArgs(rctx, familyKey(family), "1", redis.SetArgs{TTL: d, Mode: "NX"}).Err()
+		cancel()
+		if err != nil && err != redis.Nil {
+			return 0, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+		}
+	}
+	return len(left), nil
+}
+
 // familyDenyTTL is how long a revoked family stays on the deny list: past
 // the expiry of every access token issued before the revocation or, by a
 // request racing it, up to a code's lifetime after.
