@@ -27,6 +27,10 @@ const keysUsage = `usage:
   authd keys reencrypt        rewrite every signing key under the first
                               key-encryption key
 
+rotate and reencrypt read the key-encryption keys from
+--key-encryption-key-file FILE or AUTHD_KEY_ENCRYPTION_KEY_FILE (with
+SQLite, by default <database>.keys beside the database).
+
 A rotated key is published in the JWKS at once and starts signing 7 minutes
 later, so relying parties that cache the JWKS (5 minutes) know it before its
 first token. Superseded keys keep verifying the tokens they signed for an
