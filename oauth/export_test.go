@@ -2,9 +2,11 @@ package oauth
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"net/http"
 	"net/url"
+	"time"
 )
 
 // The internals the external tests (package oauth_test) reach. They test
@@ -59,3 +61,45 @@ func (s *Server) KeysLoadedAt() int64 { return s.keys.loadedAt.Load() }
 func (s *Server) BindingCookie(state, nonce string, maxAge int) *http.Cookie {
 	return s.bindingCookie(state, nonce, maxAge)
 }
+
+// SigningKey is a token-signing key.
+type SigningKey = signingKey
+
+// KID is the key's id.
+func (sk *signingKey) KID() string { return sk.kid }
+
+// SignAccessToken signs an access token with the key, as the token
+// endpoint does.
+func (sk *signingKey) SignAccessToken(iss, sub, clientID, scope, jti string, iat, exp time.Time) (string, error) {
+	return sk.sign(&accessClaims{Iss: iss, Sub: sub, Aud: audience{iss}, ClientID: clientID, Scope: scope,
+		Iat: iat.Unix(), Exp: exp.Unix(), Jti: jti})
+}
+
+// ParseSigningKey is parseSigningKey.
+var ParseSigningKey = parseSigningKey
+
+// PublicKID is the kid of a public key.
+func PublicKID(pub *ecdsa.PublicKey) (string, error) {
+	j, err := publicJWK(pub)
+	return j.Kid, err
+}
+
+// Open decrypts a stored signing key.
+func (ke *KeyEncryption) Open(kid, kekID, stored string) ([]byte, error) {
+	return ke.open(kid, kekID, stored)
+}
+
+// FamilyKey is the Redis key of a token family's deny-list entry.
+var FamilyKey = familyKey
+
+// FamilyOf is the token family of an access token's jti.
+var FamilyOf = familyOf
+
+// NewFamily is a new token family id.
+var NewFamily = newFamily
+
+// FamilyDenyTTL is how long a revoked family stays on the deny list.
+func (s *Server) FamilyDenyTTL() time.Duration { return familyDenyTTL(s.cfg) }
+
+// HashToken is how a refresh token is stored.
+var HashToken = hashToken

@@ -261,6 +261,9 @@ func newHarness(t testing.TB, db *store.DB, rdb redis.UniversalClient, opts ...h
 		RateLimits: raised,
 		Logger:     quiet,
 		Now:        h.clock.Now,
+		// One key-encryption key for every server of the package's
+		// tests: several servers share one database.
+		KeyEncryption: testKeyEncryption,
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -1,7 +1,9 @@
 package oauth
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"net/url"
@@ -120,4 +122,45 @@ func TestVerifiedTokensBounded(t *testing.T) {
 	if _, ok := c.get([32]byte{0}); ok {
 		t.Fatal("oldest entry kept")
 	}
+}
+
+func TestNewKeyEncryption(t *testing.T) {
+	k := randomKEK()
+	for _, tc := range []struct {
+		name string
+		keys [][]byte
+	}{
+		{"none", nil},
+		{"short", [][]byte{k[:16]}},
+		{"long", [][]byte{append(bytes.Clone(k), 0)}},
+		{"repeated", [][]byte{k, randomKEK(), k}},
+	} {
+		if _, err := NewKeyEncryption(tc.keys...); err == nil {
+			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+	ke, err := NewKeyEncryption(k, randomKEK())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := ke.IDs(); len(ids) != 2 || ids[0] != ke.ID() || len(ke.ID()) != 16 || ids[0] == ids[1] {
+		t.Errorf("ids %v", ids)
+	}
+	// Two sealings of one key differ (fresh nonces) and both open.
+	id1, a, _ := ke.seal("kid", []byte("der"))
+	id2, b, _ := ke.seal("kid", []byte("der"))
+	if a == b || id1 != id2 {
+		t.Error("sealing is deterministic")
+	}
+	for _, s := range []string{a, b} {
+		if der, err := ke.open("kid", id1, s); err != nil || string(der) != "der" {
+			t.Errorf("open: %q %v", der, err)
+		}
+	}
+}
+
+func randomKEK() []byte {
+	k := make([]byte, KEKSize)
+	rand.Read(k)
+	return k
 }

@@ -430,7 +430,7 @@ func TestRefreshRace(t *testing.T) {
 func TestTokenErrorGolden(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	_, rdb := miniredisClient(t)
-	s, err := New(context.Background(), Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: "sqlite", Redis: rdb, Wallet: noWallet{}, Logger: quiet})
+	s, err := New(context.Background(), Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: "sqlite", Redis: rdb, Wallet: noWallet{}, KeyEncryption: testKeyEncryption, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/internal/server"
+	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 )
 
@@ -43,6 +45,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	if w := cfg.behindProxyWarning(); w != "" {
+		log.Warn(w, slog.String("issuer", cfg.Issuer))
+	}
 
 	// Listen first, so a bad or busy address fails before anything else.
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -74,6 +79,10 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := cfg.KeyFile.open(ctx, db, log); err != nil {
+		db.Close()
+		return nil, err
+	}
 	rc, err := openRedis(cfg, log)
 	if err != nil {
 		db.Close()
@@ -91,6 +100,9 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		rc.Close()
 		db.Close()
+		if errors.Is(err, oauth.ErrKeyEncryption) {
+			return nil, keyFileError(cfg.KeyFile.path, keyEncryptionReason(err))
+		}
 		return nil, err
 	}
 	return &app{cfg: cfg, log: log, db: db, redis: rc, srv: srv}, nil

@@ -31,6 +31,8 @@ func serverConfig(cfg *config, log *slog.Logger, db *store.DB, rdb *redisConn) s
 		Redis:            rdb,
 		AccessTokenTTL:   cfg.AccessTokenTTL,
 		RefreshTokenTTL:  cfg.RefreshTokenTTL,
+		RefreshFamilyMax: cfg.RefreshFamilyMax,
+		KeyEncryption:    cfg.KeyFile.enc,
 		CodeTTL:          cfg.CodeTTL,
 		LoginTTL:         cfg.LoginTTL,
 		SigauthWindow:    cfg.SigauthWindow,

@@ -33,8 +33,8 @@ import (
 const readyTimeout = 2 * time.Second
 
 // Config is what New needs: the connections, and the settings of the
-// services. Issuer, DB and Redis are required; zero values take the
-// services' defaults.
+// services. Issuer, DB, Redis and KeyEncryption are required; zero values
+// take the services' defaults.
 type Config struct {
 	// Issuer is authd's issuer identifier (RFC 8414): an absolute https
 	// URL (http only for a loopback host) without query, fragment or
@@ -49,8 +49,13 @@ type Config struct {
 	DB    *store.DB
 	Redis redis.UniversalClient
 
-	// Token, code and login lifetimes; zero means oauth's defaults.
-	AccessTokenTTL, RefreshTokenTTL, CodeTTL, LoginTTL time.Duration
+	// Token, code and login lifetimes, and the longest life of a grant
+	// however often its refresh token rotates; zero means oauth's
+	// defaults.
+	AccessTokenTTL, RefreshTokenTTL, CodeTTL, LoginTTL, RefreshFamilyMax time.Duration
+	// KeyEncryption encrypts the token-signing keys stored in DB;
+	// required (see oauth.Config.KeyEncryption).
+	KeyEncryption *oauth.KeyEncryption
 	// SigauthWindow is the accepted clock difference of X-Auth-Token
 	// timestamps; zero means sigauth.DefaultWindow.
 	SigauthWindow time.Duration
@@ -99,7 +104,8 @@ type Server struct {
 // first one when there is none.
 //
 // Errors: plain errors naming a missing or invalid setting, or the
-// failure to load the signing keys.
+// failure to load the signing keys (oauth.ErrKeyEncryption in the chain
+// when KeyEncryption cannot open them).
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.DB == nil || cfg.Redis == nil {
 		return nil, errors.New("server.New: DB and Redis are required")
@@ -133,19 +139,21 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.oauth, err = oauth.New(ctx, oauth.Config{
-		Issuer:          cfg.Issuer,
-		AccessTokenTTL:  cfg.AccessTokenTTL,
-		RefreshTokenTTL: cfg.RefreshTokenTTL,
-		CodeTTL:         cfg.CodeTTL,
-		LoginTTL:        cfg.LoginTTL,
-		DB:              cfg.DB.DB,
-		Dialect:         string(cfg.DB.Dialect),
-		Redis:           cfg.Redis,
-		Wallet:          oauthWallet{s.verifier},
-		Upstreams:       cfg.Upstreams,
-		Logger:          cfg.Logger,
-		Now:             cfg.Now,
-		Timeout:         cfg.StoreTimeout,
+		Issuer:           cfg.Issuer,
+		AccessTokenTTL:   cfg.AccessTokenTTL,
+		RefreshTokenTTL:  cfg.RefreshTokenTTL,
+		RefreshFamilyMax: cfg.RefreshFamilyMax,
+		KeyEncryption:    cfg.KeyEncryption,
+		CodeTTL:          cfg.CodeTTL,
+		LoginTTL:         cfg.LoginTTL,
+		DB:               cfg.DB.DB,
+		Dialect:          string(cfg.DB.Dialect),
+		Redis:            cfg.Redis,
+		Wallet:           oauthWallet{s.verifier},
+		Upstreams:        cfg.Upstreams,
+		Logger:           cfg.Logger,
+		Now:              cfg.Now,
+		Timeout:          cfg.StoreTimeout,
 	})
 	if err != nil {
 		return nil, err

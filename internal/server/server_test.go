@@ -19,6 +19,7 @@ import (
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/internal/server"
 	"github.com/authd-dev/authd/internal/testenv"
+	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/ratelimit"
 	"github.com/authd-dev/authd/store"
 )
@@ -38,7 +39,7 @@ func newTestServer(t *testing.T, mod ...func(*server.Config)) *testServer {
 	db := testenv.DB(t, store.SQLite)
 	ts := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + ts.Listener.Addr().String()
-	cfg := server.Config{Issuer: issuer, DB: db, Redis: testenv.Redis(t), Logger: slog.New(slog.DiscardHandler)}
+	cfg := server.Config{Issuer: issuer, DB: db, Redis: testenv.Redis(t), KeyEncryption: keyEncryption(t), Logger: slog.New(slog.DiscardHandler)}
 	for _, f := range mod {
 		f(&cfg)
 	}
@@ -50,6 +51,19 @@ func newTestServer(t *testing.T, mod ...func(*server.Config)) *testServer {
 	ts.Start()
 	t.Cleanup(ts.Close)
 	return &testServer{t: t, srv: srv, db: db, issuer: issuer, c: client()}
+}
+
+// keyEncryption is a key-encryption key for the signing keys of a test's
+// database.
+func keyEncryption(t *testing.T) *oauth.KeyEncryption {
+	t.Helper()
+	k := make([]byte, oauth.KEKSize)
+	rand.Read(k)
+	ke, err := oauth.NewKeyEncryption(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ke
 }
 
 // client is an HTTP client connecting from an address of its own in
@@ -274,14 +288,16 @@ func TestRouteTable(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	rdb := testenv.Redis(t)
+	ke := keyEncryption(t)
 	for _, tc := range []struct {
 		name string
 		cfg  server.Config
 	}{
-		{"no database", server.Config{Issuer: "https://auth.example.com", Redis: rdb}},
-		{"no Redis", server.Config{Issuer: "https://auth.example.com", DB: db}},
-		{"bad issuer", server.Config{Issuer: "auth.example.com", DB: db, Redis: rdb}},
-		{"bad policy", server.Config{Issuer: "https://auth.example.com", DB: db, Redis: rdb,
+		{"no database", server.Config{Issuer: "https://auth.example.com", Redis: rdb, KeyEncryption: ke}},
+		{"no Redis", server.Config{Issuer: "https://auth.example.com", DB: db, KeyEncryption: ke}},
+		{"no key encryption", server.Config{Issuer: "https://auth.example.com", DB: db, Redis: rdb}},
+		{"bad issuer", server.Config{Issuer: "auth.example.com", DB: db, Redis: rdb, KeyEncryption: ke}},
+		{"bad policy", server.Config{Issuer: "https://auth.example.com", DB: db, Redis: rdb, KeyEncryption: ke,
 			RateLimits: ratelimit.Policies{"token": {Name: "token", Limit: 0, Window: time.Minute}}}},
 	} {
 		if _, err := server.New(context.Background(), tc.cfg); err == nil {
