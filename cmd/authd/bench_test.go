@@ -2,21 +2,35 @@ package main
 
 // Load benchmarks of authd as it runs in production: the real binary as
 // a process of its own, on real Redis and PostgreSQL (or the embedded
-// defaults), driven over loopback from this process. Each round reads
-// the CPU time of every server process from /proc before and after (authd,
-// redis-server, and the PostgreSQL postmaster with its backends), apart
-// from this process's own, the load generator's; and it counts what the
-// round sent to the stores: Redis commands (INFO commandstats), PostgreSQL
-// statements (pg_stat_statements, which scripts/testenv.sh loads) and the
-// lookups in authd's cache of verified access tokens (its /metrics). Each
-// target is measured against its baseline, go-oauth2 v4 with its memory
-// stores as a process of its own, in the same round, in alternating order.
+// defaults), driven over loopback from this process by
+// loadtest.Parallelism × GOMAXPROCS clients on keep-alive connections.
 //
-// Run with the test servers up and on an otherwise idle machine if you
-// can; the CPU per operation is the steadier figure when you cannot:
+// Each round reads, before its first operation and after its last:
+//   - the CPU time (user + system, /proc/<pid>/stat, 10 ms ticks) of
+//     authd, of redis-server, and of the PostgreSQL postmaster with all its
+//     children (backends, and background workers such as autovacuum and
+//     the WAL writer, whatever they are doing); and apart from those, this
+//     process's own, the load generator's;
+//   - Redis's INFO commandstats (commands clients sent and commands
+//     scripts ran, alike), pg_stat_statements for authd's database (which
+//     scripts/testenv.sh preloads), and authd's
+//     authd_access_token_cache_lookups_total on /metrics.
 //
-//	. /tmp/authd-dev/env    # or: scripts/testenv.sh run make bench
-//	go test -run '^$' -bench Load -benchtime 4000x -count 5 -timeout 60m ./cmd/authd/ | tee load.txt
+// Once per scenario, a few operations run under Redis MONITOR, which
+// tells the commands authd sent from those its scripts ran. With the
+// embedded setup the stores run inside authd: their CPU is authd's, and
+// their commands are not counted. Each target is measured against its
+// baseline, go-oauth2 v4 with its memory stores as a process of its own
+// (the bareoauth2 command), in the same round, each first in every other
+// round.
+//
+// Run with the test servers up (scripts/testenv.sh start DIR, then
+// . DIR/env; or scripts/testenv.sh run make bench), on an idle machine if
+// you can. On a shared one, rates follow the machine's load: compare the
+// ratios measured in the same round, and the CPU per operation, which
+// moves less.
+//
+//	go test -run '^$' -bench Load -benchtime 4000x -count 5 -timeout 90m ./cmd/authd/ | tee load.txt
 //	benchstat load.txt
 //
 // What is remembered between operations, and what is checked every time:
@@ -28,9 +42,13 @@ package main
 //     (10,000 of them, oldest out first): a hit costs a hash, a miss an
 //     ES256 verification. Their lifetime, their key's trust, the deny list
 //     in Redis (one EXISTS) and their client's existence (client cache)
-//     are checked on every use. Nothing caches a grant: each
-//     client_credentials grant signs a new JWT, after one rate-limiter
-//     script in Redis.
+//     are checked on every use.
+//   - Nothing caches a grant: each client_credentials grant runs the
+//     rate limiter's script in Redis and signs a new JWT (ES256).
+//   - Each wallet sign-in verifies its X-Auth-Token signature, checks the
+//     sign-in lockout and the replay guard in Redis, writes and redeems its
+//     code in Redis, writes the user's identity and the refresh token in
+//     SQL, and reads the identity back at /userinfo.
 
 import (
 	"context"
@@ -158,9 +176,12 @@ var loadScenarios = []scenario{
 // create`; params, when set, adds parameters to each authorize request
 // (a nonce, a scope); check, when set, checks each token response.
 //
-// Stores per flow: three limiter scripts and the sigauth replay check in
-// Redis, the code written and redeemed in Redis, the user's identity
-// and the grant's refresh token in SQL, one deny-list EXISTS.
+// Stores per flow, as counted: in Redis, three limiter scripts
+// (authorize, token, userinfo), the sign-in lockout check (two HMGET in
+// one pipeline), the replay guard (SET NX), the code written (MULTI,
+// HSET, PEXPIRE, EXEC) and redeemed (a script), one deny-list EXISTS; in
+// SQL, the identity written (INSERT … ON CONFLICT) and read back at
+// /userinfo, and the grant's refresh token inserted.
 func walletFlowScenario(name string, clientArgs []string, params func() url.Values, check func(tokenResponse []byte) error) scenario {
 	return scenario{
 		name: name, unit: "flows/s", setups: []setup{redisPostgres, embedded},
@@ -203,20 +224,22 @@ func BenchmarkLoad(b *testing.B) {
 	}
 }
 
-// fleet holds the processes of the scenario being measured, kept from
-// one round and -count repetition to the next, and stopped when the next
-// scenario starts.
+// fleet holds the processes of the scenario being measured. They are
+// started afresh for each -count repetition (each has a *testing.B of its
+// own), so that repetitions are alike, and kept from its first round
+// (b.N = 1) to its next.
 type fleet struct {
-	key                string
+	b                  *testing.B
 	a                  *authdProc
 	s                  *bareProc
 	authdRound, bRound roundFunc
-	rounds             int
+	// measured counts the rounds of more than one operation, whose
+	// parity decides which server goes first.
+	measured int
 }
 
 func (f *fleet) use(b *testing.B, sc scenario, st setup) {
-	key := sc.name + "/" + st.name
-	if f.key == key {
+	if f.b == b {
 		return
 	}
 	f.stop()
@@ -226,15 +249,16 @@ func (f *fleet) use(b *testing.B, sc scenario, st setup) {
 		f.s = startBare(b)
 		f.bRound = sc.baseline(b, f.s)
 	}
-	f.key = key
+	f.b = b
 	if f.a.rdb != nil {
 		// Which Redis commands authd sends, and which its scripts run:
 		// MONITOR tells them apart (INFO commandstats, read every round,
 		// counts both alike), but slows Redis, so a few operations of
 		// their own.
 		const n = 20
+		op := f.authdRound(b, n) // its preparation untraced
 		tr, err := loadtest.TraceRedis(context.Background(), f.a.rdb, func() (int, error) {
-			_, err := loadtest.Run(context.Background(), n, f.authdRound(b, n), loadtest.Measures{})
+			_, err := loadtest.Run(context.Background(), n, op, loadtest.Measures{})
 			return n, err
 		})
 		if err != nil {
@@ -251,12 +275,12 @@ func (f *fleet) stop() {
 	if f.s != nil {
 		f.s.stop()
 	}
-	*f = fleet{rounds: f.rounds}
+	*f = fleet{measured: f.measured}
 }
 
 // round runs b.N operations on authd, and on the baseline when the
-// scenario has one (first in every other round, so that neither always
-// meets the machine's load first), and reports both.
+// scenario has one (first in every other measured round, so that
+// neither always meets the machine's load first), and reports both.
 func (f *fleet) round(b *testing.B, sc scenario) {
 	b.StopTimer()
 	ctx := context.Background()
@@ -278,12 +302,14 @@ func (f *fleet) round(b *testing.B, sc scenario) {
 			b.Fatalf("baseline: %v", err)
 		}
 	}
-	f.rounds++
+	if b.N > 1 {
+		f.measured++
+	}
 	b.StartTimer()
 	switch {
 	case bop == nil:
 		runA()
-	case f.rounds%2 == 0:
+	case f.measured%2 == 0:
 		runB()
 		runA()
 	default:
