@@ -107,7 +107,7 @@ func TestLifecycle(t *testing.T) {
 
 		r = ts.do(t, call{method: "PUT", body: v1, as: alice, header: map[string]string{"If-None-Match": "*"}})
 		must(t, "PUT If-None-Match: * (create)", r, 201, "")
-		checkGolden(t, "put_created", r.body)
+		checkWriteGolden(t, "put_created", r)
 		tag1 := etag(r)
 
 		r = ts.do(t, call{method: "PUT", body: v2, as: alice, header: map[string]string{"If-None-Match": "*"}})
@@ -134,7 +134,7 @@ func TestLifecycle(t *testing.T) {
 
 		r = ts.do(t, call{method: "PUT", body: v2, as: alice, header: map[string]string{"If-Match": `"other", ` + tag1}})
 		must(t, "PUT current If-Match in a list", r, 200, "")
-		checkGolden(t, "put_replaced", r.body)
+		checkWriteGolden(t, "put_replaced", r)
 		tag2 := etag(r)
 		if tag2 == tag1 {
 			t.Fatal("a replace kept the ETag")
