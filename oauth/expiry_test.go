@@ -256,7 +256,7 @@ func TestKeyPublicationDeadlines(t *testing.T) {
 
 	// Publication: the next key is in the JWKS at once, signs from its
 	// activation on.
-	next, err := RotateKey(ctx, h.db.DB, f.now.Add(KeyActivationDelay))
+	next, err := RotateKey(ctx, h.db.DB, testKeyEncryption, f.now.Add(KeyActivationDelay))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestKeyPublicationDeadlines(t *testing.T) {
 	// previous key; one more rotation makes it older than that. Its
 	// tokens verify, and it is published, until an access-token lifetime
 	// after next.ActiveFrom.
-	third, err := RotateKey(ctx, h.db.DB, next.ActiveFrom.Add(time.Minute))
+	third, err := RotateKey(ctx, h.db.DB, testKeyEncryption, next.ActiveFrom.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,8 +75,8 @@ func newVerifierFixture(t *testing.T) *verifierFixture {
 	f.now = time.Now().Add(time.Second).Truncate(time.Second)
 	h.clock.Set(f.now)
 
-	f.current = storedKey(t, db, 0, f.now)
-	f.previous = storedKey(t, db, 1, f.now)
+	f.current = signingKeyAt(t, db, 0, f.now)
+	f.previous = signingKeyAt(t, db, 1, f.now)
 	if f.previous.kid != first || f.current.kid == first {
 		t.Fatalf("stored keys: current %s previous %s; the server started with %s", f.current.kid, f.previous.kid, first)
 	}
@@ -113,17 +113,18 @@ func newVerifierFixture(t *testing.T) *verifierFixture {
 	return f
 }
 
-// storedKey reads the n-th newest ES256 key active at now from the
-// database and checks that its kid is its thumbprint.
-func storedKey(t *testing.T, db *store.DB, n int, now time.Time) testKey {
+// signingKeyAt reads the n-th newest ES256 key active at now from the
+// database, opens it with the key-encryption key the test servers use,
+// and checks that its kid is its thumbprint.
+func signingKeyAt(t *testing.T, db *store.DB, n int, now time.Time) testKey {
 	t.Helper()
-	var kid, der string
-	err := db.DB.QueryRowContext(context.Background(), `SELECT kid, private_key FROM oauth_signing_keys
-		WHERE alg = 'ES256' AND created_ms <= $1 ORDER BY created_ms DESC, kid DESC LIMIT 1 OFFSET $2`, now.UnixMilli(), n).Scan(&kid, &der)
+	var kid, kekID, sealed string
+	err := db.DB.QueryRowContext(context.Background(), `SELECT kid, kek_id, private_key FROM oauth_signing_keys
+		WHERE alg = 'ES256' AND created_ms <= $1 ORDER BY created_ms DESC, kid DESC LIMIT 1 OFFSET $2`, now.UnixMilli(), n).Scan(&kid, &kekID, &sealed)
 	if err != nil {
 		t.Fatalf("signing key %d: %v", n, err)
 	}
-	raw, err := base64.StdEncoding.DecodeString(der)
+	raw, err := testKeyEncryption.open(kid, kekID, sealed)
 	if err != nil {
 		t.Fatal(err)
 	}
