@@ -63,9 +63,18 @@ func newVerifierFixture(t *testing.T) *verifierFixture {
 	ctx := context.Background()
 	f := &verifierFixture{h: h}
 
+	rs, rsSecret := h.client(ClientRegistration{Grants: []string{GrantClientCredentials}})
+	f.rsID, f.rsSecret = rs.ID, rsSecret
+	signingKid := func() string {
+		t.Helper()
+		tr := h.token(url.Values{"grant_type": {"client_credentials"}}, rs.ID, rsSecret)
+		tr.wantOK(t)
+		return kidOf(tr.AccessToken)
+	}
+
 	// Two keys: the one the server made at start becomes the previous
 	// one, still trusted.
-	first := h.s.keys.keys(ctx).current.kid
+	first := signingKid()
 	rotateNow(t, db)
 	if err := h.s.keys.reload(ctx); err != nil {
 		t.Fatal(err)
@@ -88,11 +97,7 @@ func newVerifierFixture(t *testing.T) *verifierFixture {
 
 	// The current key is the one the server signs with, and both keys
 	// are published: the tests below sign with trusted keys.
-	rs, rsSecret := h.client(ClientRegistration{Grants: []string{GrantClientCredentials}})
-	f.rsID, f.rsSecret = rs.ID, rsSecret
-	tr := h.token(url.Values{"grant_type": {"client_credentials"}}, rs.ID, rsSecret)
-	tr.wantOK(t)
-	if got := kidOf(tr.AccessToken); got != f.current.kid {
+	if got := signingKid(); got != f.current.kid {
 		t.Fatalf("the server signs with %s; the database's current key is %s", got, f.current.kid)
 	}
 	resp, body := h.get("/.well-known/jwks.json", nil)
