@@ -1,4 +1,4 @@
-package oauth
+package oauth_test
 
 import (
 	"context"
@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd-dev/authd/internal/server"
 	"github.com/authd-dev/authd/internal/testenv"
+	. "github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 	"github.com/redis/go-redis/v9"
 )
@@ -41,7 +43,7 @@ func TestCodeDeadline(t *testing.T) {
 	t.Run("server clock", func(t *testing.T) {
 		h := newHarness(t, testenv.DB(t, store.SQLite), nil)
 		c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
-		addr := h.wallet.user("")
+		addr := h.wallet.user()
 		t0 := stillClock(h)
 		before, at := h.code(addr, codeParams(c, ru, "")), h.code(addr, codeParams(c, ru, ""))
 		h.clock.Set(t0.Add(DefaultCodeTTL - time.Millisecond))
@@ -53,7 +55,7 @@ func TestCodeDeadline(t *testing.T) {
 		mr, rdb := miniredisClient(t)
 		h := newHarness(t, testenv.DB(t, store.SQLite), rdb)
 		c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
-		addr := h.wallet.user("")
+		addr := h.wallet.user()
 		before := h.code(addr, codeParams(c, ru, ""))
 		mr.FastForward(DefaultCodeTTL - time.Millisecond)
 		exchangeCode(h, c, secret, before, ru).wantOK(t)
@@ -96,7 +98,7 @@ func TestLoginChallengeDeadline(t *testing.T) {
 	t.Run("server clock", func(t *testing.T) {
 		h := newHarness(t, testenv.DB(t, store.SQLite), nil)
 		c, _ := h.client(ClientRegistration{RedirectURIs: []string{ru}})
-		addr := h.wallet.user("")
+		addr := h.wallet.user()
 		t0 := stillClock(h)
 		before, at := loginForm(t, h, c, ru, addr), loginForm(t, h, c, ru, addr)
 		h.clock.Set(t0.Add(DefaultLoginTTL - time.Millisecond))
@@ -108,7 +110,7 @@ func TestLoginChallengeDeadline(t *testing.T) {
 		mr, rdb := miniredisClient(t)
 		h := newHarness(t, testenv.DB(t, store.SQLite), rdb)
 		c, _ := h.client(ClientRegistration{RedirectURIs: []string{ru}})
-		addr := h.wallet.user("")
+		addr := h.wallet.user()
 		before := loginForm(t, h, c, ru, addr)
 		mr.FastForward(DefaultLoginTTL - time.Millisecond)
 		wantLogin(t, h, before, true)
@@ -125,7 +127,7 @@ func TestUpstreamStateDeadline(t *testing.T) {
 	// setup starts a server on rdb (nil: the test Redis server).
 	setup := func(t *testing.T, rdb redis.UniversalClient) (*harness, *fakeUpstream, *Client) {
 		google := newFakeUpstream(KindGoogle)
-		h := newHarness(t, testenv.DB(t, store.SQLite), rdb, func(c *Config) { c.Upstreams = []Upstream{google} })
+		h := newHarness(t, testenv.DB(t, store.SQLite), rdb, func(c *server.Config) { c.Upstreams = []Upstream{google} })
 		c, _ := h.client(ClientRegistration{RedirectURIs: []string{ru}})
 		return h, google, c
 	}
@@ -178,7 +180,7 @@ func TestRefreshTokenDeadline(t *testing.T) {
 		const ru = "https://app.example.com/cb"
 		h := newHarness(t, db, nil)
 		c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
-		addr := h.wallet.user("")
+		addr := h.wallet.user()
 		t0 := stillClock(h)
 		before := exchangeCode(h, c, secret, h.code(addr, codeParams(c, ru, "")), ru)
 		at := exchangeCode(h, c, secret, h.code(addr, codeParams(c, ru, "")), ru)
@@ -249,7 +251,7 @@ func TestKeyPublicationDeadlines(t *testing.T) {
 	at := func(tm time.Time) {
 		t.Helper()
 		h.clock.Set(tm)
-		if err := h.s.keys.reload(ctx); err != nil {
+		if err := h.s.ReloadKeys(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -298,7 +300,7 @@ func TestKeyPublicationDeadlines(t *testing.T) {
 		if slices.Contains(kids, f.current.kid) != tc.kept || !slices.Contains(kids, third.KID) || !slices.Contains(kids, next.KID) {
 			t.Errorf("at successor+%v: JWKS %v; want %s kept=%v", tc.at.Sub(next.ActiveFrom), kids, f.current.kid, tc.kept)
 		}
-		if _, err := h.s.verifyAccessToken(ctx, tok); (err == nil) != tc.kept {
+		if _, err := h.s.VerifyAccessToken(ctx, tok); (err == nil) != tc.kept {
 			t.Errorf("at successor+%v: token of the superseded key: %v, want valid=%v", tc.at.Sub(next.ActiveFrom), err, tc.kept)
 		}
 	}

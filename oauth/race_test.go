@@ -1,4 +1,4 @@
-package oauth
+package oauth_test
 
 import (
 	"encoding/json"
@@ -8,7 +8,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/authd-dev/authd/internal/server"
 	"github.com/authd-dev/authd/internal/testenv"
+	. "github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 )
 
@@ -54,7 +56,7 @@ func TestLoginChallengeRace(t *testing.T) {
 		h := newHarness(t, db, nil)
 		const ru = "https://app.example.com/cb"
 		c, _ := h.client(ClientRegistration{RedirectURIs: []string{ru}})
-		addr := h.wallet.user("")
+		addr := h.wallet.user()
 		for trial := range raceTrials() {
 			resp, body := h.get(authorizeURL(codeParams(c, ru, "")), nil)
 			if resp.StatusCode != http.StatusOK {
@@ -101,7 +103,7 @@ func TestLoginChallengeRace(t *testing.T) {
 func TestUpstreamStateRace(t *testing.T) {
 	testenv.EachDB(t, func(t *testing.T, db *store.DB) {
 		google := newFakeUpstream(KindGoogle)
-		h := newHarness(t, db, nil, func(c *Config) { c.Upstreams = []Upstream{google} })
+		h := newHarness(t, db, nil, func(c *server.Config) { c.Upstreams = []Upstream{google} })
 		const ru = "https://app.example.com/cb"
 		c, _ := h.client(ClientRegistration{RedirectURIs: []string{ru}})
 		for trial := range raceTrials() {

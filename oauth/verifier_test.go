@@ -1,4 +1,4 @@
-package oauth
+package oauth_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/internal/testenv"
+	. "github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 )
 
@@ -76,7 +77,7 @@ func newVerifierFixture(t *testing.T) *verifierFixture {
 	// one, still trusted.
 	first := signingKid()
 	rotateNow(t, db)
-	if err := h.s.keys.reload(ctx); err != nil {
+	if err := h.s.ReloadKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// The clock stands still from here, on a whole second: token times
@@ -129,7 +130,7 @@ func signingKeyAt(t *testing.T, db *store.DB, n int, now time.Time) testKey {
 	if err != nil {
 		t.Fatalf("signing key %d: %v", n, err)
 	}
-	raw, err := testKeyEncryption.open(kid, kekID, sealed)
+	raw, err := testKeyEncryption.Open(kid, kekID, sealed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +176,7 @@ func (f *verifierFixture) claims() map[string]any {
 		"scope":     "profile",
 		"iat":       now - 10,
 		"exp":       now + 600,
-		"jti":       newFamily() + "." + randomToken(8),
+		"jti":       NewFamily() + "." + RandomToken(8),
 	}
 }
 
@@ -408,7 +409,7 @@ func TestAccessTokenVerifier(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tok := tc.token(t, f)
 
-			_, err := f.h.s.verifyAccessToken(ctx, tok)
+			_, err := f.h.s.VerifyAccessToken(ctx, tok)
 			if tc.valid && err != nil {
 				t.Errorf("verifyAccessToken: %v, want it valid", err)
 			} else if !tc.valid && errors.CodeOf(err) != errors.InvalidToken {
@@ -480,7 +481,7 @@ func TestAccessTokenLifetimeOnTheClock(t *testing.T) {
 		{exp - 1, true}, // the clock of another node may be behind
 	} {
 		f.h.clock.Set(time.Unix(tc.at, 0))
-		_, err := f.h.s.verifyAccessToken(ctx, tok)
+		_, err := f.h.s.VerifyAccessToken(ctx, tok)
 		if tc.valid != (err == nil) {
 			t.Errorf("at exp%+ds: %v, want valid=%v", tc.at-exp, err, tc.valid)
 		}
