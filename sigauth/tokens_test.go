@@ -81,3 +81,13 @@ func TestBitcoinAuthFixturesAuthenticate(t *testing.T) {
 		t.Fatalf("%d valid fixtures", n)
 	}
 }
+
+// signerOf returns the public key of a WIF, as VerifySignature reports it.
+func signerOf(t testing.TB, wif string) authtoken.SignerKey {
+	t.Helper()
+	key, _, err := authtoken.ParseWIF(wif)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return authtoken.SignerKey(key.PubKey().SerializeCompressed())
+}

@@ -9,9 +9,11 @@ import (
 	"net/netip"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/authd-dev/authd/authtoken"
 	"github.com/authd-dev/authd/provider"
 	"github.com/authd-dev/authd/ratelimit"
 )
@@ -30,11 +32,17 @@ type config struct {
 	MetricsAddr       string
 	ErrorURIBase      string
 	SigauthWindow     time.Duration
-	TrustedProxies    ratelimit.Proxies
-	RateLimits        ratelimit.Policies
-	Google, GitHub    providerConfig
-	LogFormat         string
-	LogLevel          slog.Level
+	// SigauthRequireBinding refuses X-Auth-Tokens that sign the path
+	// alone on unsafe methods and at /authorize.
+	SigauthRequireBinding bool
+	// SigauthUncompressed lists the addresses of uncompressed keys that
+	// may sign sigma tokens.
+	SigauthUncompressed []string
+	TrustedProxies      ratelimit.Proxies
+	RateLimits          ratelimit.Policies
+	Google, GitHub      providerConfig
+	LogFormat                                string
+	LogLevel                                 slog.Level
 
 	// issuerFromAddr is set when the issuer (and so the error URI base)
 	// was derived from AUTHD_ADDR: with port 0 it is fixed up once the
@@ -94,6 +102,8 @@ func settings() []*setting {
 		{flag: "metrics-addr", env: "AUTHD_METRICS_ADDR", help: "separate listen address for /metrics (default: on the main listener)"},
 		{flag: "error-uri-base", env: "AUTHD_ERROR_URI_BASE", help: "base of error_uri (default <issuer>/docs/errors)"},
 		{flag: "sigauth-window", env: "AUTHD_SIGAUTH_WINDOW", def: "5m", help: "accepted clock difference of X-Auth-Token timestamps"},
+		{flag: "sigauth-require-binding", env: "AUTHD_SIGAUTH_REQUIRE_BINDING", def: "false", help: "refuse X-Auth-Tokens that sign the path alone (not <METHOD> <absolute URL>) on POST, PUT, PATCH, DELETE and /authorize"},
+		{flag: "sigauth-uncompressed-addresses", env: "AUTHD_SIGAUTH_UNCOMPRESSED_ADDRESSES", help: "comma-separated addresses of uncompressed (5… WIF) keys that may sign sigma tokens; every other uncompressed-key signature is refused"},
 		{flag: "trusted-proxies", env: "AUTHD_TRUSTED_PROXIES", help: "comma-separated CIDRs whose X-Forwarded-For is trusted"},
 		{flag: "rate-limits", env: "AUTHD_RATE_LIMITS", help: "rate-limit overrides, name=limit/window,… (token, authorize, login, userinfo, backup_read, backup_write)"},
 		{flag: "google-client-id", env: "AUTHD_GOOGLE_CLIENT_ID", help: "Google OAuth client id (empty: Google sign-in off)"},
@@ -252,6 +262,21 @@ func validate(get func(string) *setting) (*config, error) {
 		return nil, fail("AUTHD_REFRESH_TOKEN_TTL", "shorter than AUTHD_ACCESS_TOKEN_TTL")
 	}
 
+	s = get("AUTHD_SIGAUTH_REQUIRE_BINDING")
+	if c.SigauthRequireBinding, err = strconv.ParseBool(s.value); err != nil {
+		return nil, fail("AUTHD_SIGAUTH_REQUIRE_BINDING", "want true or false")
+	}
+	s = get("AUTHD_SIGAUTH_UNCOMPRESSED_ADDRESSES")
+	for _, a := range strings.Split(s.value, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if !authtoken.ValidAddress(a) {
+			return nil, fail("AUTHD_SIGAUTH_UNCOMPRESSED_ADDRESSES", fmt.Sprintf("%q is not a mainnet P2PKH address (1…)", a))
+		}
+		c.SigauthUncompressed = append(c.SigauthUncompressed, a)
+	}
+
 	s = get("AUTHD_METRICS_ADDR")
 	if s.value != "" {
 		if _, p, err := net.SplitHostPort(s.value); err != nil || p == "" {
@@ -279,6 +304,7 @@ func validate(get func(string) *setting) (*config, error) {
 	if c.RateLimits, err = ratelimit.ParsePolicies(s.value); err != nil {
 		return nil, fail("AUTHD_RATE_LIMITS", err.Error())
 	}
+
 
 	for _, p := range []struct {
 		id, secret string

@@ -39,7 +39,8 @@ func TestConfigDefaults(t *testing.T) {
 		c.ErrorURIBase != want.ErrorURIBase || c.SigauthWindow != want.SigauthWindow ||
 		c.LogFormat != want.LogFormat || c.LogLevel != want.LogLevel ||
 		c.RedisURL != "" || c.RedisClusterAddrs != nil || c.MetricsAddr != "" || c.TrustedProxies.String() != "" ||
-		c.RateLimits.String() != ratelimit.Defaults().String() || c.Google.ClientID != "" || c.GitHub.ClientID != "" {
+		c.RateLimits.String() != ratelimit.Defaults().String() || c.Google.ClientID != "" || c.GitHub.ClientID != "" ||
+		c.SigauthRequireBinding || c.SigauthUncompressed != nil {
 		t.Fatalf("defaults = %+v\nwant %+v", *c, want)
 	}
 }
@@ -98,6 +99,15 @@ func TestConfigValues(t *testing.T) {
 	if c.LogLevel != slog.LevelDebug || c.MetricsAddr != "127.0.0.1:9090" {
 		t.Errorf("log level %v, metrics %q", c.LogLevel, c.MetricsAddr)
 	}
+	c, err = parseConfig("serve", []string{"--sigauth-require-binding=true"}, envFunc(map[string]string{
+		"AUTHD_SIGAUTH_UNCOMPRESSED_ADDRESSES": " 1EHNa6Q4Jz2uvNExL497mE43ikXhwF6kZm, 15CRxFdyRpGZLW9w8HnHvVduizdL5jKNbs ",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.SigauthRequireBinding || strings.Join(c.SigauthUncompressed, ",") != "1EHNa6Q4Jz2uvNExL497mE43ikXhwF6kZm,15CRxFdyRpGZLW9w8HnHvVduizdL5jKNbs" {
+		t.Errorf("require binding %v, uncompressed %q", c.SigauthRequireBinding, c.SigauthUncompressed)
+	}
 	c, err = parseConfig("serve", nil, envFunc(map[string]string{"AUTHD_REDIS_CLUSTER_ADDRS": "a:1, b:2,c:3"}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -131,6 +141,9 @@ func TestConfigErrors(t *testing.T) {
 		{env: map[string]string{"AUTHD_REFRESH_TOKEN_TTL": "1m"}, setting: "AUTHD_REFRESH_TOKEN_TTL"},
 		{env: map[string]string{"AUTHD_SIGAUTH_WINDOW": "5x"}, setting: "AUTHD_SIGAUTH_WINDOW"},
 		{env: map[string]string{"AUTHD_CODE_TTL": "0s"}, setting: "AUTHD_CODE_TTL"},
+		{env: map[string]string{"AUTHD_SIGAUTH_REQUIRE_BINDING": "yes"}, setting: "AUTHD_SIGAUTH_REQUIRE_BINDING"},
+		{args: []string{"--sigauth-require-binding", "maybe"}, setting: "AUTHD_SIGAUTH_REQUIRE_BINDING"},
+		{env: map[string]string{"AUTHD_SIGAUTH_UNCOMPRESSED_ADDRESSES": "1EHNa6Q4Jz2uvNExL497mE43ikXhwF6kZm,bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"}, setting: "AUTHD_SIGAUTH_UNCOMPRESSED_ADDRESSES"},
 		{env: map[string]string{"AUTHD_LOGIN_TTL": "ten"}, setting: "AUTHD_LOGIN_TTL"},
 		{args: []string{"--sigauth-window", "0s"}, setting: "AUTHD_SIGAUTH_WINDOW"},
 		{env: map[string]string{"AUTHD_METRICS_ADDR": "metrics"}, setting: "AUTHD_METRICS_ADDR"},

@@ -37,11 +37,14 @@ type services struct {
 func newServices(ctx context.Context, cfg *config, log *slog.Logger, db *store.DB, rdb *redisConn) (*services, error) {
 	clientIP := func(r *http.Request) netip.Addr { return cfg.TrustedProxies.ClientIP(r) }
 	v := sigauth.NewVerifier(sigauth.Config{
-		Redis:    rdb,
-		Window:   cfg.SigauthWindow,
-		ClientIP: clientIP,
-		MaxBody:  backup.MaxSize,
-		Logger:   log,
+		Redis:                 rdb,
+		Window:                cfg.SigauthWindow,
+		ClientIP:              clientIP,
+		MaxBody:               backup.MaxSize,
+		Logger:                log,
+		Issuer:                cfg.Issuer,
+		RequireBinding:        cfg.SigauthRequireBinding,
+		UncompressedAddresses: cfg.SigauthUncompressed,
 	})
 	lim, err := ratelimit.New(rdb, ratelimit.Options{Proxies: cfg.TrustedProxies})
 	if err != nil {
