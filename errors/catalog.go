@@ -320,8 +320,13 @@ var catalog = []Entry{
 		Headers:     []string{"Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "RateLimit-Policy", "RateLimit"},
 		Retryable:   true,
 		Retry:       "Yes, after retry_after seconds.",
-		Causes:      []string{"More requests than the route's policy allows in its window.", "Repeated failed signature verifications: 5 failures lock out for 30 s, then 2 min, then 10 min."},
-		Fix:         "Wait retry_after seconds. Spread requests out, and do not retry failed signatures in a loop.",
+		Causes: []string{
+			"More requests than the route's policy allows in its window, per client IP or per subject (RateLimit-Policy names the policies).",
+			"A daily quota of the client IP is spent: the body bytes of PUT /backup (backup_ip_bytes) or the backups created (backup_ip_creates); they reset at 00:00 UTC.",
+			"Repeated failed signature verifications: 5 failures lock out for 30 s, then 2 min, then 10 min.",
+		},
+		Fix: "Wait retry_after seconds. Spread requests out, and do not retry failed signatures in a loop. " +
+			"Operators: the limits are AUTHD_RATE_LIMITS, AUTHD_BACKUP_IP_DAILY_BYTES and AUTHD_BACKUP_IP_DAILY_CREATES; clients behind one address share them.",
 	},
 	{
 		Code: GoogleAuthFailed, Status: 401,

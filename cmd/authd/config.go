@@ -40,7 +40,11 @@ type config struct {
 	SigauthUncompressed []string
 	TrustedProxies      ratelimit.Proxies
 	RateLimits          ratelimit.Policies
-	Google, GitHub      providerConfig
+	// BackupIPDailyBytes and BackupIPDailyCreates cap, per client IP and
+	// UTC day, the body bytes of PUT /backup and the backups created; 0
+	// is no cap.
+	BackupIPDailyBytes, BackupIPDailyCreates int64
+	Google, GitHub                           providerConfig
 	LogFormat                                string
 	LogLevel                                 slog.Level
 
@@ -105,7 +109,9 @@ func settings() []*setting {
 		{flag: "sigauth-require-binding", env: "AUTHD_SIGAUTH_REQUIRE_BINDING", def: "false", help: "refuse X-Auth-Tokens that sign the path alone (not <METHOD> <absolute URL>) on POST, PUT, PATCH, DELETE and /authorize"},
 		{flag: "sigauth-uncompressed-addresses", env: "AUTHD_SIGAUTH_UNCOMPRESSED_ADDRESSES", help: "comma-separated addresses of uncompressed (5… WIF) keys that may sign sigma tokens; every other uncompressed-key signature is refused"},
 		{flag: "trusted-proxies", env: "AUTHD_TRUSTED_PROXIES", help: "comma-separated CIDRs whose X-Forwarded-For is trusted"},
-		{flag: "rate-limits", env: "AUTHD_RATE_LIMITS", help: "rate-limit overrides, name=limit/window,… (token, authorize, login, userinfo, backup_read, backup_write)"},
+		{flag: "rate-limits", env: "AUTHD_RATE_LIMITS", help: "rate-limit overrides, name=limit/window,… (token, authorize, login, userinfo, backup_read, backup_write, backup_ip, introspect, revoke)"},
+		{flag: "backup-ip-daily-bytes", env: "AUTHD_BACKUP_IP_DAILY_BYTES", def: defaultBackupIPDailyBytes, help: "body bytes of PUT /backup one client IP may send per UTC day (KiB, MiB, GiB suffixes; 0: no cap)"},
+		{flag: "backup-ip-daily-creates", env: "AUTHD_BACKUP_IP_DAILY_CREATES", def: defaultBackupIPDailyCreates, help: "backups one client IP may create per UTC day (0: no cap)"},
 		{flag: "google-client-id", env: "AUTHD_GOOGLE_CLIENT_ID", help: "Google OAuth client id (empty: Google sign-in off)"},
 		{flag: "google-client-secret", env: "AUTHD_GOOGLE_CLIENT_SECRET", help: "Google OAuth client secret"},
 		{flag: "github-client-id", env: "AUTHD_GITHUB_CLIENT_ID", help: "GitHub OAuth client id (empty: GitHub sign-in off)"},
@@ -304,7 +310,13 @@ func validate(get func(string) *setting) (*config, error) {
 	if c.RateLimits, err = ratelimit.ParsePolicies(s.value); err != nil {
 		return nil, fail("AUTHD_RATE_LIMITS", err.Error())
 	}
-
+	var ok bool
+	if c.BackupIPDailyBytes, ok = parseByteSize(get("AUTHD_BACKUP_IP_DAILY_BYTES").value); !ok {
+		return nil, fail("AUTHD_BACKUP_IP_DAILY_BYTES", "want a byte count such as 33554432, 32MiB or 0 (no cap)")
+	}
+	if c.BackupIPDailyCreates, err = strconv.ParseInt(get("AUTHD_BACKUP_IP_DAILY_CREATES").value, 10, 64); err != nil || c.BackupIPDailyCreates < 0 || c.BackupIPDailyCreates > ratelimit.MaxQuota {
+		return nil, fail("AUTHD_BACKUP_IP_DAILY_CREATES", "want a count such as 20, or 0 (no cap)")
+	}
 
 	for _, p := range []struct {
 		id, secret string

@@ -75,7 +75,8 @@ func newServices(ctx context.Context, cfg *config, log *slog.Logger, db *store.D
 	if err != nil {
 		return nil, err
 	}
-	b, err := backup.New(backup.Config{DB: db.DB, Wallet: backupWallet{v}, Bearer: o})
+	b, err := backup.New(backup.Config{DB: db.DB, Wallet: backupWallet{v}, Bearer: o,
+		Creates: newCreateQuota(lim, cfg.BackupIPDailyCreates)})
 	if err != nil {
 		return nil, err
 	}
@@ -131,8 +132,8 @@ func (a *app) routes(mux *http.ServeMux) {
 	userinfo := cors(s.oauth.Identify(bySubject(ratelimit.Userinfo, oauthSubject)(hf(s.oauth.UserInfo))))
 	mux.Handle("GET /userinfo", userinfo)
 	mux.Handle("POST /userinfo", userinfo)
-	mux.Handle("POST /revoke", cors(form(hf(s.oauth.Revoke))))
-	mux.Handle("POST /introspect", form(hf(s.oauth.Introspect)))
+	mux.Handle("POST /revoke", cors(byIP(ratelimit.Revoke)(form(hf(s.oauth.Revoke)))))
+	mux.Handle("POST /introspect", byIP(ratelimit.Introspect)(form(hf(s.oauth.Introspect))))
 	mux.Handle("GET /.well-known/oauth-authorization-server", cors(hf(s.oauth.Metadata)))
 	mux.Handle("GET /.well-known/openid-configuration", cors(hf(s.oauth.Metadata)))
 	mux.Handle("GET /.well-known/jwks.json", cors(hf(s.oauth.JWKS)))
@@ -151,13 +152,17 @@ func (a *app) routes(mux *http.ServeMux) {
 	// oversize body is backup_too_large before anything reads it; Identify
 	// authenticates once (the signature covers the body) and the limiter
 	// then counts the request against its subject.
-	backupRoute := func(policy string) http.Handler {
+	// The per-client-IP limits (backupIPLimits) come before Identify, so
+	// that a client with many fresh keys is stopped before its requests
+	// cost signature verifications and replay-guard writes.
+	backupRoute := func(method, policy string) http.Handler {
 		return httperr.LimitBody(backup.MaxSize, errors.BackupTooLarge,
-			s.backup.Identify(bySubject(policy, backupSubject)(s.backup.Handler())))
+			a.backupIPLimits(method)(
+				s.backup.Identify(bySubject(policy, backupSubject)(s.backup.Handler()))))
 	}
-	mux.Handle("GET /backup", backupRoute(ratelimit.BackupRead)) // and HEAD
-	mux.Handle("PUT /backup", backupRoute(ratelimit.BackupWrite))
-	mux.Handle("DELETE /backup", backupRoute(ratelimit.BackupWrite))
+	mux.Handle("GET /backup", backupRoute("GET", ratelimit.BackupRead)) // and HEAD
+	mux.Handle("PUT /backup", backupRoute("PUT", ratelimit.BackupWrite))
+	mux.Handle("DELETE /backup", backupRoute("DELETE", ratelimit.BackupWrite))
 }
 
 // purgeLoop deletes expired refresh tokens and revoked-family records
