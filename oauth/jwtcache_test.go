@@ -105,7 +105,7 @@ func kidOf(tok string) string {
 // millisecond RotateKey may add to keep keys apart.
 func rotateNow(t *testing.T, db *store.DB) KeyInfo {
 	t.Helper()
-	k, err := RotateKey(context.Background(), db.DB, time.Now())
+	k, err := RotateKey(context.Background(), db.DB, testKeyEncryption, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestStagedRotation(t *testing.T) {
 	}
 	old := kidOf()
 	now := time.Now()
-	next, err := RotateKey(ctx, db.DB, now.Add(KeyActivationDelay))
+	next, err := RotateKey(ctx, db.DB, testKeyEncryption, now.Add(KeyActivationDelay))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestRotateNowWhilePending(t *testing.T) {
 	}
 	leakedTok := issue()
 	leaked := kidOf(leakedTok)
-	pending, err := RotateKey(ctx, db.DB, time.Now().Add(KeyActivationDelay))
+	pending, err := RotateKey(ctx, db.DB, testKeyEncryption, time.Now().Add(KeyActivationDelay))
 	if err != nil || pending.Status != "next" {
 		t.Fatalf("routine rotation: %+v %v", pending, err)
 	}
@@ -268,7 +268,7 @@ func TestRotateNowWhilePending(t *testing.T) {
 // pending key only; the server still gets a key that signs at once.
 func TestFirstStartWithPendingKey(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
-	if _, err := RotateKey(context.Background(), db.DB, time.Now().Add(KeyActivationDelay)); err != nil {
+	if _, err := RotateKey(context.Background(), db.DB, testKeyEncryption, time.Now().Add(KeyActivationDelay)); err != nil {
 		t.Fatal(err)
 	}
 	h := newHarness(t, db, nil)
@@ -288,7 +288,7 @@ func TestSupersededKeysVerifyForATokenLifetime(t *testing.T) {
 	tr.wantOK(t)
 	base := time.Now()
 	for i := 1; i <= 2; i++ {
-		if _, err := RotateKey(ctx, db.DB, base.Add(time.Duration(i)*time.Minute)); err != nil {
+		if _, err := RotateKey(ctx, db.DB, testKeyEncryption, base.Add(time.Duration(i)*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -325,7 +325,7 @@ func TestActivationReloadsOnce(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	h := newHarness(t, db, nil)
 	ctx := context.Background()
-	next, err := RotateKey(ctx, db.DB, time.Now().Add(KeyActivationDelay))
+	next, err := RotateKey(ctx, db.DB, testKeyEncryption, time.Now().Add(KeyActivationDelay))
 	if err != nil {
 		t.Fatal(err)
 	}
