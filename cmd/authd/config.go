@@ -426,3 +426,28 @@ func envNames() []string {
 	sort.Strings(names)
 	return names
 }
+
+// Defaults of the daily per-IP backup quotas (AUTHD_BACKUP_IP_DAILY_BYTES,
+// AUTHD_BACKUP_IP_DAILY_CREATES).
+const (
+	defaultBackupIPDailyBytes   = "32MiB"
+	defaultBackupIPDailyCreates = "20"
+)
+
+// parseByteSize reads a byte count: an integer, optionally followed by
+// KiB, MiB or GiB (powers of 1024).
+func parseByteSize(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if strings.HasSuffix(s, suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, suffix)), m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > ratelimit.MaxQuota/mult {
+		return 0, false
+	}
+	return n * mult, true
+}

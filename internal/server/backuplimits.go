@@ -1,10 +1,8 @@
-package main
+package server
 
 import (
 	"context"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/authd-dev/authd/backup"
@@ -13,26 +11,20 @@ import (
 
 // Per-client-IP limits of the backup routes. A Bitcoin key costs nothing
 // to make, so limits per subject alone never stop one client with many
-// keys; these count per client IP and run before anything costs a
-// signature verification, a replay-guard write or a database write.
-
-// Defaults of the daily per-IP backup quotas (AUTHD_BACKUP_IP_DAILY_BYTES,
-// AUTHD_BACKUP_IP_DAILY_CREATES).
-const (
-	defaultBackupIPDailyBytes   = "32MiB"
-	defaultBackupIPDailyCreates = "20"
-)
+// keys; these count per client IP. The request rate and the bytes are
+// checked before anything costs a signature verification or a
+// replay-guard write; creates when a backup is about to be written.
 
 // backupIPLimits wraps a /backup route for method with the per-IP limits
 // that run before the request is authenticated: the backup_ip policy for
 // every request, and for PUT the daily quota of body bytes sent
-// (AUTHD_BACKUP_IP_DAILY_BYTES; 0 is off). The daily quota of creates
+// (Config.BackupIPDailyBytes; 0 is off). The daily quota of creates
 // needs to know whether a PUT creates: the backup service asks
 // createQuota when it is about to.
-func (a *app) backupIPLimits(method string) func(http.Handler) http.Handler {
-	lim := a.svc.limiter
-	perIP := lim.Middleware(a.cfg.RateLimits[ratelimit.BackupIP], nil)
-	n := a.cfg.BackupIPDailyBytes
+func (s *Server) backupIPLimits(method string) func(http.Handler) http.Handler {
+	lim := s.limiter
+	perIP := lim.Middleware(s.policies[ratelimit.BackupIP], nil)
+	n := s.cfg.BackupIPDailyBytes
 	if method != http.MethodPut || n <= 0 {
 		return perIP
 	}
@@ -42,7 +34,7 @@ func (a *app) backupIPLimits(method string) func(http.Handler) http.Handler {
 }
 
 // createQuota limits the backups one client IP creates per UTC day
-// (AUTHD_BACKUP_IP_DAILY_CREATES). A replace is never counted: the
+// (Config.BackupIPDailyCreates). A replace is never counted: the
 // backup service asks only when a PUT is about to create, and gives the
 // reservation back when it did not.
 type createQuota struct {
@@ -76,22 +68,4 @@ func (c createQuota) ReserveCreate(w http.ResponseWriter, r *http.Request) (func
 		// A refund that fails leaves the IP counted, never less.
 		c.lim.Refund(context.WithoutCancel(r.Context()), s, func(int) bool { return true })
 	}, nil
-}
-
-// parseByteSize reads a byte count: an integer, optionally followed by
-// KiB, MiB or GiB (powers of 1024).
-func parseByteSize(s string) (int64, bool) {
-	s = strings.TrimSpace(s)
-	mult := int64(1)
-	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
-		if strings.HasSuffix(s, suffix) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, suffix)), m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > ratelimit.MaxQuota/mult {
-		return 0, false
-	}
-	return n * mult, true
 }
