@@ -37,7 +37,7 @@ func TestReplayGuardLastMoment(t *testing.T) {
 		}
 		// The key lives one second past the window: there one millisecond
 		// before that, gone at it.
-		key := e.v.replayKey(testAddress, authtoken.SignedMessage("/backup", authtoken.FormatTimestamp(ts), ""))
+		key := e.v.replayKey(signerOf(t, testWIF), authtoken.SignedMessage("/backup", authtoken.FormatTimestamp(ts), ""))
 		e.advance(time.Second - 2*time.Millisecond)
 		if !e.mr.Exists(key) {
 			t.Errorf("skew %v: the replay key expired before the window's end + 1 s", skew)
