@@ -4,15 +4,22 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
+	"github.com/authd-dev/authd/authtoken"
 	"github.com/authd-dev/authd/errors"
 )
 
-// Signer makes the X-Auth-Token of one request: a signature over target,
-// the request-target the token covers, the body's bytes and the time.
+// Signer makes the X-Auth-Token of one request from the options
+// SigningTransport fills in: the request target (RequestPath, or Method
+// and URL for the bound form), the body and the time. *authtoken.Signer,
+// made from a WIF private key with authtoken.NewSigner, is one; a
+// hardware wallet can be another (authtoken.SignedMessage says what to
+// sign).
 type Signer interface {
-	SignRequest(target string, body []byte, now time.Time) (token string, err error)
+	Token(opts authtoken.TokenOptions) (string, error)
 }
 
 // DefaultMaxSignedBody is the largest body SigningTransport signs unless
@@ -33,10 +40,24 @@ type SigningTransport struct {
 	Next http.RoundTripper
 	// Signer makes the tokens. Required.
 	Signer Signer
-	// Bound signs the method and absolute URL instead of the path and
-	// query alone, so a token cannot be replayed against another method
-	// or server. Set it only when the server accepts the bound form.
+	// Format is the token syntax: authtoken.FormatSigma (the default) or
+	// authtoken.FormatBitcoinAuth, as the npm bitcoin-auth library makes.
+	Format string
+	// Scheme is the signature scheme of the bitcoin-auth syntax:
+	// authtoken.SchemeBSM (the default) or authtoken.SchemeBRC77.
+	Scheme string
+	// Bound signs the method and the absolute URL the request is sent to
+	// instead of its path and query alone, so that a token is good for
+	// that method at that server only. Set it only when the server
+	// accepts the bound form, and send requests to the issuer's URL as
+	// the server names it (scheme, host and port as in its issuer).
 	Bound bool
+	// Origin, when set ("https://auth.example.com"), is the one scheme,
+	// host and port requests are signed for; a request anywhere else fails
+	// with ErrForeignOrigin before it is signed or sent. A token is a
+	// credential: without Origin, a redirect followed by the http.Client
+	// would carry a fresh one to whatever server it names.
+	Origin string
 	// MaxBody is the largest body signed; 0 means DefaultMaxSignedBody.
 	// A larger body fails the request before anything is sent.
 	MaxBody int64
@@ -44,13 +65,48 @@ type SigningTransport struct {
 	Now func() time.Time
 }
 
-// ErrBodyTooLarge is returned, wrapped, by SigningTransport for a body
-// over its MaxBody.
-var ErrBodyTooLarge = errors.New("client: request body too large to sign")
+// Errors of SigningTransport, returned wrapped.
+var (
+	// ErrBodyTooLarge: the body is over MaxBody.
+	ErrBodyTooLarge = errors.New("client: request body too large to sign")
+	// ErrForeignOrigin: the request goes to another origin than Origin.
+	ErrForeignOrigin = errors.New("client: refusing to sign a request to another origin")
+)
+
+// sameOrigin reports whether u has origin's scheme and host (with port,
+// compared without case).
+func sameOrigin(origin string, u *url.URL) bool {
+	o, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(o.Scheme, u.Scheme) && strings.EqualFold(o.Host, u.Host)
+}
+
+// NewSignedClient returns an *http.Client for calling the authd at issuer
+// as the holder of signer's key: every request, and every retry of it,
+// carries a fresh X-Auth-Token (SigningTransport, restricted to issuer's
+// origin); 429 and 503 answers are retried as they ask (RetryTransport);
+// redirects are not followed (the response is returned), so that no token
+// is made for another server; and each request, retries included, has
+// a minute.
+func NewSignedClient(issuer string, signer Signer) *http.Client {
+	return &http.Client{
+		Transport:     &RetryTransport{Next: &SigningTransport{Signer: signer, Origin: issuer}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       time.Minute,
+	}
+}
 
 // RoundTrip implements http.RoundTripper. It does not modify req: it
 // sends a copy carrying the token and the body it read.
 func (t *SigningTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.Signer == nil {
+		return nil, errors.New("client: SigningTransport has no Signer")
+	}
+	if t.Origin != "" && !sameOrigin(t.Origin, req.URL) {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, errors.Errorf("%w: %s", ErrForeignOrigin, req.URL.Redacted())
+	}
 	body, err := t.readBody(req)
 	if err != nil {
 		return nil, err
@@ -59,10 +115,13 @@ func (t *SigningTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if t.Now != nil {
 		now = t.Now
 	}
-	if t.Signer == nil {
-		return nil, errors.New("client: SigningTransport has no Signer")
+	opts := authtoken.TokenOptions{Format: t.Format, Scheme: t.Scheme, Body: body, Timestamp: now()}
+	if t.Bound {
+		opts.Method, opts.URL = signedMethodURL(req)
+	} else {
+		opts.RequestPath = req.URL.RequestURI()
 	}
-	tok, err := t.Signer.SignRequest(SignedTarget(req, t.Bound), body, now())
+	tok, err := t.Signer.Token(opts)
 	if err != nil {
 		return nil, errors.Errorf("client: signing %s %s: %w", req.Method, req.URL.Redacted(), err)
 	}
@@ -103,21 +162,17 @@ func (t *SigningTransport) readBody(req *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-// SignedTarget returns the request-target a token for req covers: the
-// path and query exactly as net/http sends them (the origin-form of RFC
-// 9112 §3.2.1), or with bound, "<METHOD> <scheme>://<host><path?query>".
-func SignedTarget(req *http.Request, bound bool) string {
-	t := req.URL.RequestURI()
-	if !bound {
-		return t
-	}
+// signedMethodURL returns the method and absolute URL of the bound form:
+// the URL the request is sent to, its path and query exactly as the
+// request line carries them.
+func signedMethodURL(req *http.Request) (method, absoluteURL string) {
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
 	}
-	method := req.Method
+	method = req.Method
 	if method == "" {
 		method = http.MethodGet
 	}
-	return method + " " + req.URL.Scheme + "://" + host + t
+	return method, req.URL.Scheme + "://" + host + req.URL.RequestURI()
 }

@@ -1,13 +1,17 @@
 package client_test
 
 import (
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/authd-dev/authd/authtoken"
 	"github.com/authd-dev/authd/client"
 	"github.com/authd-dev/authd/errors"
 )
@@ -20,15 +24,19 @@ type fakeSigner struct {
 	err   error
 }
 
-func (f *fakeSigner) SignRequest(target string, body []byte, now time.Time) (string, error) {
+func (f *fakeSigner) Token(opts authtoken.TokenOptions) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
 		return "", f.err
 	}
 	f.n++
-	f.times = append(f.times, now)
-	return "tok-" + strconv.Itoa(f.n) + "|" + target + "|" + string(body), nil
+	f.times = append(f.times, opts.Timestamp)
+	target := opts.RequestPath
+	if opts.URL != "" {
+		target = opts.Method + " " + opts.URL
+	}
+	return "tok-" + strconv.Itoa(f.n) + "|" + target + "|" + string(opts.Body), nil
 }
 
 func TestSigningTransport(t *testing.T) {
@@ -112,5 +120,99 @@ func TestSigningClock(t *testing.T) {
 	}
 	if len(signer.times) != 2 || !signer.times[1].After(signer.times[0]) {
 		t.Fatalf("signing times %v", signer.times)
+	}
+}
+
+// TestSigningTransportOrigin: with Origin set, a request to any other
+// scheme, host or port is refused before anything is signed or sent.
+func TestSigningTransportOrigin(t *testing.T) {
+	s, srv := newScript(t, ra(200, ""))
+	signer := &fakeSigner{}
+	st := &client.SigningTransport{Signer: signer, Origin: srv.URL + "/tenant"}
+	resp, err := st.RoundTrip(mustRequest(t, "GET", strings.ToUpper(srv.URL[:4])+srv.URL[4:]+"/backup", ""))
+	if err != nil {
+		t.Fatalf("same origin: %v", err)
+	}
+	resp.Body.Close()
+	for _, u := range []string{"http://evil.example/backup", "https" + srv.URL[4:] + "/backup", srv.URL + "0/backup"} {
+		if _, err := st.RoundTrip(mustRequest(t, "GET", u, "")); !errors.Is(err, client.ErrForeignOrigin) {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+	if signer.n != 1 || len(s.seen()) != 1 {
+		t.Fatalf("%d signed, %d sent; want 1, 1", signer.n, len(s.seen()))
+	}
+}
+
+// TestSignedClientNoRedirects: NewSignedClient does not follow a redirect,
+// so it never signs a request for the server a redirect names.
+func TestSignedClientNoRedirects(t *testing.T) {
+	other, otherSrv := newScript(t, ra(200, ""))
+	_, srv := newScript(t, answer{302, map[string]string{"Location": otherSrv.URL + "/backup"}})
+	signer, err := authtoken.NewSigner("L4WVo4zZ8QC795KtwPyqgH92T7Q23FC4p4wGkFeZiaWeyewugte7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.NewSignedClient(srv.URL, signer).Get(srv.URL + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 302 || len(other.seen()) != 0 {
+		t.Fatalf("status %d; the other server saw %d requests", resp.StatusCode, len(other.seen()))
+	}
+}
+
+// TestSigningTransportRealTokens: tokens made by authtoken's Signer
+// through the transport verify at a server that checks them against the
+// request exactly as it arrived (r.RequestURI, the body read), in every
+// syntax and scheme, bound and unbound.
+func TestSigningTransportRealTokens(t *testing.T) {
+	signer, err := authtoken.NewSigner("L4WVo4zZ8QC795KtwPyqgH92T7Q23FC4p4wGkFeZiaWeyewugte7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var issuer string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		res, err := authtoken.VerifyToken(r.Header.Get("X-Auth-Token"),
+			authtoken.Request{Method: r.Method, Target: r.RequestURI, Issuer: issuer}, body, time.Now(), 0)
+		if err != nil {
+			http.Error(w, err.Error(), 401)
+			return
+		}
+		fmt.Fprintf(w, "%s %s %v", res.Address, res.Scheme, res.Bound)
+	}))
+	defer srv.Close()
+	issuer = srv.URL
+	for _, format := range []string{authtoken.FormatSigma, authtoken.FormatBitcoinAuth} {
+		for _, scheme := range []string{authtoken.SchemeBSM, authtoken.SchemeBRC77} {
+			if format == authtoken.FormatSigma && scheme == authtoken.SchemeBRC77 {
+				continue
+			}
+			for _, bound := range []bool{false, true} {
+				for _, tc := range []struct{ method, path, body string }{
+					{"GET", "/backup", ""},
+					{"PUT", "/backup?v=a%20b&x=%2F", "c2VjcmV0IGJhY2t1cA=="},
+					{"DELETE", "/a%2Fb/c?q=1+2", ""},
+				} {
+					name := fmt.Sprintf("%s/%s/bound=%v/%s %s", format, scheme, bound, tc.method, tc.path)
+					st := &client.SigningTransport{Signer: signer, Format: format, Scheme: scheme, Bound: bound, Origin: issuer}
+					resp, err := st.RoundTrip(mustRequest(t, tc.method, srv.URL+tc.path, tc.body))
+					if err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					wantScheme := scheme
+					if format == authtoken.FormatSigma {
+						wantScheme = authtoken.SchemeSigma
+					}
+					if want := fmt.Sprintf("%s %s %v", signer.Address(), wantScheme, bound); resp.StatusCode != 200 || string(b) != want {
+						t.Errorf("%s: %d %s; want %s", name, resp.StatusCode, b, want)
+					}
+				}
+			}
+		}
 	}
 }
