@@ -97,6 +97,17 @@ func (e *Error) Is(target error) bool {
 	return t.Code == e.Code && (t.Status == 0 || t.Status == e.Status)
 }
 
+// CodeOf returns the code of the *Error in err's chain: the authd error
+// code a call failed with, or "" when err is nil or did not come from an
+// authd response (a network failure, a context that ended).
+func CodeOf(err error) errors.Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
 // Temporary reports whether waiting can help: a 429 or 503 answer, or a
 // rate_limit_exceeded or temporarily_unavailable code. RetryAfter says
 // how long to wait.

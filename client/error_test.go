@@ -231,6 +231,9 @@ func TestErrorIsAndText(t *testing.T) {
 	if errors.Is(&client.Error{Status: 500}, &client.Error{}) {
 		t.Error("an empty target matches")
 	}
+	if client.CodeOf(wrapped) != errors.BackupConflict || client.CodeOf(errors.New("x")) != "" || client.CodeOf(nil) != "" {
+		t.Error("CodeOf")
+	}
 	if got := e.Error(); got != "authd: backup_conflict: Changed (HTTP 412, request r1)" {
 		t.Errorf("Error() = %q", got)
 	}
