@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -26,7 +27,15 @@ type signingKey struct {
 	rsa *rsa.PrivateKey
 }
 
-func newECKey(t testing.TB, kid string) *signingKey {
+// tb is what the helpers need of a testing.TB; the examples pass one
+// that panics.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
+func newECKey(t tb, kid string) *signingKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -61,7 +70,7 @@ func (k *signingKey) jwk() map[string]any {
 // sign makes a JWT with golang-jwt, an implementation independent of the
 // one under test. header entries override the defaults (kid, typ at+jwt);
 // a nil value deletes one.
-func (k *signingKey) sign(t testing.TB, claims jwt.MapClaims, header map[string]any) string {
+func (k *signingKey) sign(t tb, claims jwt.MapClaims, header map[string]any) string {
 	t.Helper()
 	var m jwt.SigningMethod = jwt.SigningMethodES256
 	var key any = k.ec
@@ -100,7 +109,7 @@ type fakeAS struct {
 	gate         chan struct{} // when set, JWKS requests wait for it to close
 }
 
-func newFakeAS(t testing.TB, keys ...*signingKey) *fakeAS {
+func newFakeAS(t tb, keys ...*signingKey) *fakeAS {
 	as := &fakeAS{keys: keys, cacheControl: "public, max-age=300"}
 	as.srv = httptest.NewServer(http.HandlerFunc(as.serve))
 	t.Cleanup(as.srv.Close)
@@ -187,6 +196,14 @@ func claimsAt(iss, aud string, now time.Time) jwt.MapClaims {
 		"scope": "profile backup", "exp": now.Add(15 * time.Minute).Unix(), "iat": now.Unix(), "jti": "fam.rand",
 	}
 }
+
+// exampleT is a tb for the examples: it panics on failure and runs no
+// cleanups (the examples close what they open).
+type exampleT struct{}
+
+func (exampleT) Helper()           {}
+func (exampleT) Fatal(args ...any) { panic(fmt.Sprint(args...)) }
+func (exampleT) Cleanup(func())    {}
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
