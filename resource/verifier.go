@@ -43,10 +43,13 @@ type Config struct {
 	// Resource is this API's identifier: an absolute https URI (http for
 	// loopback) without fragment, as clients ask for it with the
 	// "resource" parameter (RFC 8707) and as its metadata names it (RFC
-	// 9728). An access token is accepted only if its "aud" contains it.
-	// Empty means Issuer: the audience authd gives tokens that asked for
-	// no resource.
+	// 9728); the metadata is served under its host. Empty means Issuer.
 	Resource string
+	// Audience is what an access token's "aud" must contain. Empty means
+	// Resource, and so, when both are empty, the issuer: the audience of
+	// the tokens authd issues for its own APIs. Set it to the issuer to
+	// accept those at an API with an identifier of its own.
+	Audience string
 	// JWKSURI is where authd's keys are, skipping discovery; empty means
 	// the jwks_uri of the issuer's metadata (RFC 8414).
 	JWKSURI string
@@ -141,6 +144,9 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if err := checkURI("Resource", cfg.Resource, true); err != nil {
 		return nil, err
 	}
+	if cfg.Audience == "" {
+		cfg.Audience = cfg.Resource
+	}
 	if cfg.JWKSURI != "" {
 		if err := checkURI("JWKSURI", cfg.JWKSURI, true); err != nil {
 			return nil, err
@@ -199,8 +205,11 @@ func checkURI(name, s string, query bool) error {
 	return nil
 }
 
-// Resource returns the resource identifier tokens must name in "aud".
+// Resource returns the resource identifier of this API.
 func (v *Verifier) Resource() string { return v.cfg.Resource }
+
+// Audience returns the value a token's "aud" must contain.
+func (v *Verifier) Audience() string { return v.cfg.Audience }
 
 // Issuer returns the issuer whose tokens v accepts.
 func (v *Verifier) Issuer() string { return v.cfg.Issuer }
@@ -214,7 +223,7 @@ type Claims struct {
 	ClientID string
 	// Scopes are the space-separated "scope" values.
 	Scopes []string
-	// Audience is "aud"; it contains the Verifier's resource.
+	// Audience is "aud"; it contains the Verifier's Audience.
 	Audience []string
 	// Issuer is "iss".
 	Issuer string
@@ -315,9 +324,10 @@ func errInvalid(cause string) *errors.Error {
 // Verify checks an access token and returns its claims: a compact JWS
 // (RFC 7515) with header "typ" "at+jwt" (RFC 9068 §4), "alg" ES256 or
 // RS256 matching its key, no "crit"; a signature by a key of the issuer's
-// JWK Set named by "kid"; "iss" equal to the issuer; "aud" containing the
-// resource; "exp" not passed and "nbf" reached (with Leeway), "iat" not
-// in the future; "sub", "client_id" and "jti" present.
+// JWK Set named by "kid"; "iss" equal to the issuer; "aud" containing
+// Config.Audience (by default the resource, itself by default the
+// issuer); "exp" not passed and "nbf" reached (with Leeway), "iat" not in
+// the future; "sub", "client_id" and "jti" present.
 //
 // Errors (*errors.Error): invalid_token for any token that fails a check;
 // temporarily_unavailable (with RetryAfter) when the keys the token needs
@@ -424,8 +434,8 @@ func (v *Verifier) check(p *payload) (*Claims, error) {
 	switch {
 	case p.Iss != v.cfg.Issuer:
 		return nil, errInvalid("iss " + strconv.Quote(p.Iss))
-	case !contains(p.Aud, v.cfg.Resource):
-		return nil, errInvalid("aud does not contain " + v.cfg.Resource)
+	case !contains(p.Aud, v.cfg.Audience):
+		return nil, errInvalid("aud does not contain " + v.cfg.Audience)
 	case !p.Exp.set:
 		return nil, errInvalid("no exp")
 	case !now.Before(p.Exp.time().Add(v.leeway)):

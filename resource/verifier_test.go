@@ -416,3 +416,28 @@ func TestDiscoveryIssuerMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestVerifyAudience: an API with an identifier of its own accepts tokens
+// naming it, and tokens naming the issuer only when told to.
+func TestVerifyAudience(t *testing.T) {
+	ec := newECKey(t, "k")
+	as := newFakeAS(t, ec)
+	now := time.Now()
+	forAPI := ec.sign(t, claimsAt(as.iss, api, now), nil)
+	forAuthd := ec.sign(t, claimsAt(as.iss, as.iss, now), nil)
+	for _, tc := range []struct {
+		audience           string
+		api, authd         bool
+		wantAudienceMethod string
+	}{
+		{"", true, false, api},
+		{as.iss, false, true, as.iss},
+	} {
+		v := newVerifier(t, resource.Config{Issuer: as.iss, Resource: api, Audience: tc.audience})
+		_, errAPI := v.Verify(context.Background(), forAPI)
+		_, errAuthd := v.Verify(context.Background(), forAuthd)
+		if (errAPI == nil) != tc.api || (errAuthd == nil) != tc.authd || v.Audience() != tc.wantAudienceMethod || v.Resource() != api {
+			t.Errorf("Audience %q: token for the API %v, for authd %v", tc.audience, errAPI, errAuthd)
+		}
+	}
+}
