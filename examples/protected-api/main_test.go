@@ -38,7 +38,9 @@ func TestProtectedAPI(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	// authd's tokens name its issuer as their audience.
-	go func() { done <- run(ctx, []string{"-issuer", s.Issuer, "-audience", s.Issuer, "-addr", apiAddr}, io.Discard) }()
+	go func() {
+		done <- run(ctx, []string{"-issuer", s.Issuer, "-audience", s.Issuer, "-addr", apiAddr}, io.Discard)
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
