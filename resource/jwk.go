@@ -42,20 +42,46 @@ type publicKey struct {
 
 // verify checks sig over signingInput.
 func (k *publicKey) verify(signingInput string, sig []byte) bool {
-	digest := sha256.Sum256([]byte(signingInput))
+	var digest [32]byte
+	if len(signingInput) <= 4096 {
+		var buf [4096]byte // hashed from the stack: no copy of the token on the heap
+		digest = sha256.Sum256(buf[:copy(buf[:], signingInput)])
+	} else {
+		digest = sha256.Sum256([]byte(signingInput))
+	}
 	switch k.alg {
 	case algES256:
-		// RFC 7518 §3.4: R || S, 32 bytes each.
+		// RFC 7518 §3.4: R || S, 32 bytes each; crypto/ecdsa takes the
+		// ASN.1 form.
 		if len(sig) != 64 {
 			return false
 		}
-		r := new(big.Int).SetBytes(sig[:32])
-		s := new(big.Int).SetBytes(sig[32:])
-		return ecdsa.Verify(k.ec, digest[:], r, s)
+		var der [72]byte
+		return ecdsa.VerifyASN1(k.ec, digest[:], asn1Signature(&der, sig[:32], sig[32:]))
 	case algRS256:
 		return rsa.VerifyPKCS1v15(k.rsa, crypto.SHA256, digest[:], sig) == nil
 	}
 	return false
+}
+
+// asn1Signature writes the ECDSA-Sig-Value (RFC 3279 §2.2.3) of r and s,
+// 32-byte big-endian integers, into buf and returns it: a SEQUENCE of two
+// INTEGERs, each minimal, with a zero byte before a high bit.
+func asn1Signature(buf *[72]byte, r, s []byte) []byte {
+	out := append(buf[:0], 0x30, 0)
+	for _, v := range [][]byte{r, s} {
+		for len(v) > 1 && v[0] == 0 && v[1] < 0x80 {
+			v = v[1:]
+		}
+		if v[0] < 0x80 {
+			out = append(out, 0x02, byte(len(v)))
+		} else {
+			out = append(out, 0x02, byte(len(v)+1), 0)
+		}
+		out = append(out, v...)
+	}
+	out[1] = byte(len(out) - 2)
+	return out
 }
 
 // rawJWK holds the members of a JWK (RFC 7517 §4, RFC 7518 §6) that a

@@ -1,11 +1,14 @@
 package resource_test
 
 import (
+	"bytes"
 	"crypto/rand"
+	"encoding/asn1"
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"math/big"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -138,6 +141,36 @@ func TestCacheTTL(t *testing.T) {
 	} {
 		if got := v.CacheTTL(tc.h); got != tc.want {
 			t.Errorf("%v: %v, want %v", tc.h, got, tc.want)
+		}
+	}
+}
+
+// TestASN1Signature: the DER made from a JWS signature's R || S is what
+// encoding/asn1 makes of the same integers, at the edges too (leading
+// zero bytes, the high bit set, one-byte values).
+func TestASN1Signature(t *testing.T) {
+	pad := func(b []byte) []byte { return append(make([]byte, 32-len(b)), b...) }
+	cases := [][2][]byte{
+		{pad([]byte{1}), pad([]byte{0x80})},
+		{pad([]byte{0x7f, 0xff}), append([]byte{0xff}, make([]byte, 31)...)},
+		{pad([]byte{0x00, 0x80, 1}), pad(nil)},
+	}
+	for range 2000 {
+		r, s := make([]byte, 32), make([]byte, 32)
+		rand.Read(r)
+		rand.Read(s)
+		for i := range mrand.IntN(4) {
+			r[i] = 0 // leading zero bytes, as one R in 256 has
+		}
+		cases = append(cases, [2][]byte{r, s})
+	}
+	for _, c := range cases {
+		want, err := asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(c[0]), new(big.Int).SetBytes(c[1])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resource.ASN1Signature(c[0], c[1]); !bytes.Equal(got, want) {
+			t.Fatalf("R %x S %x:\n got  %x\n want %x", c[0], c[1], got, want)
 		}
 	}
 }

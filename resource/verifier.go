@@ -1,7 +1,6 @@
 package resource
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -255,56 +254,21 @@ type header struct {
 // header is the same for every token a key signs, so a handful suffice.
 const maxHeaders = 64
 
-// payload is the JWT claims set as Verify reads it.
+// payload is the JWT claims set as Verify reads it (parsePayload).
 type payload struct {
-	Iss      string      `json:"iss"`
-	Sub      string      `json:"sub"`
-	Aud      audience    `json:"aud"`
-	ClientID string      `json:"client_id"`
-	Scope    string      `json:"scope"`
-	Exp      numericDate `json:"exp"`
-	Nbf      numericDate `json:"nbf"`
-	Iat      numericDate `json:"iat"`
-	Jti      string      `json:"jti"`
+	Iss, Sub, ClientID, Scope, Jti string
+	Aud                            audience
+	Exp, Nbf, Iat                  numericDate
 }
 
 // audience is "aud": a string or an array of strings (RFC 7519 §4.1.3).
 type audience []string
-
-func (a *audience) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*a = audience{s}
-		return nil
-	}
-	var l []string
-	if err := json.Unmarshal(b, &l); err != nil {
-		return err
-	}
-	*a = l
-	return nil
-}
 
 // numericDate is a NumericDate (RFC 7519 §2): seconds since the epoch,
 // possibly with a fraction. set records that the claim was present.
 type numericDate struct {
 	sec float64
 	set bool
-}
-
-func (d *numericDate) UnmarshalJSON(b []byte) error {
-	if bytes.Equal(b, []byte("null")) {
-		return nil
-	}
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1<<40 {
-		return errors.New("NumericDate out of range")
-	}
-	d.sec, d.set = f, true
-	return nil
 }
 
 func (d numericDate) time() time.Time {
@@ -361,30 +325,47 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if key.alg != hdr.Alg {
 		return nil, errInvalid("alg " + hdr.Alg + " does not match key " + key.alg)
 	}
-	var sigBuf [512]byte
-	sig := sigBuf[:]
-	if b64.DecodedLen(len(s64)) > len(sigBuf) {
-		return nil, errInvalid("signature too long")
-	}
-	n, err := b64.Decode(sig, []byte(s64))
-	if err != nil {
-		return nil, errInvalid("signature is not base64url")
+	var sig [512]byte
+	n, ok := decodeB64(sig[:], s64)
+	if !ok {
+		return nil, errInvalid("signature is not base64url of at most 512 bytes")
 	}
 	if !key.verify(token[:dot1+1+dot2], sig[:n]) {
 		return nil, errInvalid("bad signature")
 	}
-	pb, err := b64.DecodeString(p64)
-	if err != nil {
-		return nil, errInvalid("payload is not base64url")
+	// The payload is decoded once into a string; the claims parsed from
+	// it share its memory.
+	var pbuf [2048]byte
+	var ps string
+	if n, ok := decodeB64(pbuf[:], p64); ok {
+		ps = string(pbuf[:n])
+	} else {
+		pb, err := b64.DecodeString(p64)
+		if err != nil {
+			return nil, errInvalid("payload is not base64url")
+		}
+		ps = string(pb)
 	}
 	var p payload
-	if err := json.Unmarshal(pb, &p); err != nil {
+	if err := parsePayload(ps, &p); err != nil {
 		return nil, errInvalid("payload: " + err.Error())
 	}
 	if !cached {
 		v.rememberHeader(h64, hdr)
 	}
 	return v.check(&p)
+}
+
+// decodeB64 decodes the base64url (no padding) s into dst, which must
+// have room for it, without allocating.
+func decodeB64(dst []byte, s string) (int, bool) {
+	if b64.DecodedLen(len(s)) > len(dst) || len(s) > 4096 {
+		return 0, false
+	}
+	var src [4096]byte
+	n := copy(src[:], s)
+	m, err := b64.Decode(dst, src[:n])
+	return m, err == nil
 }
 
 // parseHeader decodes and checks a JWS header.

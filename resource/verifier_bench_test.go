@@ -21,8 +21,9 @@ import (
 //	go run golang.org/x/perf/cmd/benchstat@latest -col /op bench.txt
 //
 // BenchmarkVerify against BenchmarkECDSAVerify; BenchmarkVerifyOverECDSA
-// reports the ratio itself, timing the two alternately in blocks of 16
-// so that load changes on a shared machine affect both alike.
+// reports the ratio itself, timing the two alternately in blocks so that
+// load changes on a shared machine affect both alike, by the wall clock
+// and by the process's CPU time.
 //
 // What is cached in BenchmarkVerify, as in a running API: the JWK Set,
 // parsed once into *ecdsa.PublicKey values by kid (fetched before the
@@ -30,7 +31,12 @@ import (
 // keyed by its base64url text and kept only for tokens whose signature
 // verified. Nothing about the token itself is cached: every iteration
 // decodes the signature and the payload, hashes the signing input,
-// verifies the ES256 signature and checks every claim.
+// verifies the ES256 signature and parses and checks every claim.
+//
+// The baseline calls ecdsa.Verify(pub, digest, r, s) with the digest and
+// (r, s) computed before the timer starts. Verify calls
+// ecdsa.VerifyASN1 with an ASN.1 signature it builds on the stack, which
+// is the same verification without ecdsa.Verify's allocations.
 
 // benchSetup returns a Verifier with its keys fetched, an authd-shaped
 // token, and the key that signed it.
@@ -113,30 +119,37 @@ func claimsIss(b *testing.B, tok string) string {
 }
 
 // BenchmarkVerifyOverECDSA times Verify and the bare verification in
-// alternating blocks and reports Verify's time over the baseline's as
-// "ratio" (the target is <= 1.10).
+// alternating blocks and reports Verify's time over the baseline's: as
+// "ratio" by the wall clock, as "cpu-ratio" by the CPU time the process
+// used (which waiting for a CPU on a busy machine does not inflate). The
+// target is <= 1.10.
 func BenchmarkVerifyOverECDSA(b *testing.B) {
 	v, tok, key := benchSetup(b)
 	digest, r, s := bareInputs(b, tok)
 	ctx := context.Background()
-	const block = 16
-	var tv, tb time.Duration
-	for i := 0; i < b.N; i += block {
-		t0 := time.Now()
+	const block = 32
+	var wallV, wallB, cpuV, cpuB time.Duration
+	for i := 0; i < b.N; i += 2 * block {
+		c0, t0 := processCPU(), time.Now()
 		for range block {
 			if !ecdsa.Verify(&key.PublicKey, digest, r, s) {
 				b.Fatal("bad signature")
 			}
 		}
-		t1 := time.Now()
+		c1, t1 := processCPU(), time.Now()
 		for range block {
 			if _, err := v.Verify(ctx, tok); err != nil {
 				b.Fatal(err)
 			}
 		}
-		t2 := time.Now()
-		tb += t1.Sub(t0)
-		tv += t2.Sub(t1)
+		c2, t2 := processCPU(), time.Now()
+		wallB += t1.Sub(t0)
+		wallV += t2.Sub(t1)
+		cpuB += c1 - c0
+		cpuV += c2 - c1
 	}
-	b.ReportMetric(float64(tv)/float64(tb), "ratio")
+	b.ReportMetric(float64(wallV)/float64(wallB), "ratio")
+	if cpuB > 0 {
+		b.ReportMetric(float64(cpuV)/float64(cpuB), "cpu-ratio")
+	}
 }
