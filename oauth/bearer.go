@@ -87,6 +87,9 @@ func (s *Server) bearerClaims(r *http.Request, scope string) (subject, clientID 
 	if revoked {
 		return "", "", errBadToken("oauth.bearer", errors.New("revoked"))
 	}
+	if err := s.clientExists(r.Context(), c.ClientID); err != nil {
+		return "", "", err
+	}
 	if scope != "" && !slices.Contains(c.scopes(), scope) {
 		e := errors.E(errors.InsufficientScope, "The access token does not carry the "+scope+" scope")
 		e.Scope = scope

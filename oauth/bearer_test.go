@@ -1,4 +1,4 @@
-package oauth
+package oauth_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/httperr"
 	"github.com/authd-dev/authd/internal/testenv"
+	. "github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 )
 
@@ -22,7 +23,7 @@ import (
 func (h *harness) walletTokens(c *Client, secret, scope string) (tokenResp, string) {
 	h.t.Helper()
 	const ru = "https://app.example.com/cb"
-	addr := h.wallet.user("03" + strings.Repeat("cd", 32))
+	addr := h.wallet.user()
 	p := codeParams(c, ru, "")
 	if scope != "" {
 		p.Set("scope", scope)
@@ -44,7 +45,7 @@ func TestUserInfo(t *testing.T) {
 		resp, body := h.userinfo(tr.AccessToken)
 		var ui map[string]string
 		json.Unmarshal(body, &ui)
-		if resp.StatusCode != 200 || ui["sub"] != addr || ui["address"] != addr || ui["pubkey"] != "03"+strings.Repeat("cd", 32) || len(ui) != 3 {
+		if resp.StatusCode != 200 || ui["sub"] != addr || ui["address"] != addr || ui["pubkey"] != h.wallet.pubkey(addr) || len(ui) != 3 {
 			t.Fatalf("userinfo %d %v", resp.StatusCode, ui)
 		}
 		if resp.Header.Get("Cache-Control") != "no-store" {
@@ -151,7 +152,7 @@ func TestAuthenticateBearer(t *testing.T) {
 		t.Errorf("client_credentials token: %q %v", sub, err)
 	}
 	// A token from another issuer (same keys) is refused.
-	other, err := New(context.Background(), Config{Issuer: "https://other.example.com", DB: h.db.DB, Dialect: "sqlite", Redis: h.rdb, Wallet: h.wallet, Logger: quiet})
+	other, err := New(context.Background(), Config{Issuer: "https://other.example.com", DB: h.db.DB, Dialect: "sqlite", Redis: h.rdb, Wallet: noWallet{}, KeyEncryption: testKeyEncryption, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func TestAuthenticateBearer(t *testing.T) {
 	}
 	// Redis down: temporarily_unavailable, not invalid_token.
 	mr, rdb := miniredisClient(t)
-	down, err := New(context.Background(), Config{Issuer: h.issuer, DB: h.db.DB, Dialect: "sqlite", Redis: rdb, Wallet: h.wallet, Logger: quiet, Timeout: time.Second})
+	down, err := New(context.Background(), Config{Issuer: h.issuer, DB: h.db.DB, Dialect: "sqlite", Redis: rdb, Wallet: noWallet{}, KeyEncryption: testKeyEncryption, Logger: quiet, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +344,7 @@ func TestIntrospect(t *testing.T) {
 func TestMetadata(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	_, rdb := miniredisClient(t)
-	s, err := New(context.Background(), Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: "sqlite", Redis: rdb, Wallet: newFakeWallet(), Logger: quiet})
+	s, err := New(context.Background(), Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: "sqlite", Redis: rdb, Wallet: noWallet{}, KeyEncryption: testKeyEncryption, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +443,7 @@ func TestKeys(t *testing.T) {
 			return hdr["kid"]
 		}
 		// A restart (a new Server on the same database) keeps the key.
-		s2, err := New(context.Background(), Config{Issuer: h.issuer, DB: db.DB, Dialect: string(db.Dialect), Redis: h.rdb, Wallet: h.wallet, Logger: quiet})
+		s2, err := New(context.Background(), Config{Issuer: h.issuer, DB: db.DB, Dialect: string(db.Dialect), Redis: h.rdb, Wallet: noWallet{}, KeyEncryption: testKeyEncryption, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -453,7 +454,7 @@ func TestKeys(t *testing.T) {
 		}
 
 		rotateNow(t, db)
-		if err := h.s.keys.reload(context.Background()); err != nil {
+		if err := h.s.ReloadKeys(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		fresh, _ := h.walletTokens(c, secret, "")
@@ -483,7 +484,7 @@ func TestKeys(t *testing.T) {
 		}
 
 		rotateNow(t, db)
-		h.s.keys.reload(context.Background())
+		h.s.ReloadKeys(context.Background())
 		// Two keys on, the first still verifies: its tokens are alive.
 		if resp, _ := h.userinfo(old.AccessToken); resp.StatusCode != 200 {
 			t.Errorf("token two keys old, within its lifetime: %d", resp.StatusCode)
@@ -491,7 +492,7 @@ func TestKeys(t *testing.T) {
 		if err := RetireKey(context.Background(), db.DB, kid(old.AccessToken), time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		h.s.keys.reload(context.Background())
+		h.s.ReloadKeys(context.Background())
 		if resp, _ := h.userinfo(old.AccessToken); resp.StatusCode != 401 {
 			t.Errorf("token of a retired key: %d", resp.StatusCode)
 		}
@@ -508,7 +509,7 @@ func TestKeys(t *testing.T) {
 func TestNewValidatesConfig(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	_, rdb := miniredisClient(t)
-	good := Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: "sqlite", Redis: rdb, Wallet: newFakeWallet(), Logger: quiet}
+	good := Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: "sqlite", Redis: rdb, Wallet: noWallet{}, KeyEncryption: testKeyEncryption, Logger: quiet}
 	for _, tc := range []struct {
 		name string
 		mod  func(*Config)
@@ -526,6 +527,8 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"provider", func(c *Config) { c.Upstreams = []Upstream{newFakeUpstream("facebook")} }, "Upstreams"},
 		{"provider twice", func(c *Config) { c.Upstreams = []Upstream{newFakeUpstream("github"), newFakeUpstream("github")} }, "Upstreams"},
 		{"negative ttl", func(c *Config) { c.AccessTokenTTL = -time.Second }, "AccessTokenTTL"},
+		{"no key encryption", func(c *Config) { c.KeyEncryption = nil }, "KeyEncryption"},
+		{"negative grant lifetime", func(c *Config) { c.RefreshFamilyMax = -time.Hour }, "RefreshFamilyMax"},
 	} {
 		cfg := good
 		tc.mod(&cfg)

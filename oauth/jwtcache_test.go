@@ -1,8 +1,7 @@
-package oauth
+package oauth_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/internal/testenv"
+	. "github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 )
 
@@ -31,13 +31,13 @@ func TestVerifiedTokenCache(t *testing.T) {
 	}
 	ctx := context.Background()
 	tok := issue()
-	if _, err := h.s.verifyAccessToken(ctx, tok); err != nil {
+	if _, err := h.s.VerifyAccessToken(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := h.s.verified.get(sha256.Sum256([]byte(tok))); !ok || len(h.s.verified.m) != 1 {
-		t.Fatalf("cache holds %d tokens after one verification", len(h.s.verified.m))
+	if cached, n := h.s.CachedToken(tok); !cached || n != 1 {
+		t.Fatalf("cache holds %d tokens after one verification (this one: %v)", n, cached)
 	}
-	if _, err := h.s.verifyAccessToken(ctx, tok); err != nil {
+	if _, err := h.s.VerifyAccessToken(ctx, tok); err != nil {
 		t.Fatalf("cached token: %v", err)
 	}
 
@@ -49,13 +49,13 @@ func TestVerifiedTokenCache(t *testing.T) {
 	if sig[5] == '.' || sig[5] > 'z' {
 		sig[5] = 'A'
 	}
-	if _, err := h.s.verifyAccessToken(ctx, tok[:i+1]+string(sig)); errors.CodeOf(err) != errors.InvalidToken {
+	if _, err := h.s.VerifyAccessToken(ctx, tok[:i+1]+string(sig)); errors.CodeOf(err) != errors.InvalidToken {
 		t.Fatalf("tampered twin of a cached token: %v", err)
 	}
 
 	// Expiry is checked on every use.
 	h.clock.Set(time.Now().Add(DefaultAccessTokenTTL + time.Second))
-	if _, err := h.s.verifyAccessToken(ctx, tok); errors.CodeOf(err) != errors.InvalidToken {
+	if _, err := h.s.VerifyAccessToken(ctx, tok); errors.CodeOf(err) != errors.InvalidToken {
 		t.Fatalf("cached token past its expiry: %v", err)
 	}
 	h.clock.Set(time.Time{})
@@ -66,10 +66,10 @@ func TestVerifiedTokenCache(t *testing.T) {
 	if err := RetireKey(ctx, db.DB, old, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.s.keys.reload(ctx); err != nil {
+	if err := h.s.ReloadKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.s.verifyAccessToken(ctx, tok); errors.CodeOf(err) != errors.InvalidToken {
+	if _, err := h.s.VerifyAccessToken(ctx, tok); errors.CodeOf(err) != errors.InvalidToken {
 		t.Fatalf("cached token whose key was retired: %v", err)
 	}
 
@@ -105,7 +105,7 @@ func kidOf(tok string) string {
 // millisecond RotateKey may add to keep keys apart.
 func rotateNow(t *testing.T, db *store.DB) KeyInfo {
 	t.Helper()
-	k, err := RotateKey(context.Background(), db.DB, time.Now())
+	k, err := RotateKey(context.Background(), db.DB, testKeyEncryption, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,24 +118,8 @@ func basicAuth(id, secret string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
 }
 
-func TestVerifiedTokensBounded(t *testing.T) {
-	c := newVerifiedTokens(2)
-	for i := byte(0); i < 5; i++ {
-		c.add([32]byte{i}, verifiedToken{kid: string('a' + i)})
-	}
-	if len(c.m) != 2 {
-		t.Fatalf("holds %d, want 2", len(c.m))
-	}
-	if _, ok := c.get([32]byte{4}); !ok {
-		t.Fatal("newest entry evicted")
-	}
-	if _, ok := c.get([32]byte{0}); ok {
-		t.Fatal("oldest entry kept")
-	}
-}
-
 // TestClientCacheForgetsDeletedClients: a deleted client stops working on
-// a running server within clientCacheTTL.
+// a running server within ClientCacheTTL.
 func TestClientCacheForgetsDeletedClients(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	h := newHarness(t, db, nil)
@@ -149,10 +133,10 @@ func TestClientCacheForgetsDeletedClients(t *testing.T) {
 	if err := DeleteClient(context.Background(), db.DB, c.ID); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(clientCacheTTL + 2*time.Second)
+	deadline := time.Now().Add(ClientCacheTTL + 2*time.Second)
 	for grant() != 401 {
 		if time.Now().After(deadline) {
-			t.Fatalf("deleted client still accepted %v after deletion", clientCacheTTL+2*time.Second)
+			t.Fatalf("deleted client still accepted %v after deletion", ClientCacheTTL+2*time.Second)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -186,11 +170,11 @@ func TestStagedRotation(t *testing.T) {
 	}
 	old := kidOf()
 	now := time.Now()
-	next, err := RotateKey(ctx, db.DB, now.Add(KeyActivationDelay))
+	next, err := RotateKey(ctx, db.DB, testKeyEncryption, now.Add(KeyActivationDelay))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.s.keys.reload(ctx); err != nil {
+	if err := h.s.ReloadKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if kids := jwksKids(); !slices.Contains(kids, next.KID) || !slices.Contains(kids, old) {
@@ -224,7 +208,7 @@ func TestRotateNowWhilePending(t *testing.T) {
 	}
 	leakedTok := issue()
 	leaked := kidOf(leakedTok)
-	pending, err := RotateKey(ctx, db.DB, time.Now().Add(KeyActivationDelay))
+	pending, err := RotateKey(ctx, db.DB, testKeyEncryption, time.Now().Add(KeyActivationDelay))
 	if err != nil || pending.Status != "next" {
 		t.Fatalf("routine rotation: %+v %v", pending, err)
 	}
@@ -232,14 +216,14 @@ func TestRotateNowWhilePending(t *testing.T) {
 	if emergency.Status != "current" || !emergency.ActiveFrom.Before(pending.ActiveFrom) {
 		t.Fatalf("rotation --now while one is pending: %+v", emergency)
 	}
-	if err := h.s.keys.reload(ctx); err != nil {
+	if err := h.s.ReloadKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := kidOf(issue()); got != emergency.KID {
 		t.Fatalf("signing with %s after rotate --now, want %s", got, emergency.KID)
 	}
 	// The leaked key still verifies until it is retired...
-	if _, err := h.s.verifyAccessToken(ctx, leakedTok); err != nil {
+	if _, err := h.s.VerifyAccessToken(ctx, leakedTok); err != nil {
 		t.Fatalf("before retiring: %v", err)
 	}
 	if err := RetireKey(ctx, db.DB, emergency.KID, time.Now()); err != ErrKeyInUse {
@@ -252,10 +236,10 @@ func TestRotateNowWhilePending(t *testing.T) {
 		t.Fatal(err)
 	}
 	// ...and not after the server's next reload.
-	if err := h.s.keys.reload(ctx); err != nil {
+	if err := h.s.ReloadKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.s.verifyAccessToken(ctx, leakedTok); errors.CodeOf(err) != errors.InvalidToken {
+	if _, err := h.s.VerifyAccessToken(ctx, leakedTok); errors.CodeOf(err) != errors.InvalidToken {
 		t.Fatalf("token of the retired key: %v", err)
 	}
 	_, body := h.get("/.well-known/jwks.json", nil)
@@ -268,11 +252,11 @@ func TestRotateNowWhilePending(t *testing.T) {
 // pending key only; the server still gets a key that signs at once.
 func TestFirstStartWithPendingKey(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
-	if _, err := RotateKey(context.Background(), db.DB, time.Now().Add(KeyActivationDelay)); err != nil {
+	if _, err := RotateKey(context.Background(), db.DB, testKeyEncryption, time.Now().Add(KeyActivationDelay)); err != nil {
 		t.Fatal(err)
 	}
 	h := newHarness(t, db, nil)
-	if h.s.keys.keys(context.Background()).current == nil {
+	if !h.s.HasSigningKey(context.Background()) {
 		t.Fatal("no signing key")
 	}
 }
@@ -288,7 +272,7 @@ func TestSupersededKeysVerifyForATokenLifetime(t *testing.T) {
 	tr.wantOK(t)
 	base := time.Now()
 	for i := 1; i <= 2; i++ {
-		if _, err := RotateKey(ctx, db.DB, base.Add(time.Duration(i)*time.Minute)); err != nil {
+		if _, err := RotateKey(ctx, db.DB, testKeyEncryption, base.Add(time.Duration(i)*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -302,10 +286,10 @@ func TestSupersededKeysVerifyForATokenLifetime(t *testing.T) {
 		{DefaultAccessTokenTTL + 2*time.Minute, false}, // the token is dead anyway
 	} {
 		h.clock.Set(base.Add(tc.at))
-		if err := h.s.keys.reload(ctx); err != nil {
+		if err := h.s.ReloadKeys(ctx); err != nil {
 			t.Fatal(err)
 		}
-		_, err := h.s.verifyAccessToken(ctx, tr.AccessToken)
+		_, err := h.s.VerifyAccessToken(ctx, tr.AccessToken)
 		if (err == nil) != tc.valid {
 			t.Errorf("at +%v: %v, want valid=%v", tc.at, err, tc.valid)
 		}
@@ -325,24 +309,24 @@ func TestActivationReloadsOnce(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	h := newHarness(t, db, nil)
 	ctx := context.Background()
-	next, err := RotateKey(ctx, db.DB, time.Now().Add(KeyActivationDelay))
+	next, err := RotateKey(ctx, db.DB, testKeyEncryption, time.Now().Add(KeyActivationDelay))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.s.keys.reload(ctx); err != nil {
+	if err := h.s.ReloadKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer h.clock.Set(time.Time{})
 	h.clock.Set(next.ActiveFrom.Add(time.Second))
 	db.DB.Close()
-	h.s.keys.keys(ctx) // the one reload for this activation; it fails
-	first := h.s.keys.loadedAt.Load()
+	h.s.HasSigningKey(ctx) // the one reload for this activation; it fails
+	first := h.s.KeysLoadedAt()
 	for range 100 {
-		if ks := h.s.keys.keys(ctx); ks.current == nil {
+		if !h.s.HasSigningKey(ctx) {
 			t.Fatal("lost the loaded keys")
 		}
 	}
-	if got := h.s.keys.loadedAt.Load(); got != first {
+	if got := h.s.KeysLoadedAt(); got != first {
 		t.Fatalf("reloaded again after a failed activation reload (%d -> %d)", first, got)
 	}
 }

@@ -69,6 +69,7 @@ Commands:
   client delete    delete a client and its refresh tokens
   keys rotate      make a new token-signing key current
   keys list        list token-signing keys
+  keys reencrypt   rewrite the signing keys under the first key-encryption key
   token sign       make an X-Auth-Token for a request, signed with a Bitcoin key
   version          print the version
 
@@ -96,7 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		})
 	case "keys":
 		return withDB(ctx, args, getenv, stderr, func(db *store.DB, args []string) error {
-			return runKeys(ctx, db, args, stdout, stderr)
+			return runKeys(ctx, db, args, getenv, stdout, stderr)
 		})
 	case "token":
 		if len(args) == 0 || args[0] != "sign" {
