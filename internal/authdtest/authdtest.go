@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -83,8 +84,18 @@ func Start(t testing.TB, env ...string) *Server {
 	redis := testenv.RedisURL(t)
 	addr := freeAddr(t)
 	s := &Server{Issuer: "http://" + addr, Bin: bin, logs: &logBuffer{}}
+	// The key that encrypts the signing keys in the database: 32 random
+	// bytes, base64, in a file of mode 0600 (as openssl rand -base64 32
+	// makes it).
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	keyFile := filepath.Join(t.TempDir(), "authd.keys")
+	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(kek)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	s.Env = append(os.Environ(),
 		"AUTHD_ADDR="+addr, "AUTHD_DATABASE_URL="+db, "AUTHD_REDIS_URL="+redis,
+		"AUTHD_KEY_ENCRYPTION_KEY_FILE="+keyFile,
 		"AUTHD_LOG_LEVEL=error", "AUTHD_RATE_LIMITS="+generous)
 	s.Env = append(s.Env, env...)
 	cmd := exec.Command(bin)
