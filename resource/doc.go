@@ -17,7 +17,10 @@
 //
 // The package depends on the standard library and authd's error model
 // only: no Redis, SQL, Prometheus or JOSE library. Verification is
-// written here on crypto/ecdsa and crypto/rsa, because the general JOSE
+// written here on crypto/ecdsa and crypto/rsa because the general JOSE
 // libraries cost more than the 10 % over a bare ES256 verification this
-// package allows itself (see the benchmarks in verifier_bench_test.go).
+// package allows itself: measured in CPU time against ecdsa.Verify,
+// golang-jwt/jwt/v5 takes about 1.2 times as long (header into a map,
+// reflection, 90 allocations) and go-jose/v4 about 1.6 times, where
+// Verify takes about 1.04 times (see verifier_bench_test.go).
 package resource
