@@ -36,8 +36,8 @@ func TestMetadataURL(t *testing.T) {
 // URL plus issuerPath) at path.
 func metadataServer(t *testing.T, path, issuerPath string, doc map[string]any) (*httptest.Server, string) {
 	t.Helper()
-	var srv *httptest.Server
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var base string
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != path {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(404)
@@ -46,8 +46,10 @@ func metadataServer(t *testing.T, path, issuerPath string, doc map[string]any) (
 		}
 		b, _ := json.Marshal(doc)
 		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(strings.ReplaceAll(string(b), "{issuer}", srv.URL+issuerPath)))
+		w.Write([]byte(strings.ReplaceAll(string(b), "{issuer}", base+issuerPath)))
 	}))
+	base = "http://" + srv.Listener.Addr().String() // before Start: the handler reads it
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv, srv.URL + issuerPath
 }

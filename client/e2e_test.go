@@ -325,3 +325,43 @@ func (f *fixedToken) RoundTrip(r *http.Request) (*http.Response, error) {
 	r.Header.Set("X-Auth-Token", f.token)
 	return f.next.RoundTrip(r)
 }
+
+// TestBindingAgainstAuthd: with AUTHD_SIGAUTH_REQUIRE_BINDING=true authd
+// refuses tokens that sign the path alone for unsafe requests and
+// sign-ins; the SigningTransport's default, the bound form, passes; its
+// Unbound form is refused as the server says.
+func TestBindingAgainstAuthd(t *testing.T) {
+	s := authdtest.Start(t, "AUTHD_SIGAUTH_REQUIRE_BINDING=true")
+	ctx := authdtest.Context(t)
+	w := newWallet(t, s.Issuer)
+	b := client.NewBackups(s.Issuer, w.hc)
+	stored, err := b.Put(ctx, backupData(t), client.CreateOnly())
+	if err != nil {
+		t.Fatalf("bound PUT: %v", err)
+	}
+	if err := b.Delete(ctx, client.IfMatch(stored.ETag)); err != nil {
+		t.Fatalf("bound DELETE: %v", err)
+	}
+	m, err := client.Discover(ctx, s.Issuer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := s.CreateClient(t, "--redirect-uri", "http://127.0.0.1/cb", "--public")
+	conf := m.OAuth2Config(id, "", "http://127.0.0.1/cb")
+	resp, err := w.hc.Get(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if _, err := client.ParseCallback(loc, "s", s.Issuer); err != nil {
+		t.Fatalf("bound sign-in: %d %v", resp.StatusCode, err)
+	}
+
+	unbound := &http.Client{Transport: &client.SigningTransport{Next: authdtest.Transport(), Signer: w.signer, Origin: s.Issuer, Unbound: true}}
+	_, err = client.NewBackups(s.Issuer, unbound).Put(ctx, backupData(t))
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Code != errors.MalformedAuthToken || ce.Status != 400 {
+		t.Fatalf("unbound PUT: %v", err)
+	}
+}

@@ -83,20 +83,23 @@ func ExampleNewSignedClient() {
 	if err != nil {
 		panic(err)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var issuer string
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		res, err := authtoken.VerifyToken(r.Header.Get("X-Auth-Token"),
-			authtoken.Request{Method: r.Method, Target: r.RequestURI}, body, time.Now(), 0)
+			authtoken.Request{Method: r.Method, Target: r.RequestURI, Issuer: issuer}, body, time.Now(), 0)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}
-		fmt.Fprintf(w, "%s %s signed by %s", r.Method, r.RequestURI, res.Address)
+		fmt.Fprintf(w, "%s %s signed by %s for this server only: %v", r.Method, r.RequestURI, res.Address, res.Bound)
 	}))
+	issuer = "http://" + srv.Listener.Addr().String()
+	srv.Start()
 	defer srv.Close()
 
-	hc := client.NewSignedClient(srv.URL, signer)
-	resp, err := hc.Post(srv.URL+"/things?x=1", "text/plain", strings.NewReader("hello"))
+	hc := client.NewSignedClient(issuer, signer)
+	resp, err := hc.Post(issuer+"/things?x=1", "text/plain", strings.NewReader("hello"))
 	if err != nil {
 		panic(err)
 	}
@@ -104,7 +107,7 @@ func ExampleNewSignedClient() {
 	resp.Body.Close()
 	fmt.Println(string(b))
 	// Output:
-	// POST /things?x=1 signed by 15CRxFdyRpGZLW9w8HnHvVduizdL5jKNbs
+	// POST /things?x=1 signed by 15CRxFdyRpGZLW9w8HnHvVduizdL5jKNbs for this server only: true
 }
 
 // A wallet keeps its encrypted backup on authd: create it once, then
@@ -171,22 +174,24 @@ func fakeBackupServer() (string, func()) {
 // Discovery gives golang.org/x/oauth2 its configuration; ParseCallback
 // then reads the redirect.
 func ExampleDiscover() {
-	srv := httptest.NewServer(nil)
-	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var issuer string
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"issuer":%q,"authorization_endpoint":"%s/authorize","token_endpoint":"%s/token",
 			"token_endpoint_auth_methods_supported":["client_secret_basic","client_secret_post","none"],
-			"authorization_response_iss_parameter_supported":true}`, srv.URL, srv.URL, srv.URL)
-	})
+			"authorization_response_iss_parameter_supported":true}`, issuer, issuer, issuer)
+	}))
+	issuer = "http://" + srv.Listener.Addr().String()
+	srv.Start()
 	defer srv.Close()
 
-	m, err := client.Discover(context.Background(), srv.URL, nil)
+	m, err := client.Discover(context.Background(), issuer, nil)
 	if err != nil {
 		panic(err)
 	}
 	conf := m.OAuth2Config("my-app", "", "http://127.0.0.1:7777/cb", "profile", "backup")
 	verifier := oauth2.GenerateVerifier()
 	authURL, _ := url.Parse(conf.AuthCodeURL("state-1", oauth2.S256ChallengeOption(verifier)))
-	fmt.Println(strings.TrimPrefix(conf.Endpoint.TokenURL, srv.URL), authURL.Path, authURL.Query().Get("code_challenge_method"))
+	fmt.Println(strings.TrimPrefix(conf.Endpoint.TokenURL, issuer), authURL.Path, authURL.Query().Get("code_challenge_method"))
 	// Output:
 	// /token /authorize S256
 }

@@ -400,7 +400,7 @@ func TestRetryResignsEachAttempt(t *testing.T) {
 	}
 	tokens := map[string]bool{}
 	for i, r := range got {
-		if r.body != "payload" || r.token != "tok-"+strconv.Itoa(i+1)+"|/things?a=%2F|payload" {
+		if r.body != "payload" || r.token != "tok-"+strconv.Itoa(i+1)+"|POST "+srv.URL+"/things?a=%2F|payload" {
 			t.Errorf("attempt %d: %+v", i+1, r)
 		}
 		tokens[r.token] = true

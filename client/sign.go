@@ -28,9 +28,10 @@ const DefaultMaxSignedBody = 8 << 20
 
 // SigningTransport is an http.RoundTripper that signs every attempt of a
 // request with a Bitcoin key: it reads the body, has Signer make an
-// X-Auth-Token over the request's path and query exactly as they will be
-// sent (or, when Bound is set, over "<METHOD> <absolute URL>"), the body's
-// SHA-256 and the current time, and sends the request with that header.
+// X-Auth-Token over the request target ("<METHOD> <absolute URL>", the
+// path and query exactly as they will be sent; or, when Unbound is set,
+// the path and query alone), the body's SHA-256 and the current time, and
+// sends the request with that header.
 //
 // Put it under a RetryTransport: each retry then carries a fresh token,
 // which authd requires for POST, PUT, PATCH and DELETE (a signed unsafe
@@ -46,12 +47,14 @@ type SigningTransport struct {
 	// Scheme is the signature scheme of the bitcoin-auth syntax:
 	// authtoken.SchemeBSM (the default) or authtoken.SchemeBRC77.
 	Scheme string
-	// Bound signs the method and the absolute URL the request is sent to
-	// instead of its path and query alone, so that a token is good for
-	// that method at that server only. Set it only when the server
-	// accepts the bound form, and send requests to the issuer's URL as
-	// the server names it (scheme, host and port as in its issuer).
-	Bound bool
+	// Unbound signs the request's path and query alone, for servers that
+	// predate the bound form. By default a token signs the method and the
+	// absolute URL the request is sent to ("<METHOD> <absolute URL>"), so
+	// it is good for that method at that server only; authd then needs
+	// the URL to be its issuer followed by the path and query, so send
+	// requests to the issuer's scheme, host and port exactly as it names
+	// them.
+	Unbound bool
 	// Origin, when set ("https://auth.example.com"), is the one scheme,
 	// host and port requests are signed for; a request anywhere else fails
 	// with ErrForeignOrigin before it is signed or sent. A token is a
@@ -116,10 +119,10 @@ func (t *SigningTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		now = t.Now
 	}
 	opts := authtoken.TokenOptions{Format: t.Format, Scheme: t.Scheme, Body: body, Timestamp: now()}
-	if t.Bound {
-		opts.Method, opts.URL = signedMethodURL(req)
-	} else {
+	if t.Unbound {
 		opts.RequestPath = req.URL.RequestURI()
+	} else {
+		opts.Method, opts.URL = signedMethodURL(req)
 	}
 	tok, err := t.Signer.Token(opts)
 	if err != nil {

@@ -46,18 +46,19 @@ func TestSigningTransport(t *testing.T) {
 	st := &client.SigningTransport{Signer: signer}
 	for i, tc := range []struct {
 		method, path, body string
-		bound              bool
+		unbound            bool
 		host               string
 		want               string
 	}{
-		{method: "GET", path: "/backup", want: "/backup|"},
-		{method: "GET", path: "/authorize?client_id=a%20b&scope=profile+backup&x=%2F", want: "/authorize?client_id=a%20b&scope=profile+backup&x=%2F|"},
-		{method: "GET", path: "/a%2Fb/c", want: "/a%2Fb/c|"},
-		{method: "PUT", path: "/backup", body: "QUJD", want: "/backup|QUJD"},
-		{method: "DELETE", path: "/backup?x=1", bound: true, want: "DELETE http://" + host + "/backup?x=1|"},
-		{method: "POST", path: "/p", body: "b", bound: true, host: "auth.example.com", want: "POST http://auth.example.com/p|b"},
+		{method: "GET", path: "/backup", unbound: true, want: "/backup|"},
+		{method: "GET", path: "/authorize?client_id=a%20b&scope=profile+backup&x=%2F", unbound: true, want: "/authorize?client_id=a%20b&scope=profile+backup&x=%2F|"},
+		{method: "GET", path: "/a%2Fb/c", unbound: true, want: "/a%2Fb/c|"},
+		{method: "PUT", path: "/backup", body: "QUJD", unbound: true, want: "/backup|QUJD"},
+		{method: "DELETE", path: "/backup?x=1", want: "DELETE http://" + host + "/backup?x=1|"},
+		{method: "GET", path: "/authorize?client_id=a%20b&x=%2F", want: "GET http://" + host + "/authorize?client_id=a%20b&x=%2F|"},
+		{method: "POST", path: "/p", body: "b", host: "auth.example.com", want: "POST http://auth.example.com/p|b"},
 	} {
-		st.Bound = tc.bound
+		st.Unbound = tc.unbound
 		req := mustRequest(t, tc.method, srv.URL+tc.path, tc.body)
 		req.Host = tc.host
 		req.Header.Set("X-Keep", "1")
@@ -173,7 +174,7 @@ func TestSigningTransportRealTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	var issuer string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		res, err := authtoken.VerifyToken(r.Header.Get("X-Auth-Token"),
 			authtoken.Request{Method: r.Method, Target: r.RequestURI, Issuer: issuer}, body, time.Now(), 0)
@@ -183,8 +184,9 @@ func TestSigningTransportRealTokens(t *testing.T) {
 		}
 		fmt.Fprintf(w, "%s %s %v", res.Address, res.Scheme, res.Bound)
 	}))
+	issuer = "http://" + srv.Listener.Addr().String() // before Start: the handler reads it
+	srv.Start()
 	defer srv.Close()
-	issuer = srv.URL
 	for _, format := range []string{authtoken.FormatSigma, authtoken.FormatBitcoinAuth} {
 		for _, scheme := range []string{authtoken.SchemeBSM, authtoken.SchemeBRC77} {
 			if format == authtoken.FormatSigma && scheme == authtoken.SchemeBRC77 {
@@ -197,7 +199,7 @@ func TestSigningTransportRealTokens(t *testing.T) {
 					{"DELETE", "/a%2Fb/c?q=1+2", ""},
 				} {
 					name := fmt.Sprintf("%s/%s/bound=%v/%s %s", format, scheme, bound, tc.method, tc.path)
-					st := &client.SigningTransport{Signer: signer, Format: format, Scheme: scheme, Bound: bound, Origin: issuer}
+					st := &client.SigningTransport{Signer: signer, Format: format, Scheme: scheme, Unbound: !bound, Origin: issuer}
 					resp, err := st.RoundTrip(mustRequest(t, tc.method, srv.URL+tc.path, tc.body))
 					if err != nil {
 						t.Fatalf("%s: %v", name, err)

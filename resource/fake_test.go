@@ -111,9 +111,10 @@ type fakeAS struct {
 
 func newFakeAS(t tb, keys ...*signingKey) *fakeAS {
 	as := &fakeAS{keys: keys, cacheControl: "public, max-age=300"}
-	as.srv = httptest.NewServer(http.HandlerFunc(as.serve))
+	as.srv = httptest.NewUnstartedServer(http.HandlerFunc(as.serve))
+	as.iss = "http://" + as.srv.Listener.Addr().String() // before Start: the handler reads it
+	as.srv.Start()
 	t.Cleanup(as.srv.Close)
-	as.iss = as.srv.URL
 	return as
 }
 

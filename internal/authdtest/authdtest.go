@@ -44,8 +44,10 @@ type Server struct {
 }
 
 // generous are rate limits high enough that tests sharing one Redis never
-// meet them unless they lower one on purpose.
-const generous = "token=100000/1m,authorize=100000/1m,login=100000/1m,userinfo=100000/1m,backup_read=100000/1m,backup_write=100000/1m"
+// meet them unless they lower one on purpose (the daily backup caps per
+// client IP are turned off too).
+const generous = "token=100000/1m,authorize=100000/1m,login=100000/1m,userinfo=100000/1m,backup_read=100000/1m,backup_write=100000/1m," +
+	"backup_ip=100000/1m,introspect=100000/1m,revoke=100000/1m"
 
 var build = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "authd-sdk-bin-")
@@ -96,7 +98,8 @@ func Start(t testing.TB, env ...string) *Server {
 	s.Env = append(os.Environ(),
 		"AUTHD_ADDR="+addr, "AUTHD_DATABASE_URL="+db, "AUTHD_REDIS_URL="+redis,
 		"AUTHD_KEY_ENCRYPTION_KEY_FILE="+keyFile,
-		"AUTHD_LOG_LEVEL=error", "AUTHD_RATE_LIMITS="+generous)
+		"AUTHD_LOG_LEVEL=error", "AUTHD_RATE_LIMITS="+generous,
+		"AUTHD_BACKUP_IP_DAILY_BYTES=0", "AUTHD_BACKUP_IP_DAILY_CREATES=0")
 	s.Env = append(s.Env, env...)
 	cmd := exec.Command(bin)
 	cmd.Env = s.Env
