@@ -3,8 +3,8 @@ package resource_test
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/asn1"
 	"crypto/rsa"
+	"encoding/asn1"
 	"encoding/json"
 	"fmt"
 	"math/big"
