@@ -74,13 +74,20 @@ func (c *config) setListenAddr(addr net.Addr) {
 	}
 	host, _, _ := net.SplitHostPort(c.Addr)
 	_, port, _ := net.SplitHostPort(addr.String())
-	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
-		host = "localhost"
-	}
-	c.Issuer = "http://" + net.JoinHostPort(host, port)
+	c.Issuer = issuerForAddr(host, port)
 	if c.errorBaseFromIssuer {
 		c.ErrorURIBase = c.Issuer + "/docs/errors"
 	}
+}
+
+// issuerForAddr is the issuer authd assumes when AUTHD_ISSUER is unset:
+// http on the listen address, with localhost for an empty or unspecified
+// host.
+func issuerForAddr(host, port string) string {
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // providerConfig is an upstream sign-in provider's settings; an empty
@@ -206,11 +213,7 @@ func validate(get func(string) *setting) (*config, error) {
 
 	s = get("AUTHD_ISSUER")
 	if s.value == "" {
-		h := host
-		if ip, err := netip.ParseAddr(h); h == "" || (err == nil && ip.IsUnspecified()) {
-			h = "localhost"
-		}
-		s.value = "http://" + net.JoinHostPort(h, port)
+		s.value = issuerForAddr(host, port)
 		c.issuerFromAddr = true
 	}
 	if reason := checkIssuer(s.value); reason != "" {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -19,7 +20,7 @@ import (
 const maxWIFInput = 4096
 
 const tokenSignUsage = `Usage: authd token sign (--wif-file FILE | --wif - | AUTHD_WIF=… | --wif WIF)
-                       (--url URL | --issuer ISSUER --path P | --unbound --path P) [flags]
+                       (--url URL | [--issuer ISSUER] --path P | --unbound --path P) [flags]
 
 Prints an X-Auth-Token for one request, signed with a mainnet WIF private key:
 
@@ -30,7 +31,9 @@ By default the token signs the bound request target, <METHOD> <absolute URL>
 (here DELETE https://auth.example.com/backup), so it is good for that method
 at that server only. Give the absolute URL the request will use with --url,
 or the server's issuer with --issuer (or AUTHD_ISSUER) and the path and query
-with --path; --method defaults to GET. --unbound signs the path and query
+with --path; --method defaults to GET. With --path alone the token is bound
+to the issuer a local server started with the same environment assumes
+(http://127.0.0.1:8080, or http://<AUTHD_ADDR>), and a note on stderr says so. --unbound signs the path and query
 alone (--path), the older form that any method at any server accepting the
 key would take; servers with AUTHD_SIGAUTH_REQUIRE_BINDING=true refuse it for
 POST, PUT, PATCH, DELETE and /authorize.
@@ -82,7 +85,7 @@ func runTokenSign(ctx context.Context, args []string, getenv func(string) string
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
 	opts := authtoken.TokenOptions{Format: *format, Scheme: *scheme}
-	if err := signedTarget(&opts, set, *rawURL, *issuer, *method, *path, *unbound, getenv); err != nil {
+	if err := signedTarget(&opts, set, *rawURL, *issuer, *method, *path, *unbound, getenv, stderr); err != nil {
 		return err
 	}
 	if *wifArg == "-" && *bodyFile == "-" {
@@ -133,7 +136,7 @@ func runTokenSign(ctx context.Context, args []string, getenv func(string) string
 // signedTarget sets the request target opts signs from the flags: the
 // bound form from --url, or from --issuer (or AUTHD_ISSUER) and --path,
 // with --method; the unbound form from --unbound and --path.
-func signedTarget(opts *authtoken.TokenOptions, set map[string]bool, rawURL, issuer, method, path string, unbound bool, getenv func(string) string) error {
+func signedTarget(opts *authtoken.TokenOptions, set map[string]bool, rawURL, issuer, method, path string, unbound bool, getenv func(string) string, stderr io.Writer) error {
 	if path != "" && !strings.HasPrefix(path, "/") {
 		return errors.Errorf("--path %q must start with /: sign the path and query exactly as the request sends them", path)
 	}
@@ -175,8 +178,18 @@ func signedTarget(opts *authtoken.TokenOptions, set map[string]bool, rawURL, iss
 		return errors.New("the token signs <METHOD> <absolute URL>: give --url https://auth.example.com/backup, " +
 			"or --issuer https://auth.example.com (or AUTHD_ISSUER) with --path /backup; --unbound --path /backup signs the path alone")
 	case issuer == "":
-		return errors.Errorf("--path %s needs the server's issuer for the bound form: give --issuer https://auth.example.com (or AUTHD_ISSUER), "+
-			"or --url with the whole URL; --unbound signs the path alone", path)
+		// The issuer a server started with the same environment assumes:
+		// http://127.0.0.1:8080 unless AUTHD_ADDR says otherwise.
+		addr := strings.TrimSpace(getenv("AUTHD_ADDR"))
+		if addr == "" {
+			addr = "127.0.0.1:8080"
+		}
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || port == "" {
+			return errors.Errorf("AUTHD_ADDR %q: want host:port, e.g. 127.0.0.1:8080; or give --issuer", addr)
+		}
+		issuer = issuerForAddr(host, port)
+		fmt.Fprintf(stderr, "authd token sign: signing for %s%s (the local server's default issuer); give --issuer or --url for another server\n", issuer, path)
 	case path == "":
 		return errors.New("--issuer needs --path: the request's path and query, e.g. --path /backup")
 	}

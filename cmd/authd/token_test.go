@@ -70,7 +70,12 @@ func TestTokenSign(t *testing.T) {
 		warn       string // substring expected on stderr
 		verifyAt   time.Time
 		wantPrefix string
+		issuer     string // the issuer the token is bound to, when not iss
 	}{
+		{name: "path alone signs for the local default issuer", args: []string{"--wif-file", keyFile, "--method", "PUT", "--path", "/backup"}, method: "PUT", target: "/backup", scheme: "sigma",
+			warn: "signing for http://127.0.0.1:8080/backup", issuer: "http://127.0.0.1:8080"},
+		{name: "path alone follows AUTHD_ADDR", args: []string{"--wif-file", keyFile, "--path", "/backup"}, env: map[string]string{"AUTHD_ADDR": "0.0.0.0:9000"}, target: "/backup", scheme: "sigma",
+			warn: "signing for http://localhost:9000/backup", issuer: "http://localhost:9000"},
 		{name: "wif-file, url", args: []string{"--wif-file", keyFile, "--url", iss + "/backup"}, target: "/backup", scheme: "sigma", wantPrefix: "sigma-bound:"},
 		{name: "wif from stdin", args: []string{"--wif", "-", "--url", iss + "/backup"}, stdin: cliTestWIF + "\n", target: "/backup", scheme: "sigma"},
 		{name: "AUTHD_WIF", args: []string{"--url", iss + "/backup"}, env: map[string]string{"AUTHD_WIF": " " + cliTestWIF + "\n"}, target: "/backup", scheme: "sigma"},
@@ -123,7 +128,11 @@ func TestTokenSign(t *testing.T) {
 			if method == "" {
 				method = "GET"
 			}
-			req := authtoken.Request{Method: method, Target: tt.target, Issuer: iss}
+			issuer := iss
+			if tt.issuer != "" {
+				issuer = tt.issuer
+			}
+			req := authtoken.Request{Method: method, Target: tt.target, Issuer: issuer}
 			id, err := authtoken.VerifyToken(token, req, []byte(tt.body), now, 0)
 			if err != nil {
 				t.Fatalf("VerifyToken(%q): %v", token, err)
@@ -208,7 +217,7 @@ func TestTokenSignErrors(t *testing.T) {
 	}{
 		{"no key", []string{"--url", "https://auth.example.com/backup"}, nil, "no private key"},
 		{"no target", []string{"--wif-file", keyFile}, nil, "--url https://auth.example.com/backup"},
-		{"path without issuer", []string{"--wif-file", keyFile, "--path", "/backup"}, nil, "--issuer"},
+		{"path with a bad AUTHD_ADDR", []string{"--wif-file", keyFile, "--path", "/backup"}, map[string]string{"AUTHD_ADDR": "nonsense"}, "AUTHD_ADDR"},
 		{"issuer without path", []string{"--wif-file", keyFile, "--issuer", "https://auth.example.com"}, nil, "--issuer needs --path"},
 		{"url and path", []string{"--wif-file", keyFile, "--url", "https://auth.example.com/backup", "--path", "/backup"}, nil, "not both"},
 		{"url and issuer", []string{"--wif-file", keyFile, "--url", "https://auth.example.com/backup", "--issuer", "https://auth.example.com"}, nil, "not both"},
