@@ -26,6 +26,12 @@ import (
 
 const typAccessToken = "at+jwt"
 
+// clockSkew is how far ahead of this server's clock a token's iat and nbf
+// may be, for nodes whose clocks disagree a little (RFC 7519 §4.1.5). A
+// token is dead at its exp, with no leeway: the deny list keeps a revoked
+// jti only until then.
+const clockSkew = 60 // seconds
+
 // maxTokenLen bounds what is parsed as a token at all.
 const maxTokenLen = 4096
 
@@ -37,6 +43,7 @@ type accessClaims struct {
 	Scope    string   `json:"scope,omitempty"`
 	Exp      int64    `json:"exp"`
 	Iat      int64    `json:"iat"`
+	Nbf      int64    `json:"nbf,omitempty"`
 	Jti      string   `json:"jti"`
 }
 
@@ -147,7 +154,8 @@ func errBadToken(op string, cause error) *errors.Error {
 }
 
 // verifyAccessToken checks a JWT's header, signature, issuer, audience and
-// lifetime. It does not consult the deny list (see checkRevoked).
+// lifetime: exp passed, or iat or nbf ahead of now by more than clockSkew,
+// is invalid. It does not consult the deny list (see checkRevoked).
 //
 // A token whose signature verified is remembered (see verifiedTokens), so
 // a resource server introspecting the same token again costs a hash, not
@@ -174,8 +182,10 @@ func (s *Server) verifyAccessToken(ctx context.Context, tok string) (*accessClai
 	switch {
 	case c.Exp <= now:
 		return nil, errBadToken(op, errors.Errorf("expired %ds ago", now-c.Exp))
-	case c.Iat > now+60:
+	case c.Iat > now+clockSkew:
 		return nil, errBadToken(op, errors.New("issued in the future"))
+	case c.Nbf > now+clockSkew:
+		return nil, errBadToken(op, errors.Errorf("not valid for another %ds", c.Nbf-now))
 	}
 	return &c, nil
 }

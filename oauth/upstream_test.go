@@ -178,8 +178,11 @@ func testUpstreamSignIn(t *testing.T, db *store.DB) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := io.ReadAll(vresp.Body)
+		body, err := io.ReadAll(vresp.Body)
 		vresp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 		wantProviderError(t, vresp, body, errors.GoogleAuthFailed, "invalid_state")
 		// The state was not spent: the browser that started it finishes.
 		resp, body = callback(KindGoogle, q)
@@ -193,7 +196,10 @@ func testUpstreamSignIn(t *testing.T, db *store.DB) {
 			v[k] = vs
 		}
 		v.Set("provider", KindGoogle)
-		resp, _ := h.get(authorizeURL(v), nil)
+		resp, body := h.get(authorizeURL(v), nil)
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("authorize with provider=google: %d %s", resp.StatusCode, body)
+		}
 		var ck *http.Cookie
 		for _, c := range resp.Cookies() {
 			if strings.HasPrefix(c.Name, "authd_up_") {
@@ -216,8 +222,11 @@ func testUpstreamSignIn(t *testing.T, db *store.DB) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := io.ReadAll(fresp.Body)
+		body, err = io.ReadAll(fresp.Body)
 		fresp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 		wantProviderError(t, fresp, body, errors.GoogleAuthFailed, "invalid_state")
 	})
 	t.Run("state of another provider", func(t *testing.T) {

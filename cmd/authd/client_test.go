@@ -66,7 +66,9 @@ func TestClientCreate(t *testing.T) {
 			t.Fatal(err)
 		}
 		c = map[string]any{}
-		json.Unmarshal([]byte(out), &c)
+		if err := json.Unmarshal([]byte(out), &c); err != nil {
+			t.Fatalf("not JSON: %s", out)
+		}
 		if _, has := c["client_secret"]; has || c["token_endpoint_auth_method"] != "none" || c["scope"] != "profile" {
 			t.Errorf("public client %s", out)
 		}
@@ -94,10 +96,10 @@ func TestClientCreate(t *testing.T) {
 		if _, _, err := runCmd(t, clientCmd, db, "delete", id); err == nil || !strings.Contains(err.Error(), "no client") {
 			t.Errorf("deleting twice: %v", err)
 		}
-		out, _, _ = runCmd(t, clientCmd, db, "list")
-		json.Unmarshal([]byte(out), &list)
-		if len(list) != 1 {
-			t.Errorf("after delete: %s", out)
+		out, _, err = runCmd(t, clientCmd, db, "list")
+		list = nil
+		if err != nil || json.Unmarshal([]byte(out), &list) != nil || len(list) != 1 {
+			t.Errorf("list after delete: %s %v", out, err)
 		}
 	})
 }
@@ -196,9 +198,9 @@ func TestKeysCommand(t *testing.T) {
 		if _, _, err := runCmd(t, keysCmd, db, "retire", kids[0]); err == nil {
 			t.Error("retired a key twice")
 		}
-		out, _, _ = runCmd(t, keysCmd, db, "list")
-		if strings.Contains(out, kids[0]) {
-			t.Errorf("retired key still listed: %s", out)
+		out, _, err = runCmd(t, keysCmd, db, "list")
+		if err != nil || strings.Contains(out, kids[0]) || !strings.Contains(out, kids[1]) {
+			t.Errorf("list after retiring %s: %s %v", kids[0], out, err)
 		}
 		if _, _, err := runCmd(t, keysCmd, db); err == nil {
 			t.Error("no subcommand accepted")
