@@ -255,7 +255,7 @@ func routes(s *Server, issuer string) http.Handler {
 	mux.Handle("OPTIONS /revoke", Preflight("POST"))
 	mux.Handle("POST /introspect", form(hf(s.Introspect)))
 	mux.Handle("GET /.well-known/oauth-authorization-server", CORS(hf(s.Metadata)))
-	mux.Handle("GET /.well-known/openid-configuration", CORS(hf(s.Metadata)))
+	mux.Handle("GET /.well-known/openid-configuration", CORS(hf(s.OpenIDConfiguration)))
 	mux.Handle("GET /.well-known/jwks.json", CORS(hf(s.JWKS)))
 	mux.Handle("OPTIONS /.well-known/oauth-authorization-server", Preflight("GET"))
 	mux.Handle("OPTIONS /.well-known/jwks.json", Preflight("GET"))

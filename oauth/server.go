@@ -89,6 +89,7 @@ type Config struct {
 	Issuer string
 
 	AccessTokenTTL  time.Duration // default 15m
+	IDTokenTTL      time.Duration // default 1h
 	RefreshTokenTTL time.Duration // default 720h
 	CodeTTL         time.Duration // default 10m
 	LoginTTL        time.Duration // default 10m: a login page's challenge
@@ -139,7 +140,9 @@ type Server struct {
 	tokens  *tokenStore
 	keys    *keyring
 
-	metadata []byte
+	// metadata and openidMetadata are the RFC 8414 document and the
+	// OpenID Provider metadata, built once.
+	metadata, openidMetadata []byte
 
 	// upstreams are the configured sign-in providers, by name.
 	upstreams map[string]Upstream
@@ -194,6 +197,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		name string
 	}{
 		{&cfg.AccessTokenTTL, DefaultAccessTokenTTL, "AccessTokenTTL"},
+		{&cfg.IDTokenTTL, DefaultIDTokenTTL, "IDTokenTTL"},
 		{&cfg.RefreshTokenTTL, DefaultRefreshTokenTTL, "RefreshTokenTTL"},
 		{&cfg.CodeTTL, DefaultCodeTTL, "CodeTTL"},
 		{&cfg.LoginTTL, DefaultLoginTTL, "LoginTTL"},
@@ -203,7 +207,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	if cfg.AccessTokenTTL < time.Second || cfg.CodeTTL < time.Second || cfg.LoginTTL < time.Second || cfg.RefreshTokenTTL < time.Second {
+	if cfg.AccessTokenTTL < time.Second || cfg.IDTokenTTL < time.Second || cfg.CodeTTL < time.Second || cfg.LoginTTL < time.Second || cfg.RefreshTokenTTL < time.Second {
 		return nil, errors.Errorf("%s: token, code and login lifetimes must be at least 1s", op)
 	}
 	if cfg.Logger == nil {
@@ -230,12 +234,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.tokens = &tokenStore{s: s}
-	s.keys = &keyring{db: cfg.DB, log: cfg.Logger, now: cfg.Now, timeout: cfg.Timeout, verifyFor: cfg.AccessTokenTTL}
+	s.keys = &keyring{db: cfg.DB, log: cfg.Logger, now: cfg.Now, timeout: cfg.Timeout, verifyFor: max(cfg.AccessTokenTTL, cfg.IDTokenTTL)}
 	if err := s.keys.init(ctx); err != nil {
 		return nil, err
 	}
 	s.mgr = s.newManager()
-	s.metadata = s.buildMetadata()
+	s.metadata, s.openidMetadata = s.buildMetadata()
 	return s, nil
 }
 

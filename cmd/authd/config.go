@@ -24,6 +24,7 @@ type config struct {
 	RedisURL          string
 	RedisClusterAddrs []string
 	AccessTokenTTL    time.Duration
+	IDTokenTTL        time.Duration
 	RefreshTokenTTL   time.Duration
 	CodeTTL           time.Duration
 	LoginTTL          time.Duration
@@ -88,6 +89,7 @@ func settings() []*setting {
 		{flag: "redis-url", env: "AUTHD_REDIS_URL", help: "redis:// or rediss:// URL (with ?master_name=… for Sentinel); empty starts an embedded Redis (development)"},
 		{flag: "redis-cluster-addrs", env: "AUTHD_REDIS_CLUSTER_ADDRS", help: "host:port,host:port,… of a Redis Cluster"},
 		{flag: "access-token-ttl", env: "AUTHD_ACCESS_TOKEN_TTL", def: "15m", help: "access token lifetime"},
+		{flag: "id-token-ttl", env: "AUTHD_ID_TOKEN_TTL", def: "1h", help: "OpenID Connect ID Token lifetime"},
 		{flag: "refresh-token-ttl", env: "AUTHD_REFRESH_TOKEN_TTL", def: "720h", help: "refresh token lifetime"},
 		{flag: "code-ttl", env: "AUTHD_CODE_TTL", def: "10m", help: "authorization code lifetime"},
 		{flag: "login-ttl", env: "AUTHD_LOGIN_TTL", def: "10m", help: "lifetime of a login page's challenge and of an upstream sign-in"},
@@ -237,6 +239,7 @@ func validate(get func(string) *setting) (*config, error) {
 		dst *time.Duration
 	}{
 		{"AUTHD_ACCESS_TOKEN_TTL", &c.AccessTokenTTL},
+		{"AUTHD_ID_TOKEN_TTL", &c.IDTokenTTL},
 		{"AUTHD_REFRESH_TOKEN_TTL", &c.RefreshTokenTTL},
 		{"AUTHD_CODE_TTL", &c.CodeTTL},
 		{"AUTHD_LOGIN_TTL", &c.LoginTTL},

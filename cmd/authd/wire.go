@@ -59,6 +59,7 @@ func newServices(ctx context.Context, cfg *config, log *slog.Logger, db *store.D
 	o, err := oauth.New(ctx, oauth.Config{
 		Issuer:          cfg.Issuer,
 		AccessTokenTTL:  cfg.AccessTokenTTL,
+		IDTokenTTL:      cfg.IDTokenTTL,
 		RefreshTokenTTL: cfg.RefreshTokenTTL,
 		CodeTTL:         cfg.CodeTTL,
 		LoginTTL:        cfg.LoginTTL,
@@ -131,7 +132,7 @@ func (a *app) routes(mux *http.ServeMux) {
 	mux.Handle("POST /revoke", cors(form(hf(s.oauth.Revoke))))
 	mux.Handle("POST /introspect", form(hf(s.oauth.Introspect)))
 	mux.Handle("GET /.well-known/oauth-authorization-server", cors(hf(s.oauth.Metadata)))
-	mux.Handle("GET /.well-known/openid-configuration", cors(hf(s.oauth.Metadata)))
+	mux.Handle("GET /.well-known/openid-configuration", cors(hf(s.oauth.OpenIDConfiguration)))
 	mux.Handle("GET /.well-known/jwks.json", cors(hf(s.oauth.JWKS)))
 	for p, methods := range map[string][]string{
 		"/token":    {"POST"},
@@ -201,12 +202,13 @@ func (w backupWallet) AuthenticateWallet(r *http.Request) (string, error) {
 // upstream adapts a provider.Provider to the authorization server.
 type upstream struct{ *provider.Provider }
 
-func (u upstream) Exchange(ctx context.Context, code, verifier string) (oauth.UpstreamUser, error) {
-	p, err := u.Provider.Exchange(ctx, code, verifier)
+func (u upstream) Exchange(ctx context.Context, code, verifier string, email bool) (oauth.UpstreamUser, error) {
+	p, err := u.Provider.Exchange(ctx, code, verifier, email)
 	if err != nil {
 		return oauth.UpstreamUser{}, err
 	}
-	return oauth.UpstreamUser{Subject: p.Subject(), Email: p.Email}, nil
+	return oauth.UpstreamUser{Subject: p.Subject(), Email: p.Email, EmailVerified: p.EmailVerified,
+		Login: p.Login, Name: p.Name, Picture: p.Picture}, nil
 }
 
 func (u upstream) CallbackError(q url.Values) error { return u.Provider.CallbackError(q) }
