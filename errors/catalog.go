@@ -230,7 +230,7 @@ var catalog = []Entry{
 	{
 		Code: MalformedAuthToken, Status: 400,
 		Title:       "Malformed auth token",
-		Description: "Auth token format is invalid; expected sigma:<address>:<timestamp>|<signature> or <pubkey>|<bsm|brc77>|<timestamp>|<requestPath>|<signature>",
+		Description: "Auth token format is invalid; expected sigma[-bound]:<address>:<timestamp>|<signature> or <pubkey>|<bsm|brc77>|<timestamp>|<requestPath>|<signature>",
 		UsedBy:      []string{"Bitcoin-authenticated routes"},
 		Retry:       "No.",
 		Causes: []string{

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd-dev/authd/authtoken"
 	"github.com/authd-dev/authd/internal/testenv"
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 )
@@ -35,13 +36,13 @@ func newBenchInput(b *testing.B, opts TokenOptions) benchInput {
 		opts.RequestPath = "/backup"
 	}
 	tok := mustToken(b, testWIF, opts)
-	pt, err := ParseToken(tok)
+	pt, err := authtoken.ParseToken(tok)
 	if err != nil {
 		b.Fatal(err)
 	}
 	in := benchInput{token: tok, target: opts.RequestPath, address: pt.Address, signature: pt.Signature}
-	in.message = SignedMessage(opts.RequestPath, pt.Timestamp, BodyHash(opts.Body))
-	in.hash = MessageHash(in.message)
+	in.message = authtoken.SignedMessage(opts.RequestPath, pt.Timestamp, authtoken.BodyHash(opts.Body))
+	in.hash = authtoken.MessageHash(in.message)
 	in.compact = mustB64(pt.Signature)
 	return in
 }
@@ -49,6 +50,7 @@ func newBenchInput(b *testing.B, opts TokenOptions) benchInput {
 var (
 	sinkErr error
 	sinkID  Identity
+	sinkRes authtoken.Result
 )
 
 // BenchmarkRecoverCompact is the floor: btcec's recovery alone, on the
@@ -81,7 +83,7 @@ func BenchmarkVerifyToken(b *testing.B) {
 	in := newBenchInput(b, TokenOptions{})
 	b.ReportAllocs()
 	for b.Loop() {
-		if sinkID, sinkErr = VerifyToken(in.token, in.target, nil, testStart, 0); sinkErr != nil {
+		if sinkRes, sinkErr = verifyPath(in.token, in.target, nil); sinkErr != nil {
 			b.Fatal(sinkErr)
 		}
 	}
@@ -109,11 +111,11 @@ func authenticateNoIO(v *Verifier, r *http.Request, now time.Time) (Identity, er
 	if err != nil {
 		return Identity{}, err
 	}
-	var tok ParsedToken
-	if err := parseToken(raw, &tok); err != nil {
+	var tok authtoken.ParsedToken
+	if err := authtoken.ParseTokenInto(raw, &tok); err != nil {
 		return Identity{}, err
 	}
-	id, _, err := v.verifyRequest(r, &tok, now)
+	id, _, err := v.verifyRequest(r, raw, &tok, now)
 	return id, err
 }
 
@@ -174,7 +176,7 @@ func BenchmarkVerifyTokenFormats(b *testing.B) {
 			in := newBenchInput(b, tc.opts)
 			b.ReportAllocs()
 			for b.Loop() {
-				if sinkID, sinkErr = VerifyToken(in.token, in.target, tc.opts.Body, testStart, 0); sinkErr != nil {
+				if sinkRes, sinkErr = verifyPath(in.token, in.target, tc.opts.Body); sinkErr != nil {
 					b.Fatal(sinkErr)
 				}
 			}

@@ -1,12 +1,14 @@
-// Package sigauth authenticates HTTP requests signed with Bitcoin keys: the
-// X-Auth-Token header in its two syntaxes (sigma and the npm bitcoin-auth
-// library's, with BSM or BRC-77 signatures), bound to the request's path,
-// query, timestamp and body; a time window; a replay guard for unsafe
-// methods; and an escalating lockout after failed verifications, per client
-// IP and per (client IP, address). It also signs: messages (SignMessage)
-// and tokens (Token), for the CLI, tests and SDKs.
+// Package sigauth authenticates HTTP requests signed with Bitcoin keys on
+// the server: the X-Auth-Token header in its two syntaxes (sigma and the
+// npm bitcoin-auth library's, with BSM or BRC-77 signatures) over the
+// request's target, timestamp and body, as package authtoken defines and
+// checks them; plus what needs state: a time window against the server's
+// clock, a replay guard, and an escalating lockout after failed
+// verifications, per client IP and per (client IP, address).
 //
-// See DESIGN §3 for the contract.
+// Signing (authtoken.Token, authtoken.SignMessage) lives in authtoken,
+// which clients can import without this package's Redis dependency;
+// SignMessage, VerifyMessage and Token here forward to it.
 package sigauth
 
 import (
@@ -20,15 +22,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authd-dev/authd/authtoken"
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/httperr"
-	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/redis/go-redis/v9"
 )
 
 // Defaults of Config.
 const (
-	DefaultWindow       = 5 * time.Minute
+	DefaultWindow       = authtoken.DefaultWindow
 	DefaultMaxBody      = 1 << 20
 	DefaultRedisTimeout = 2 * time.Second
 	DefaultKeyPrefix    = "sigauth:"
@@ -298,9 +300,9 @@ func (v *Verifier) authenticate(r *http.Request, once bool) (Identity, error) {
 		return Identity{}, err
 	}
 	now := v.now()
-	var tok ParsedToken
+	var tok authtoken.ParsedToken
 	if err == nil {
-		err = parseToken(raw, &tok)
+		err = authtoken.ParseTokenInto(raw, &tok)
 	}
 	keys := v.lockKeys(v.clientIP(r), tok.Address)
 
@@ -313,7 +315,7 @@ func (v *Verifier) authenticate(r *http.Request, once bool) (Identity, error) {
 	var id Identity
 	var msg string
 	if err == nil {
-		id, msg, err = v.verifyRequest(r, &tok, now)
+		id, msg, err = v.verifyRequest(r, raw, &tok, now)
 	}
 	if err == nil {
 		// Every accepted message is recorded; an unsafe method is accepted
@@ -387,11 +389,10 @@ func (v *Verifier) reset(ctx context.Context, keys []string, address string) {
 }
 
 // verifyRequest does everything but Redis I/O: public key, window, request
-// path, body, signature. It returns the identity and the signed message.
-func (v *Verifier) verifyRequest(r *http.Request, tok *ParsedToken, now time.Time) (Identity, string, error) {
+// target, body, signature. It returns the identity and the signed message.
+func (v *Verifier) verifyRequest(r *http.Request, raw string, tok *authtoken.ParsedToken, now time.Time) (Identity, string, error) {
 	const op = "sigauth.Authenticate"
-	target := RequestTarget(r)
-	pub, err := checkToken(tok, target, now, v.window)
+	target, err := tok.Check(authtoken.Request{Method: r.Method, Target: RequestTarget(r)}, now, v.window)
 	if err != nil {
 		return Identity{}, "", err
 	}
@@ -399,90 +400,33 @@ func (v *Verifier) verifyRequest(r *http.Request, tok *ParsedToken, now time.Tim
 	if err != nil {
 		return Identity{}, "", err
 	}
-	msg := SignedMessage(target, tok.Timestamp, bodyHash)
-	if !v.verifySignature(tok, pub, msg) {
+	msg := authtoken.SignedMessage(target, tok.Timestamp, bodyHash)
+	if _, ok := v.verifySignature(raw, tok, msg); !ok {
 		return Identity{}, "", errors.E(errors.InvalidSignature, descSignature).WithCause(op, errors.New("signature does not verify"))
 	}
 	return identityOf(tok), msg, nil
 }
 
-// checkToken runs the checks that come before the signature: the public
-// key on the curve (bitcoin-auth), the window, the request path
-// (bitcoin-auth). It returns the parsed public key of a bitcoin-auth token.
-func checkToken(tok *ParsedToken, target string, now time.Time, window time.Duration) (*btcec.PublicKey, error) {
-	const op = "sigauth.Verify"
-	var pub *btcec.PublicKey
-	if tok.Format == FormatBitcoinAuth {
-		var err error
-		if pub, err = btcec.ParsePubKey(tok.pub[:]); err != nil {
-			return nil, errors.E(errors.InvalidPublicKey, descPublicKey).WithCause(op, err)
-		}
-	}
-	if d := now.Sub(tok.Time); d > window || d < -window {
-		return nil, errors.E(errors.InvalidTimestamp, descTimestampWindow).WithCause(op, errors.Errorf("timestamp %s is %v from now", tok.Timestamp, d))
-	}
-	if tok.Format == FormatBitcoinAuth && tok.RequestPath != target {
-		// The same answer as a bad signature: no oracle.
-		return nil, errors.E(errors.InvalidSignature, descSignature).WithCause(op, errors.New("token request path differs from the request's"))
-	}
-	return pub, nil
-}
-
 // verifySignature checks the token's signature over msg, through the
-// cache of verified signatures when there is one.
-func (v *Verifier) verifySignature(tok *ParsedToken, pub *btcec.PublicKey, msg string) bool {
+// cache of verified signatures when there is one, and returns the key
+// that made it.
+func (v *Verifier) verifySignature(raw string, tok *authtoken.ParsedToken, msg string) (authtoken.SignerKey, bool) {
 	if v.cache == nil {
-		return verifySignature(tok, pub, msg)
+		return tok.VerifySignature(msg)
 	}
-	k := cacheKey(tok, msg)
-	if v.cache.has(k) {
-		return true
+	k := cacheKey(raw, msg)
+	if signer, ok := v.cache.get(k); ok {
+		return signer, true
 	}
-	if !verifySignature(tok, pub, msg) {
-		return false
+	signer, ok := tok.VerifySignature(msg)
+	if ok {
+		v.cache.add(k, signer)
 	}
-	v.cache.add(k)
-	return true
+	return signer, ok
 }
 
-func verifySignature(tok *ParsedToken, pub *btcec.PublicKey, msg string) bool {
-	if tok.Scheme == SchemeBRC77 {
-		return verifyBRC77(pub, &tok.pub, msg, tok.env)
-	}
-	return verifyCompact(tok.hash160, MessageHash(msg), &tok.compact)
-}
-
-func identityOf(tok *ParsedToken) Identity {
+func identityOf(tok *authtoken.ParsedToken) Identity {
 	return Identity{Address: tok.Address, PubKey: tok.PubKey, Scheme: tok.Scheme}
-}
-
-// VerifyToken verifies an X-Auth-Token for a request whose request-target
-// (path and query as sent) is target and whose body is body, at time now,
-// with the given window (zero: DefaultWindow). It does no I/O: no replay
-// guard and no lockout, which need a Verifier; it suits clients and tests
-// that check a token they were given.
-//
-// Errors (*errors.Error): malformed_auth_token, invalid_public_key,
-// invalid_timestamp (unparseable or outside the window), invalid_signature
-// (including a bitcoin-auth request path that is not target, and a BRC-77
-// envelope signed by another key than the token's pubkey).
-func VerifyToken(token, target string, body []byte, now time.Time, window time.Duration) (Identity, error) {
-	const op = "sigauth.VerifyToken"
-	if window <= 0 {
-		window = DefaultWindow
-	}
-	var tok ParsedToken
-	if err := parseToken(token, &tok); err != nil {
-		return Identity{}, err
-	}
-	pub, err := checkToken(&tok, target, now, window)
-	if err != nil {
-		return Identity{}, err
-	}
-	if !verifySignature(&tok, pub, SignedMessage(target, tok.Timestamp, BodyHash(body))) {
-		return Identity{}, errors.E(errors.InvalidSignature, descSignature).WithCause(op, errors.New("signature does not verify"))
-	}
-	return identityOf(&tok), nil
 }
 
 // hashBody reads the body once, through the MaxBody limit, puts it back
@@ -509,7 +453,7 @@ func (v *Verifier) hashBody(r *http.Request) (string, error) {
 	}
 	r.Body = &bufferedBody{Reader: bytes.NewReader(b), orig: r.Body}
 	r.ContentLength = int64(len(b))
-	return BodyHash(b), nil
+	return authtoken.BodyHash(b), nil
 }
 
 // bufferedBody is a request body already read, put back for the handler.
@@ -533,7 +477,7 @@ func (v *Verifier) VerifyLogin(r *http.Request, address, message, signature stri
 	const op = "sigauth.VerifyLogin"
 	now := v.now()
 	addr := ""
-	if _, ok := decodeAddress(address); ok {
+	if authtoken.ValidAddress(address) {
 		addr = address
 	}
 	keys := v.lockKeys(v.clientIP(r), addr)
@@ -542,7 +486,7 @@ func (v *Verifier) VerifyLogin(r *http.Request, address, message, signature stri
 	if err != nil {
 		return Identity{}, err
 	}
-	if err := VerifyMessage(address, message, signature); err != nil {
+	if err := authtoken.VerifyMessage(address, message, signature); err != nil {
 		if ferr := v.fail(ctx, r, keys, addr, now); ferr != nil {
 			return Identity{}, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, errors.Join(ferr, err))
 		}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/authd-dev/authd/authtoken"
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/httperr"
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -128,9 +129,9 @@ func wantCode(t *testing.T, err error, code errors.Code) *errors.Error {
 }
 
 func TestAuthenticateFormats(t *testing.T) {
-	key, _, _ := ParseWIF(testWIF)
+	key, _, _ := authtoken.ParseWIF(testWIF)
 	pubHex := hexString(key.PubKey().SerializeCompressed())
-	one, _, _ := ParseWIF(testWIFUncompressed)
+	one, _, _ := authtoken.ParseWIF(testWIFUncompressed)
 	body := []byte(`{"backup":"c2FsdA=="}`)
 	tests := []struct {
 		name   string
@@ -146,7 +147,7 @@ func TestAuthenticateFormats(t *testing.T) {
 		{"sigma PUT body", testWIF, TokenOptions{RequestPath: "/backup", Body: body}, "PUT", body, "X-Auth-Token",
 			Identity{Address: testAddress, Scheme: SchemeSigma}},
 		{"sigma uncompressed key", testWIFUncompressed, TokenOptions{RequestPath: "/backup"}, "GET", nil, "X-Auth-Token",
-			Identity{Address: AddressOf(one.PubKey(), false), Scheme: SchemeSigma}},
+			Identity{Address: authtoken.AddressOf(one.PubKey(), false), Scheme: SchemeSigma}},
 		{"sigma query", testWIF, TokenOptions{RequestPath: "/authorize?client_id=a%20b&scope=profile+backup"}, "GET", nil, "X-Auth-Token",
 			Identity{Address: testAddress, Scheme: SchemeSigma}},
 		{"bitcoin-auth bsm", testWIF, TokenOptions{Format: FormatBitcoinAuth, RequestPath: "/backup"}, "GET", nil, "X-Auth-Token",
@@ -158,7 +159,7 @@ func TestAuthenticateFormats(t *testing.T) {
 		{"bitcoin-auth brc77 body", testWIF, TokenOptions{Format: FormatBitcoinAuth, Scheme: SchemeBRC77, RequestPath: "/backup", Body: body}, "DELETE", body, "X-Auth-Token",
 			Identity{Address: testAddress, PubKey: pubHex, Scheme: SchemeBRC77}},
 		{"bitcoin-auth uncompressed WIF names the compressed key", testWIFUncompressed, TokenOptions{Format: FormatBitcoinAuth, RequestPath: "/backup"}, "GET", nil, "X-Auth-Token",
-			Identity{Address: AddressOf(one.PubKey(), true), PubKey: hexString(one.PubKey().SerializeCompressed()), Scheme: SchemeBSM}},
+			Identity{Address: authtoken.AddressOf(one.PubKey(), true), PubKey: hexString(one.PubKey().SerializeCompressed()), Scheme: SchemeBSM}},
 		{"Authorization: Bitcoin-Auth", testWIF, TokenOptions{RequestPath: "/backup"}, "GET", nil, "Authorization",
 			Identity{Address: testAddress, Scheme: SchemeSigma}},
 	}
@@ -239,7 +240,7 @@ func TestWindowEdges(t *testing.T) {
 					t.Errorf("window %v, %s/%s, skew %v: %v", effective, f.Format, f.Scheme, tc.skew, err)
 				}
 				if !tc.ok {
-					if ee := wantCode(t, err, errors.InvalidTimestamp); ee.Description != descTimestampWindow {
+					if ee := wantCode(t, err, errors.InvalidTimestamp); !strings.HasPrefix(ee.Description, "Auth token timestamp is outside the accepted window") {
 						t.Errorf("description %q", ee.Description)
 					}
 				}
@@ -270,7 +271,7 @@ func TestReplay(t *testing.T) {
 			if twin == tok {
 				t.Fatal("twin equals token")
 			}
-			if _, err := VerifyToken(twin, "/backup", body, e.now, 0); err != nil {
+			if _, err := authtoken.VerifyToken(twin, authtoken.Request{Method: "GET", Target: "/backup"}, body, e.now, 0); err != nil {
 				t.Fatalf("twin does not verify: %v", err)
 			}
 			_, err := e.auth(method, "/backup", twin, body)
@@ -341,7 +342,7 @@ func TestReplay(t *testing.T) {
 			if _, err := e.auth("POST", "/backup", tok, nil); err != nil {
 				t.Fatal(err)
 			}
-			key := e.v.replayKey(testAddress, SignedMessage("/backup", FormatTimestamp(ts), ""))
+			key := e.v.replayKey(testAddress, authtoken.SignedMessage("/backup", authtoken.FormatTimestamp(ts), ""))
 			if !e.mr.Exists(key) {
 				t.Fatalf("no replay key %s; keys %v", key, e.mr.Keys())
 			}
@@ -465,7 +466,7 @@ func TestLockoutCountsEveryRejectedToken(t *testing.T) {
 		code errors.Code
 	}{
 		{"sigma:nonsense", errors.MalformedAuthToken},
-		{"02" + strings.Repeat("ff", 32) + "|bsm|" + FormatTimestamp(e.now) + "|/backup|" + strings.Repeat("A", 86) + "==", errors.MalformedAuthToken},
+		{"02" + strings.Repeat("ff", 32) + "|bsm|" + authtoken.FormatTimestamp(e.now) + "|/backup|" + strings.Repeat("A", 86) + "==", errors.MalformedAuthToken},
 		{e.token(testWIF, TokenOptions{RequestPath: "/backup", Timestamp: e.now.Add(-time.Hour)}), errors.InvalidTimestamp},
 		{strings.Replace(e.token(testWIF, TokenOptions{Format: FormatBitcoinAuth, RequestPath: "/backup"}), "|", "x|", 1), errors.InvalidPublicKey},
 		{e.token(otherWIF, TokenOptions{RequestPath: "/other"}), errors.InvalidSignature},

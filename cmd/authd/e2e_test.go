@@ -33,7 +33,7 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// walletWIF is a key from the public test vectors in sigauth/testdata,
+// walletWIF is a key from the public test vectors in authtoken/testdata,
 // for the tests that do not need a wallet of their own.
 const walletWIF = "L4WVo4zZ8QC795KtwPyqgH92T7Q23FC4p4wGkFeZiaWeyewugte7"
 

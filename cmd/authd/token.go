@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authd-dev/authd/authtoken"
 	"github.com/authd-dev/authd/errors"
-	"github.com/authd-dev/authd/sigauth"
 )
 
 // maxWIFInput bounds what is read as a key: a WIF is 51 or 52 characters.
@@ -47,7 +47,7 @@ func runTokenSign(ctx context.Context, args []string, getenv func(string) string
 		wifArg    = fs.String("wif", "", "the WIF private key, or - to read it from standard input")
 		path      = fs.String("path", "", "the request's path and query exactly as sent, e.g. /backup or '/authorize?client_id=app'")
 		bodyFile  = fs.String("body", "", "`FILE` with the request body to sign (- for standard input); none by default")
-		format    = fs.String("format", sigauth.FormatSigma, "token `format`: sigma or bitcoin-auth")
+		format    = fs.String("format", authtoken.FormatSigma, "token `format`: sigma or bitcoin-auth")
 		scheme    = fs.String("scheme", "", "signature `scheme` of a bitcoin-auth token: bsm (default) or brc77")
 		timestamp = fs.String("timestamp", "", "signing `time`, RFC 3339 (e.g. 2026-11-21T22:00:00.000Z); default now")
 	)
@@ -80,16 +80,16 @@ func runTokenSign(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 
-	opts := sigauth.TokenOptions{Format: *format, Scheme: *scheme, RequestPath: *path}
+	opts := authtoken.TokenOptions{Format: *format, Scheme: *scheme, RequestPath: *path}
 	switch opts.Format {
-	case sigauth.FormatSigma, sigauth.FormatBitcoinAuth:
+	case authtoken.FormatSigma, authtoken.FormatBitcoinAuth:
 	default:
 		return errors.Errorf("--format %q: want sigma or bitcoin-auth", *format)
 	}
 	switch opts.Scheme {
-	case "", sigauth.SchemeBSM:
-	case sigauth.SchemeBRC77:
-		if opts.Format != sigauth.FormatBitcoinAuth {
+	case "", authtoken.SchemeBSM:
+	case authtoken.SchemeBRC77:
+		if opts.Format != authtoken.FormatBitcoinAuth {
 			return errors.New("--scheme brc77 needs --format bitcoin-auth")
 		}
 	default:
@@ -108,9 +108,9 @@ func runTokenSign(ctx context.Context, args []string, getenv func(string) string
 		}
 	}
 
-	token, err := sigauth.Token(wif, opts)
+	token, err := authtoken.Token(wif, opts)
 	if err != nil {
-		// sigauth's errors never contain the key.
+		// authtoken.s errors never contain the key.
 		return err
 	}
 	_, err = fmt.Fprintln(stdout, token)

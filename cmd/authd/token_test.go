@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/authd-dev/authd/authtoken"
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/sigauth"
 	"github.com/redis/go-redis/v9"
@@ -108,14 +109,14 @@ func TestTokenSign(t *testing.T) {
 			if now.IsZero() {
 				now = time.Now()
 			}
-			id, err := sigauth.VerifyToken(token, tt.target, []byte(tt.body), now, 0)
+			id, err := authtoken.VerifyToken(token, authtoken.Request{Method: "GET", Target: tt.target}, []byte(tt.body), now, 0)
 			if err != nil {
 				t.Fatalf("VerifyToken(%q): %v", token, err)
 			}
 			if id.Address != cliTestAddress || id.Scheme != tt.scheme {
 				t.Errorf("identity %+v", id)
 			}
-			if _, err := sigauth.VerifyToken(token, tt.target, []byte(tt.body+"x"), now, 0); errors.CodeOf(err) != errors.InvalidSignature {
+			if _, err := authtoken.VerifyToken(token, authtoken.Request{Method: "GET", Target: tt.target}, []byte(tt.body+"x"), now, 0); errors.CodeOf(err) != errors.InvalidSignature {
 				t.Errorf("other body: %v", err)
 			}
 		})

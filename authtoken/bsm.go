@@ -1,4 +1,4 @@
-package sigauth
+package authtoken
 
 import (
 	"crypto/sha256"
@@ -41,20 +41,14 @@ var strictB64 = base64.StdEncoding.Strict()
 // Descriptions sent to clients. Every signature failure has the same one,
 // whichever step failed, so that a failure tells nothing about the key.
 const (
-	descMalformed = "Auth token format is invalid; expected sigma:<address>:<timestamp>|<signature> " +
+	descMalformed = "Auth token format is invalid; expected sigma[-bound]:<address>:<timestamp>|<signature> " +
 		"or <pubkey>|<bsm|brc77>|<timestamp>|<requestPath>|<signature>"
 	descMalformedMessage = "Auth token format is invalid; expected a mainnet P2PKH address (1...) " +
 		"and an 88-character base64 Bitcoin signed-message signature"
-	descMalformedHeader = "Auth token format is invalid; send exactly one X-Auth-Token " +
-		"(or Authorization: Bitcoin-Auth) header"
-	descMissing         = "X-Auth-Token header is required for Bitcoin authentication"
 	descPublicKey       = "Public key is not a valid secp256k1 point"
 	descSignature       = "Bitcoin signature verification failed"
 	descTimestampSyntax = "Auth token timestamp is not RFC 3339 UTC, e.g. 2026-11-21T22:00:00.000Z"
 	descTimestampWindow = "Auth token timestamp is outside the accepted window; sign just before sending, with an accurate clock"
-	descReplay          = "Auth token was already used; sign every POST, PUT, PATCH and DELETE request anew"
-	descLockout         = "Too many failed signature verifications; retry after the indicated delay"
-	descBodyUnreadable  = "Request body could not be read"
 )
 
 // MessageHash returns the BSM digest of message:
@@ -111,17 +105,17 @@ func decodeCompactSig(s string, out *[compactSigLen]byte) bool {
 }
 
 // verifyCompact reports whether sig is a BSM signature of hash by the key
-// whose hash160, serialised as the signature's header says, is want.
-// Headers outside 27-34 fail before any curve work.
-func verifyCompact(want [20]byte, hash [32]byte, sig *[compactSigLen]byte) bool {
+// whose hash160, serialised as the signature's header says, is want, and
+// returns that key. Headers outside 27-34 fail before any curve work.
+func verifyCompact(want [20]byte, hash [32]byte, sig *[compactSigLen]byte) (*btcec.PublicKey, bool) {
 	if sig[0] < headerMin || sig[0] > headerMax {
-		return false
+		return nil, false
 	}
 	// RecoverCompact returns some key for any well-formed (r, s): only the
 	// hash comparison below proves anything.
 	pub, compressed, err := ecdsa.RecoverCompact(sig[:], hash[:])
 	if err != nil {
-		return false
+		return nil, false
 	}
 	var ser []byte
 	if compressed {
@@ -129,7 +123,10 @@ func verifyCompact(want [20]byte, hash [32]byte, sig *[compactSigLen]byte) bool 
 	} else {
 		ser = pub.SerializeUncompressed()
 	}
-	return hash160(ser) == want
+	if hash160(ser) != want {
+		return nil, false
+	}
+	return pub, true
 }
 
 // VerifyMessage checks a Bitcoin signed message, as Bitcoin Core's
@@ -144,13 +141,13 @@ func verifyCompact(want [20]byte, hash [32]byte, sig *[compactSigLen]byte) bool 
 //   - invalid_signature: anything else (wrong key, wrong message, bad
 //     header, invalid r/s), with one description whichever step failed.
 func VerifyMessage(address, message, signature string) error {
-	const op = "sigauth.VerifyMessage"
+	const op = "authtoken.VerifyMessage"
 	want, ok := decodeAddress(address)
 	var sig [compactSigLen]byte
 	if !ok || !decodeCompactSig(signature, &sig) {
 		return errors.E(errors.MalformedAuthToken, descMalformedMessage).WithCause(op, errors.New("address or signature encoding"))
 	}
-	if !verifyCompact(want, MessageHash(message), &sig) {
+	if _, ok := verifyCompact(want, MessageHash(message), &sig); !ok {
 		return errors.E(errors.InvalidSignature, descSignature)
 	}
 	return nil
@@ -189,18 +186,18 @@ func ParseWIF(wif string) (*btcec.PrivateKey, bool, error) {
 	case b58CheckDecode(wif, raw[:37]):
 		payload = raw[:33]
 	default:
-		return nil, false, errors.New("sigauth: not a WIF private key (base58check of 0x80 || key [|| 0x01])")
+		return nil, false, errors.New("authtoken: not a WIF private key (base58check of 0x80 || key [|| 0x01])")
 	}
 	switch payload[0] {
 	case versionWIF:
 	case versionTestnetWIF:
-		return nil, false, errors.New("sigauth: testnet WIF private key; authd uses mainnet keys and addresses")
+		return nil, false, errors.New("authtoken: testnet WIF private key; authd uses mainnet keys and addresses")
 	default:
-		return nil, false, errors.New("sigauth: not a WIF private key (unknown version byte)")
+		return nil, false, errors.New("authtoken: not a WIF private key (unknown version byte)")
 	}
 	var s btcec.ModNScalar
 	if overflow := s.SetByteSlice(payload[1:33]); overflow || s.IsZero() {
-		return nil, false, errors.New("sigauth: WIF private key is out of range")
+		return nil, false, errors.New("authtoken: WIF private key is out of range")
 	}
 	return btcec.PrivKeyFromScalar(&s), len(payload) == 34, nil
 }
@@ -212,12 +209,28 @@ func GenerateKey() (wif, address string, err error) {
 	if err != nil {
 		return "", "", err
 	}
+	return EncodeWIF(key, true), AddressOf(key.PubKey(), true), nil
+}
+
+// EncodeWIF returns key as a mainnet WIF private key, for the compressed
+// public key (K…/L…) or the uncompressed one (5…).
+func EncodeWIF(key *btcec.PrivateKey, compressed bool) string {
 	secret := key.Key.Bytes()
 	payload := make([]byte, 0, 34)
 	payload = append(payload, versionWIF)
 	payload = append(payload, secret[:]...)
-	payload = append(payload, 0x01) // compressed public key
-	return b58CheckEncode(payload), AddressOf(key.PubKey(), true), nil
+	if compressed {
+		payload = append(payload, 0x01)
+	}
+	return b58CheckEncode(payload)
+}
+
+// ValidAddress reports whether address is a mainnet P2PKH address
+// (base58check, version 0x00, 20-byte payload), the only kind an
+// X-Auth-Token or a signed message can name.
+func ValidAddress(address string) bool {
+	_, ok := decodeAddress(address)
+	return ok
 }
 
 // AddressOf returns the mainnet P2PKH address of a public key, serialised

@@ -2,7 +2,7 @@
 // with the npm libraries that wallets and clients use, so the Go verifier is
 // tested against signatures it did not make itself.
 //
-//	cd sigauth/testdata/gen && npm ci && node gen.mjs
+//	cd authtoken/testdata/gen && npm ci && node gen.mjs
 //
 // BRC-77 signatures carry a random key ID, so every run produces different
 // (equally valid) tokens; commit the output together with any change here.

@@ -1,4 +1,4 @@
-package sigauth
+package authtoken
 
 import (
 	"crypto/hmac"
@@ -28,7 +28,7 @@ import (
 var brc77Version = [4]byte{0x42, 0x42, 0x33, 0x01}
 
 // errNoChildKey: the derived child key is zero (probability about 2^-256).
-var errNoChildKey = errors.New("sigauth: BRC-42 child key is zero; sign again")
+var errNoChildKey = errors.New("authtoken: BRC-42 child key is zero; sign again")
 
 const (
 	brc77KeyIDLen = 32

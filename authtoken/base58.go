@@ -1,4 +1,4 @@
-package sigauth
+package authtoken
 
 import (
 	"crypto/sha256"
@@ -79,7 +79,7 @@ func b58Decode(s string, out []byte) bool {
 // pass over the limbs.
 func b58Encode(b []byte) string {
 	if len(b) > 40 {
-		panic("sigauth: b58Encode: input too long")
+		panic("authtoken: b58Encode: input too long")
 	}
 	zeros := 0
 	for zeros < len(b) && b[zeros] == 0 {

@@ -1,4 +1,4 @@
-package sigauth
+package authtoken
 
 import (
 	"strings"
@@ -21,7 +21,7 @@ var fuzzNow = testStart
 
 // checkTokenResult fails unless a refusal is one of the five codes, as an
 // *errors.Error, and a success is consistent with an independent check.
-func checkTokenResult(t *testing.T, token, target string, body []byte, id Identity, err error) {
+func checkTokenResult(t *testing.T, token string, req Request, body []byte, id Result, err error) {
 	t.Helper()
 	if err != nil {
 		var e *errors.Error
@@ -43,7 +43,17 @@ func checkTokenResult(t *testing.T, token, target string, body []byte, id Identi
 	if d := fuzzNow.Sub(pt.Time); d > DefaultWindow || d < -DefaultWindow {
 		t.Fatalf("token %q accepted outside the window", token)
 	}
+	target := req.Target
+	if pt.Bound {
+		target = BoundTarget(req.Method, req.Issuer+req.Target)
+	}
+	if id.Bound != pt.Bound {
+		t.Fatalf("token %q: Result.Bound %v, ParseToken says %v", token, id.Bound, pt.Bound)
+	}
 	msg := SignedMessage(target, pt.Timestamp, BodyHash(body))
+	if id.Message != msg {
+		t.Fatalf("token %q accepted for message %q, want %q", token, id.Message, msg)
+	}
 	switch pt.Scheme {
 	case SchemeSigma, SchemeBSM:
 		if err := VerifyMessage(id.Address, msg, pt.Signature); err != nil {
@@ -61,18 +71,26 @@ func FuzzSigmaToken(f *testing.F) {
 		{RequestPath: "/backup"},
 		{RequestPath: "/backup", Body: []byte("body")},
 		{RequestPath: "/authorize?client_id=x&state=a%20b"},
+		{Method: "GET", URL: testIssuer + "/backup"},
+		{Method: "PUT", URL: testIssuer + "/backup", Body: []byte("body")},
 	} {
 		opts.Timestamp = fuzzNow
-		f.Add(mustToken(f, testWIF, opts), opts.RequestPath, opts.Body)
-		f.Add(mustToken(f, testWIFUncompressed, opts), opts.RequestPath, opts.Body)
+		method, target := "GET", opts.RequestPath
+		if opts.URL != "" {
+			method, target = opts.Method, strings.TrimPrefix(opts.URL, testIssuer)
+		}
+		f.Add(mustToken(f, testWIF, opts), method, target, opts.Body)
+		f.Add(mustToken(f, testWIFUncompressed, opts), method, target, opts.Body)
 	}
-	f.Add("sigma:"+testAddress+":2026-11-21T22:00:00Z|", "/", []byte(nil))
-	f.Add("sigma::|", "/", []byte(nil))
-	f.Add("sigma:"+testAddress+":2026-11-21T22:00:00Z|"+strings.Repeat("0", 88), "/", []byte(nil))
-	f.Add("sigma:1111111111111111111114oLvT2:2026-11-21T22:00:00.000Z|"+strings.Repeat("A", 86)+"==", "/", []byte(nil))
-	f.Fuzz(func(t *testing.T, token, target string, body []byte) {
-		id, err := VerifyToken(token, target, body, fuzzNow, 0)
-		checkTokenResult(t, token, target, body, id, err)
+	f.Add("sigma:"+testAddress+":2026-11-21T22:00:00Z|", "GET", "/", []byte(nil))
+	f.Add("sigma::|", "GET", "/", []byte(nil))
+	f.Add("sigma-bound::|", "GET", "/", []byte(nil))
+	f.Add("sigma:"+testAddress+":2026-11-21T22:00:00Z|"+strings.Repeat("0", 88), "GET", "/", []byte(nil))
+	f.Add("sigma:1111111111111111111114oLvT2:2026-11-21T22:00:00.000Z|"+strings.Repeat("A", 86)+"==", "GET", "/", []byte(nil))
+	f.Fuzz(func(t *testing.T, token, method, target string, body []byte) {
+		req := Request{Method: method, Target: target, Issuer: testIssuer}
+		id, err := VerifyToken(token, req, body, fuzzNow, 0)
+		checkTokenResult(t, token, req, body, id, err)
 	})
 }
 
@@ -89,17 +107,24 @@ func FuzzBitcoinAuthToken(f *testing.F) {
 	for _, scheme := range []string{SchemeBSM, SchemeBRC77} {
 		opts := TokenOptions{Format: FormatBitcoinAuth, Scheme: scheme, RequestPath: "/backup", Timestamp: fuzzNow}
 		f.Add(mustToken(f, testWIF, opts), "/backup", []byte(nil))
+		opts.RequestPath, opts.Method, opts.URL = "", "DELETE", testIssuer+"/backup"
+		f.Add(mustToken(f, testWIF, opts), "/backup", []byte(nil))
 	}
 	f.Add("02"+strings.Repeat("00", 32)+"|brc77|2026-11-21T22:00:00.000Z|/|", "/", []byte(nil))
+	f.Add("02"+strings.Repeat("00", 32)+"|bsm|2026-11-21T22:00:00.000Z|GET https://x|", "/", []byte(nil))
 	f.Add("||||", "", []byte(nil))
 	f.Fuzz(func(t *testing.T, token, target string, body []byte) {
 		// Both the plain parser and the whole verification, with the token's
-		// own path as the target, so that signatures get checked.
+		// own target as the request's, so that signatures get checked.
+		req := Request{Method: "GET", Target: target, Issuer: testIssuer}
 		if p, err := ParseToken(token); err == nil && p.Format == FormatBitcoinAuth {
-			target = p.RequestPath
+			req.Target = p.RequestPath
+			if m, u, ok := splitBound(p.RequestPath); ok && strings.HasPrefix(u, testIssuer) {
+				req.Method, req.Target = m, strings.TrimPrefix(u, testIssuer)
+			}
 		}
-		id, err := VerifyToken(token, target, body, fuzzNow, 0)
-		checkTokenResult(t, token, target, body, id, err)
+		id, err := VerifyToken(token, req, body, fuzzNow, 0)
+		checkTokenResult(t, token, req, body, id, err)
 	})
 }
 
@@ -131,13 +156,13 @@ func FuzzTimestamp(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, ok := parseTimestamp(s)
+		got, ok := ParseTimestamp(s)
 		if !ok {
 			return
 		}
 		want, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil || !want.Equal(got) || !strings.HasSuffix(s, "Z") {
-			t.Fatalf("parseTimestamp(%q) = %v; time.Parse: %v, %v", s, got, want, err)
+			t.Fatalf("ParseTimestamp(%q) = %v; time.Parse: %v, %v", s, got, want, err)
 		}
 	})
 }
