@@ -466,6 +466,9 @@ func TestUserInfoByScope(t *testing.T) {
 			{"github, profile email (plain OAuth 2.0)", func() string { return viaGitHub("profile email") },
 				map[string]any{"sub": "github:4242", "preferred_username": "pat", "name": "Pat Person", "picture": "https://pictures.example/pat.png",
 					"email": "person@example.com", "email_verified": true}},
+			// The address is known by now; without scope email it stays out.
+			{"github, openid profile, e-mail known", func() string { return viaGitHub("openid profile") },
+				map[string]any{"sub": "github:4242", "preferred_username": "pat", "name": "Pat Person", "picture": "https://pictures.example/pat.png"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				resp, body := h.userinfo(tc.token())
@@ -592,4 +595,49 @@ func serveError(h *harness, err error) *httptest.ResponseRecorder {
 	httperr.Middleware(httperr.Config{URIBase: h.issuer + "/docs/errors", Logger: quiet},
 		httperr.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return err })).ServeHTTP(rec, req)
 	return rec
+}
+
+// TestAccessTokenLifetime: exp and iat on both sides of their limits,
+// checked on every use of a remembered token: invalid from exp itself
+// (RFC 7519 §4.1.4), and iat at most a minute ahead of this server.
+func TestAccessTokenLifetime(t *testing.T) {
+	h := newHarness(t, testenv.DB(t, store.SQLite), nil)
+	ctx := context.Background()
+	ks := h.s.keys.keys(ctx)
+	base := time.Unix(time.Now().Unix(), 0)
+	mint := func(iat, exp time.Time) string {
+		c := accessClaims{Iss: h.issuer, Sub: "1Someone", Aud: jwt.Audience{h.issuer}, ClientID: "c",
+			Iat: iat.Unix(), Exp: exp.Unix(), Jti: newFamily() + ".x"}
+		tok, err := ks.current.sign(&c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	defer h.clock.Set(time.Time{})
+	for _, tc := range []struct {
+		name     string
+		iat, exp time.Time
+		now      time.Time
+		valid    bool
+	}{
+		{"a second before exp", base, base.Add(time.Minute), base.Add(59 * time.Second), true},
+		{"at exp", base, base.Add(time.Minute), base.Add(time.Minute), false},
+		{"half a second after exp", base, base.Add(time.Minute), base.Add(time.Minute + 500*time.Millisecond), false},
+		{"iat a minute ahead", base.Add(time.Minute), base.Add(time.Hour), base, true},
+		{"iat 61 s ahead", base.Add(61 * time.Second), base.Add(time.Hour), base, false},
+	} {
+		tok := mint(tc.iat, tc.exp)
+		for _, round := range []string{"first", "remembered"} {
+			h.clock.Set(tc.now)
+			if _, err := h.s.verifyAccessToken(ctx, tok); (err == nil) != tc.valid {
+				t.Errorf("%s (%s use): %v, want valid=%v", tc.name, round, err, tc.valid)
+			}
+			if !tc.valid {
+				// Remembered only after a success: verify once in its life.
+				h.clock.Set(tc.iat)
+				h.s.verifyAccessToken(ctx, tok)
+			}
+		}
+	}
 }
