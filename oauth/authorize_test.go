@@ -2,15 +2,20 @@ package oauth
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/internal/testenv"
 	"github.com/authd-dev/authd/store"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // TestRedirectURITricks: a redirect_uri that is not exactly a registered
@@ -360,14 +365,21 @@ func TestAuthorizePOST(t *testing.T) {
 func FuzzAuthorizeParams(f *testing.F) {
 	const id, ru = "client-1", "https://app.example.com/cb"
 	c := &Client{ID: id, Name: "Fuzz", RedirectURIs: []string{ru, "http://127.0.0.1/cb"}, Grants: []string{GrantAuthorizationCode},
-		Scopes: []string{"profile", "backup"}, Public: true}
+		Scopes: []string{"openid", "profile", "backup"}, Public: true}
 	lookup := func(ctx context.Context, got string) (*Client, error) {
 		if got == id {
 			return c, nil
 		}
 		return nil, nil
 	}
-	s := &Server{issuer: "https://auth.example.com"}
+	s := &Server{issuer: "https://auth.example.com", now: time.Now}
+	// A keyring that never reloads (there is no database): ID Token
+	// hints verify against the one key in it.
+	sk, hint := fuzzHintKey(f, s.issuer)
+	s.keys = &keyring{log: quiet, now: time.Now}
+	s.keys.set.Store(&keySet{currentRS256: sk, byKid: map[string]*signingKey{sk.kid: sk}})
+	s.keys.loadedAt.Store(time.Now().Add(time.Hour).UnixNano())
+	s.keys.lastForced.Store(time.Now().Add(time.Hour).UnixNano())
 	_, challenge := pkce()
 	base := url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {ru}, "code_challenge": {challenge},
 		"code_challenge_method": {"S256"}, "state": {"x"}, "scope": {"profile"}}
@@ -378,6 +390,22 @@ func FuzzAuthorizeParams(f *testing.F) {
 	f.Add("client_id=client-1&redirect_uri=https%3A%2F%2Fevil.com&response_type=code")
 	f.Add("client_id=%zz")
 	f.Add("scope=%22&client_id=client-1&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb")
+	oidc := func(extra string) string {
+		v := url.Values{}
+		for k, x := range base {
+			v[k] = x
+		}
+		v.Set("scope", "openid profile")
+		return v.Encode() + "&" + extra
+	}
+	f.Add(oidc("nonce=n&prompt=none&max_age=30&login_hint=1abc"))
+	f.Add(oidc("prompt=none+login"))
+	f.Add(oidc("prompt=login%20consent&max_age=-1"))
+	f.Add(oidc("id_token_hint=" + hint))
+	f.Add(oidc("id_token_hint=" + hint + "x"))
+	f.Add(oidc("request=a.b.c"))
+	f.Add("client_id=client-1&request_uri=urn%3Ax")
+	f.Add(oidc("registration=%7B%7D&display=page&claims=%7B%7D"))
 	f.Fuzz(func(t *testing.T, raw string) {
 		v, err := url.ParseQuery(raw)
 		if err != nil {
@@ -418,7 +446,49 @@ func FuzzAuthorizeParams(f *testing.F) {
 		if p.HasState != (v.Get("state") != "") || p.State != v.Get("state") {
 			t.Fatalf("state %q vs %q", p.State, v.Get("state"))
 		}
+		if v.Has("request") || v.Has("request_uri") || v.Has("registration") {
+			t.Fatalf("accepted a request object or registration: %q", raw)
+		}
+		if !slices.Contains(sc, ScopeOpenID) {
+			if p.Nonce != "" || p.Prompt != "" || p.HasMaxAge || p.HintSubject != "" || p.LoginHint != "" {
+				t.Fatalf("read OpenID Connect parameters without openid: %+v", p)
+			}
+			return
+		}
+		for _, k := range oidcParams {
+			if len(v[k]) > 1 {
+				t.Fatalf("accepted repeated %s", k)
+			}
+		}
+		prompts := strings.Fields(p.Prompt)
+		if slices.Contains(prompts, PromptNone) && len(prompts) > 1 || len(p.Nonce) > maxNonceLen || p.MaxAge < 0 ||
+			p.HintSubject != "" && p.HintSubject != "1HintSubject" {
+			t.Fatalf("accepted OpenID Connect parameters %+v", p)
+		}
 	})
+}
+
+// fuzzHintKey makes an RS256 signing key and an ID Token it signed for
+// subject 1HintSubject.
+func fuzzHintKey(t testing.TB, issuer string) (*signingKey, string) {
+	priv, err := generateKey(AlgRS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := publicJWK(AlgRS256, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	sk, err := parseSigningKey(j.KeyID, AlgRS256, base64.StdEncoding.EncodeToString(der), time.Now().UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := jwt.Signed(sk.idToken).Claims(idTokenClaims{Iss: issuer, Sub: "1HintSubject", Aud: "client-1", Exp: time.Now().Unix()}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sk, tok
 }
 
 // TestSuccessRedirectKeepsQuery: the registered redirect_uri's own query
