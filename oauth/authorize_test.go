@@ -3,7 +3,6 @@ package oauth
 import (
 	"context"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -480,7 +479,7 @@ func fuzzHintKey(t testing.TB, issuer string) (*signingKey, string) {
 		t.Fatal(err)
 	}
 	der, _ := x509.MarshalPKCS8PrivateKey(priv)
-	sk, err := parseSigningKey(j.KeyID, AlgRS256, base64.StdEncoding.EncodeToString(der), time.Now().UnixMilli())
+	sk, err := parseSigningKey(j.KeyID, AlgRS256, der, time.Now().UnixMilli())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,6 +81,9 @@ func (s *Server) bearerClaims(r *http.Request, scope string) (*accessClaims, err
 	if revoked {
 		return nil, errBadToken("oauth.bearer", errors.New("revoked"))
 	}
+	if err := s.clientExists(r.Context(), c.ClientID); err != nil {
+		return nil, err
+	}
 	if scope != "" && !slices.Contains(c.scopes(), scope) {
 		return c, errInsufficientScope(scope)
 	}

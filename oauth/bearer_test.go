@@ -154,7 +154,7 @@ func TestAuthenticateBearer(t *testing.T) {
 		t.Errorf("client_credentials token: %q %v", sub, err)
 	}
 	// A token from another issuer (same keys) is refused.
-	other, err := New(context.Background(), Config{Issuer: "https://other.example.com", DB: h.db.DB, Dialect: "sqlite", Redis: h.rdb, Wallet: h.wallet, Logger: quiet})
+	other, err := New(context.Background(), Config{Issuer: "https://other.example.com", DB: h.db.DB, Dialect: "sqlite", Redis: h.rdb, Wallet: h.wallet, KeyEncryption: testKeyEncryption, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestAuthenticateBearer(t *testing.T) {
 	}
 	// Redis down: temporarily_unavailable, not invalid_token.
 	mr, rdb := miniredisClient(t)
-	down, err := New(context.Background(), Config{Issuer: h.issuer, DB: h.db.DB, Dialect: "sqlite", Redis: rdb, Wallet: h.wallet, Logger: quiet, Timeout: time.Second})
+	down, err := New(context.Background(), Config{Issuer: h.issuer, DB: h.db.DB, Dialect: "sqlite", Redis: rdb, Wallet: h.wallet, KeyEncryption: testKeyEncryption, Logger: quiet, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +349,7 @@ func TestIntrospect(t *testing.T) {
 func TestMetadata(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	_, rdb := miniredisClient(t)
-	s, err := New(context.Background(), Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: "sqlite", Redis: rdb, Wallet: newFakeWallet(), Logger: quiet})
+	s, err := New(context.Background(), Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: "sqlite", Redis: rdb, Wallet: newFakeWallet(), KeyEncryption: testKeyEncryption, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +489,7 @@ func TestKeys(t *testing.T) {
 			return hdr["kid"]
 		}
 		// A restart (a new Server on the same database) keeps the key.
-		s2, err := New(context.Background(), Config{Issuer: h.issuer, DB: db.DB, Dialect: string(db.Dialect), Redis: h.rdb, Wallet: h.wallet, Logger: quiet})
+		s2, err := New(context.Background(), Config{Issuer: h.issuer, DB: db.DB, Dialect: string(db.Dialect), Redis: h.rdb, Wallet: h.wallet, KeyEncryption: testKeyEncryption, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -568,7 +568,7 @@ func TestKeys(t *testing.T) {
 func TestNewValidatesConfig(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	_, rdb := miniredisClient(t)
-	good := Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: "sqlite", Redis: rdb, Wallet: newFakeWallet(), Logger: quiet}
+	good := Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: "sqlite", Redis: rdb, Wallet: newFakeWallet(), KeyEncryption: testKeyEncryption, Logger: quiet}
 	for _, tc := range []struct {
 		name string
 		mod  func(*Config)
@@ -586,6 +586,8 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"provider", func(c *Config) { c.Upstreams = []Upstream{newFakeUpstream("facebook")} }, "Upstreams"},
 		{"provider twice", func(c *Config) { c.Upstreams = []Upstream{newFakeUpstream("github"), newFakeUpstream("github")} }, "Upstreams"},
 		{"negative ttl", func(c *Config) { c.AccessTokenTTL = -time.Second }, "AccessTokenTTL"},
+		{"no key encryption", func(c *Config) { c.KeyEncryption = nil }, "KeyEncryption"},
+		{"negative grant lifetime", func(c *Config) { c.RefreshFamilyMax = -time.Hour }, "RefreshFamilyMax"},
 	} {
 		cfg := good
 		tc.mod(&cfg)

@@ -202,6 +202,23 @@ func (cs *clientStore) get(ctx context.Context, id string) (*Client, error) {
 	return c, nil
 }
 
+// clientExists checks that the client an access token was issued to is
+// still registered: deleting a client ends its tokens at every resource
+// check (Bearer at /userinfo and /backup, /introspect) within
+// clientCacheTTL, not when they expire.
+//
+// Errors: invalid_token for a deleted client; temporarily_unavailable.
+func (s *Server) clientExists(ctx context.Context, id string) error {
+	c, err := s.clients.get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return errBadToken("oauth.clientExists", errors.New("the token's client was deleted"))
+	}
+	return nil
+}
+
 // forget drops id from the cache.
 func (cs *clientStore) forget(id string) {
 	cs.mu.Lock()
@@ -377,8 +394,8 @@ func ListClients(ctx context.Context, db *sql.DB) ([]*Client, error) {
 var ErrNoClient = errors.New("oauth: no such client")
 
 // DeleteClient removes the client and its refresh tokens. Access tokens
-// already issued to it stay valid until they expire (at most the access
-// token lifetime).
+// already issued to it are refused by every resource check from then on
+// (running servers notice within a second, the client cache's lifetime).
 //
 // Errors: invalid_request (wrapping ErrNoClient) for an unknown id;
 // temporarily_unavailable.

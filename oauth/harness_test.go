@@ -206,6 +206,9 @@ func newHarness(t testing.TB, db *store.DB, rdb redis.UniversalClient, opts ...h
 		Wallet:  h.wallet,
 		Now:     h.clock.Now,
 		Logger:  quiet,
+		// One key-encryption key for every server of the package's
+		// tests: several servers share one database.
+		KeyEncryption: testKeyEncryption,
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -122,7 +122,7 @@ func kidOf(tok string) string {
 // millisecond RotateKey may add to keep keys apart.
 func rotateNow(t *testing.T, db *store.DB) KeyInfo {
 	t.Helper()
-	k, err := RotateKey(context.Background(), db.DB, AlgES256, time.Now())
+	k, err := RotateKey(context.Background(), db.DB, testKeyEncryption, AlgES256, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestStagedRotation(t *testing.T) {
 	jwksKids := func() []string { return jwksKids(t, h, AlgES256) }
 	old := kidOf()
 	now := time.Now()
-	next, err := RotateKey(ctx, db.DB, AlgES256, now.Add(KeyActivationDelay))
+	next, err := RotateKey(ctx, db.DB, testKeyEncryption, AlgES256, now.Add(KeyActivationDelay))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestRotateNowWhilePending(t *testing.T) {
 	}
 	leakedTok := issue()
 	leaked := kidOf(leakedTok)
-	pending, err := RotateKey(ctx, db.DB, AlgES256, time.Now().Add(KeyActivationDelay))
+	pending, err := RotateKey(ctx, db.DB, testKeyEncryption, AlgES256, time.Now().Add(KeyActivationDelay))
 	if err != nil || pending.Status != "next" {
 		t.Fatalf("routine rotation: %+v %v", pending, err)
 	}
@@ -276,7 +276,7 @@ func TestRotateNowWhilePending(t *testing.T) {
 // pending key only; the server still gets a key that signs at once.
 func TestFirstStartWithPendingKey(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
-	if _, err := RotateKey(context.Background(), db.DB, AlgES256, time.Now().Add(KeyActivationDelay)); err != nil {
+	if _, err := RotateKey(context.Background(), db.DB, testKeyEncryption, AlgES256, time.Now().Add(KeyActivationDelay)); err != nil {
 		t.Fatal(err)
 	}
 	h := newHarness(t, db, nil)
@@ -297,7 +297,7 @@ func TestSupersededKeysVerifyForATokenLifetime(t *testing.T) {
 	tr.wantOK(t)
 	base := time.Now()
 	for i := 1; i <= 2; i++ {
-		if _, err := RotateKey(ctx, db.DB, AlgES256, base.Add(time.Duration(i)*time.Minute)); err != nil {
+		if _, err := RotateKey(ctx, db.DB, testKeyEncryption, AlgES256, base.Add(time.Duration(i)*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -331,7 +331,7 @@ func TestActivationReloadsOnce(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	h := newHarness(t, db, nil)
 	ctx := context.Background()
-	next, err := RotateKey(ctx, db.DB, AlgES256, time.Now().Add(KeyActivationDelay))
+	next, err := RotateKey(ctx, db.DB, testKeyEncryption, AlgES256, time.Now().Add(KeyActivationDelay))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,18 +3,23 @@ package oauth
 import (
 	"context"
 	"crypto"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"database/sql"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +50,14 @@ import (
 // Keys are parsed once per load and kept in memory with their signers:
 // parsing PKCS#8, or an RSA key's CRT precomputation, per token would cost
 // more than the signature.
+//
+// Keys are encrypted at rest (KeyEncryption): a row holds the key's PKCS#8
+// DER sealed with AES-256-GCM under a key-encryption key that never enters
+// the database, the kid as additional data, so neither a copy of the
+// database nor a backup of it can sign tokens, and a sealed key cannot be
+// moved to another kid. The sealing knows nothing of the key's type: alg
+// is kept per row, and parseSigningKey is the one place that turns DER of
+// a given alg into a signer.
 
 // Key algorithms (RFC 7518 §3.1).
 const (
@@ -118,6 +131,7 @@ func (ks *keySet) signer(alg string) *signingKey {
 
 type keyring struct {
 	db      *sql.DB
+	enc     *KeyEncryption
 	log     *slog.Logger
 	now     func() time.Time
 	timeout time.Duration
@@ -140,6 +154,13 @@ type keyring struct {
 // none signing (a new installation, or one from before RS256 ID Tokens).
 func (k *keyring) init(ctx context.Context) error {
 	const op = "oauth.keyring.init"
+	n, err := SealKeys(ctx, k.db, k.enc)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		k.log.LogAttrs(ctx, slog.LevelInfo, "encrypted signing keys that were stored in plaintext", slog.Int("count", n), slog.String("kek", k.enc.ID()))
+	}
 	if err := k.reload(ctx); err != nil {
 		return err
 	}
@@ -148,7 +169,7 @@ func (k *keyring) init(ctx context.Context) error {
 		if k.set.Load().signer(alg) != nil {
 			continue
 		}
-		info, err := RotateKey(ctx, k.db, alg, k.now()) // the first key signs at once
+		info, err := RotateKey(ctx, k.db, k.enc, alg, k.now()) // the first key signs at once
 		if err != nil {
 			return err
 		}
@@ -232,8 +253,8 @@ func (k *keyring) loadAlg(ctx context.Context, alg string, nowMS int64) ([]*sign
 	const op = "oauth.keyring.reload"
 	var out []*signingKey
 	for _, q := range []string{
-		`SELECT kid, alg, private_key, created_ms FROM oauth_signing_keys WHERE alg = $2 AND created_ms > $1 ORDER BY created_ms, kid LIMIT 4`,
-		`SELECT kid, alg, private_key, created_ms FROM oauth_signing_keys WHERE alg = $2 AND created_ms <= $1 ORDER BY created_ms DESC, kid DESC LIMIT 10`,
+		`SELECT kid, alg, kek_id, private_key, created_ms FROM oauth_signing_keys WHERE alg = $2 AND created_ms > $1 ORDER BY created_ms, kid LIMIT 4`,
+		`SELECT kid, alg, kek_id, private_key, created_ms FROM oauth_signing_keys WHERE alg = $2 AND created_ms <= $1 ORDER BY created_ms DESC, kid DESC LIMIT 10`,
 	} {
 		rows, err := k.db.QueryContext(ctx, q, nowMS, alg)
 		if err != nil {
@@ -242,9 +263,9 @@ func (k *keyring) loadAlg(ctx context.Context, alg string, nowMS int64) ([]*sign
 		active := 0
 		var successor int64 // activation of the next newer active key
 		for rows.Next() {
-			var kid, a, der string
+			var kid, a, kekID, stored string
 			var created int64
-			if err := rows.Scan(&kid, &a, &der, &created); err != nil {
+			if err := rows.Scan(&kid, &a, &kekID, &stored, &created); err != nil {
 				rows.Close()
 				return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 			}
@@ -256,6 +277,11 @@ func (k *keyring) loadAlg(ctx context.Context, alg string, nowMS int64) ([]*sign
 				}
 				active++
 				successor = created
+			}
+			der, err := k.enc.open(kid, kekID, stored)
+			if err != nil {
+				rows.Close()
+				return nil, errors.E(errors.ServerError, "").WithCause(op, err)
 			}
 			sk, err := parseSigningKey(kid, a, der, created)
 			if err != nil {
@@ -313,14 +339,12 @@ func (k *keyring) lookup(ctx context.Context, kid string) *signingKey {
 	return k.set.Load().byKid[kid]
 }
 
-// parseSigningKey turns a stored row into a key ready to sign: der is the
-// base64 of the private key's PKCS#8 encoding, whatever its algorithm.
-func parseSigningKey(kid, alg, der string, created int64) (*signingKey, error) {
-	raw, err := base64.StdEncoding.DecodeString(der)
-	if err != nil {
-		return nil, errors.Errorf("signing key %s: %w", kid, err)
-	}
-	pk, err := x509.ParsePKCS8PrivateKey(raw)
+// parseSigningKey turns a stored key's PKCS#8 DER into a key ready to
+// sign with alg. A new algorithm is a new case in checkKeyType and
+// generateKey: the storage and its encryption are the same for every key
+// type.
+func parseSigningKey(kid, alg string, der []byte, created int64) (*signingKey, error) {
+	pk, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
 		return nil, errors.Errorf("signing key %s: %w", kid, err)
 	}
@@ -408,6 +432,9 @@ type KeyInfo struct {
 	// while a token it signed may be alive, then is unused; RetireKey
 	// deletes it).
 	Status string `json:"status"`
+	// KEK is the id of the key-encryption key the key is stored under;
+	// empty for a key still in plaintext (see SealKeys).
+	KEK string `json:"kek"`
 }
 
 // ErrUnknownAlg is returned by RotateKey for an algorithm other than
@@ -423,9 +450,10 @@ var ErrUnknownAlg = errors.New("oauth: unknown key algorithm (want ES256 or RS25
 // then retire it with RetireKey). A key active now signs even if a
 // routine rotation is pending: the pending key takes over at its own
 // time. Running servers pick a key up within a minute of its activation.
+// The key is stored encrypted under enc's first key-encryption key.
 //
 // Errors: ErrUnknownAlg; temporarily_unavailable.
-func RotateKey(ctx context.Context, db *sql.DB, alg string, activeFrom time.Time) (KeyInfo, error) {
+func RotateKey(ctx context.Context, db *sql.DB, enc *KeyEncryption, alg string, activeFrom time.Time) (KeyInfo, error) {
 	const op = "oauth.RotateKey"
 	if !slices.Contains(KeyAlgorithms, alg) {
 		return KeyInfo{}, ErrUnknownAlg
@@ -442,6 +470,10 @@ func RotateKey(ctx context.Context, db *sql.DB, alg string, activeFrom time.Time
 	if err != nil {
 		return KeyInfo{}, errors.E(errors.ServerError, "").WithCause(op, err)
 	}
+	kekID, sealed, err := enc.seal(j.KeyID, der)
+	if err != nil {
+		return KeyInfo{}, errors.E(errors.ServerError, "").WithCause(op, err)
+	}
 	// Keys of an algorithm are ordered by activation time, so no two
 	// may share a millisecond: a collision moves the new key on by one.
 	active := activeFrom.UnixMilli()
@@ -455,11 +487,11 @@ func RotateKey(ctx context.Context, db *sql.DB, alg string, activeFrom time.Time
 		}
 		active++
 	}
-	if _, err := db.ExecContext(ctx, `INSERT INTO oauth_signing_keys (kid, alg, private_key, created_ms) VALUES ($1, $2, $3, $4)`,
-		j.KeyID, alg, base64.StdEncoding.EncodeToString(der), active); err != nil {
+	if _, err := db.ExecContext(ctx, `INSERT INTO oauth_signing_keys (kid, alg, kek_id, private_key, created_ms) VALUES ($1, $2, $3, $4, $5)`,
+		j.KeyID, alg, kekID, sealed, active); err != nil {
 		return KeyInfo{}, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
-	ki := KeyInfo{KID: j.KeyID, Algorithm: alg, ActiveFrom: time.UnixMilli(active).UTC(), Status: "current"}
+	ki := KeyInfo{KID: j.KeyID, Algorithm: alg, ActiveFrom: time.UnixMilli(active).UTC(), Status: "current", KEK: kekID}
 	if ki.ActiveFrom.After(time.Now()) {
 		ki.Status = "next"
 	}
@@ -508,7 +540,7 @@ func RetireKey(ctx context.Context, db *sql.DB, kid string, now time.Time) error
 // Errors: temporarily_unavailable.
 func ListKeys(ctx context.Context, db *sql.DB, now time.Time) ([]KeyInfo, error) {
 	const op = "oauth.ListKeys"
-	rows, err := db.QueryContext(ctx, `SELECT kid, alg, created_ms FROM oauth_signing_keys ORDER BY created_ms DESC, kid DESC`)
+	rows, err := db.QueryContext(ctx, `SELECT kid, alg, kek_id, created_ms FROM oauth_signing_keys ORDER BY created_ms DESC, kid DESC`)
 	if err != nil {
 		return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
@@ -518,7 +550,7 @@ func ListKeys(ctx context.Context, db *sql.DB, now time.Time) ([]KeyInfo, error)
 	for rows.Next() {
 		var ki KeyInfo
 		var created int64
-		if err := rows.Scan(&ki.KID, &ki.Algorithm, &created); err != nil {
+		if err := rows.Scan(&ki.KID, &ki.Algorithm, &ki.KEK, &created); err != nil {
 			return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 		}
 		ki.ActiveFrom = time.UnixMilli(created).UTC()
@@ -555,4 +587,200 @@ func (s *Server) JWKS(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(jwksMaxAge/time.Second)))
 	_, err := w.Write(ks.jwks)
 	return err
+}
+
+// KEKSize is the length of a key-encryption key: AES-256.
+const KEKSize = 32
+
+// ErrKeyEncryption is wrapped by every error about a stored signing key
+// that the key-encryption keys given cannot decrypt: encrypted under a
+// key that is not among them, or altered.
+var ErrKeyEncryption = errors.New("oauth: a signing key cannot be decrypted with the key-encryption keys given")
+
+// KeyEncryption encrypts signing keys at rest with AES-256-GCM (NIST SP
+// 800-38D) under key-encryption keys that are kept outside the database.
+// The first key encrypts; every key decrypts, so a new key-encryption key
+// can be put first while keys stored under the old one still load (then
+// ReencryptKeys moves them to the new one). Each stored key records the id
+// of the key-encryption key that sealed it. A KeyEncryption is safe for
+// concurrent use.
+type KeyEncryption struct {
+	keks []kek
+}
+
+type kek struct {
+	id   string
+	aead cipher.AEAD
+}
+
+// NewKeyEncryption returns a KeyEncryption over keys, each KEKSize random
+// bytes; keys[0] encrypts. There must be at least one, and no key may be
+// given twice.
+func NewKeyEncryption(keys ...[]byte) (*KeyEncryption, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("oauth: no key-encryption key")
+	}
+	ke := &KeyEncryption{}
+	for i, k := range keys {
+		if len(k) != KEKSize {
+			return nil, errors.Errorf("oauth: key-encryption key %d is %d bytes, want %d", i+1, len(k), KEKSize)
+		}
+		block, err := aes.NewCipher(k)
+		if err != nil {
+			return nil, errors.Errorf("oauth: key-encryption key %d: %w", i+1, err)
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, errors.Errorf("oauth: key-encryption key %d: %w", i+1, err)
+		}
+		id := kekID(k)
+		for j, prev := range ke.keks {
+			if prev.id == id {
+				return nil, errors.Errorf("oauth: key-encryption key %d repeats key %d", i+1, j+1)
+			}
+		}
+		ke.keks = append(ke.keks, kek{id: id, aead: aead})
+	}
+	return ke, nil
+}
+
+// kekID names a key-encryption key in the database without revealing it:
+// 64 bits of a domain-separated SHA-256 of the key.
+func kekID(k []byte) string {
+	h := sha256.New()
+	h.Write([]byte("authd key-encryption key id\x00"))
+	h.Write(k)
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// ID returns the id of the key-encryption key that encrypts: the first.
+func (ke *KeyEncryption) ID() string { return ke.keks[0].id }
+
+// IDs returns the ids of every key-encryption key, the encrypting one first.
+func (ke *KeyEncryption) IDs() []string {
+	out := make([]string, len(ke.keks))
+	for i, k := range ke.keks {
+		out[i] = k.id
+	}
+	return out
+}
+
+// seal encrypts a key's DER for the row of kid under the first
+// key-encryption key: base64 of nonce || ciphertext || tag, with kid as
+// additional data.
+func (ke *KeyEncryption) seal(kid string, der []byte) (kekID, sealed string, err error) {
+	k := ke.keks[0]
+	nonce := make([]byte, k.aead.NonceSize(), k.aead.NonceSize()+len(der)+k.aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", "", err
+	}
+	out := k.aead.Seal(nonce, nonce, der, []byte(kid))
+	return k.id, base64.StdEncoding.EncodeToString(out), nil
+}
+
+// open returns the DER of the key stored in the row of kid: decrypted
+// under the key-encryption key kekID, or, for a row not yet encrypted
+// (kekID empty), decoded from base64.
+//
+// Errors: ErrKeyEncryption (wrapped) when no key-encryption key given
+// has kekID, or the row does not decrypt.
+func (ke *KeyEncryption) open(kid, kekID, stored string) ([]byte, error) {
+	raw, err := base64.StdEncoding.DecodeString(stored)
+	if err != nil {
+		return nil, errors.Errorf("signing key %s: private key is not base64: %w", kid, err)
+	}
+	if kekID == "" {
+		return raw, nil
+	}
+	for _, k := range ke.keks {
+		if k.id != kekID {
+			continue
+		}
+		ns := k.aead.NonceSize()
+		if len(raw) < ns+k.aead.Overhead() {
+			return nil, errors.Errorf("signing key %s: encrypted key too short: %w", kid, ErrKeyEncryption)
+		}
+		der, err := k.aead.Open(nil, raw[:ns], raw[ns:], []byte(kid))
+		if err != nil {
+			return nil, errors.Errorf("signing key %s does not decrypt under key-encryption key %s (altered, or moved from another kid): %w", kid, kekID, ErrKeyEncryption)
+		}
+		return der, nil
+	}
+	return nil, errors.Errorf("signing key %s is encrypted under key-encryption key %s, which is not among the keys given (%s): %w",
+		kid, kekID, strings.Join(ke.IDs(), ", "), ErrKeyEncryption)
+}
+
+// SealKeys encrypts the signing keys still stored in plaintext (written
+// before keys were encrypted at rest, or by such a version of authd) under
+// enc's first key-encryption key, and returns how many it encrypted. It is
+// idempotent and safe to run from several processes at once: each row is
+// rewritten only if it is still the plaintext that was read. authd runs it
+// at start and on authd migrate.
+//
+// Errors: temporarily_unavailable; server_error for a row that is not
+// base64.
+func SealKeys(ctx context.Context, db *sql.DB, enc *KeyEncryption) (int, error) {
+	return rewriteKeys(ctx, db, enc, "oauth.SealKeys", `SELECT kid, kek_id, private_key FROM oauth_signing_keys WHERE kek_id = ''`)
+}
+
+// ReencryptKeys rewrites every signing key not stored under enc's first
+// key-encryption key (including plaintext ones) under it, and returns how
+// many it rewrote. After it, key-encryption keys other than the first
+// decrypt nothing and can be removed. It is idempotent.
+//
+// Errors: ErrKeyEncryption (wrapped in a server_error) when a key is
+// stored under a key-encryption key enc does not hold — then nothing is
+// rewritten; temporarily_unavailable.
+func ReencryptKeys(ctx context.Context, db *sql.DB, enc *KeyEncryption) (int, error) {
+	return rewriteKeys(ctx, db, enc, "oauth.ReencryptKeys", `SELECT kid, kek_id, private_key FROM oauth_signing_keys WHERE kek_id <> $1`, enc.ID())
+}
+
+// rewriteKeys decrypts every row query selects (kid, kek_id, private_key)
+// and stores it again under enc's first key-encryption key, each with a
+// conditional UPDATE so a concurrent rewrite is not undone. Every row is
+// decrypted before any is written.
+func rewriteKeys(ctx context.Context, db *sql.DB, enc *KeyEncryption, op, query string, args ...any) (int, error) {
+	type row struct {
+		kid, kekID, stored string
+		der                []byte
+	}
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return 0, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+	}
+	var todo []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.kid, &r.kekID, &r.stored); err != nil {
+			rows.Close()
+			return 0, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+		}
+		todo = append(todo, r)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return 0, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+	}
+	for i := range todo {
+		if todo[i].der, err = enc.open(todo[i].kid, todo[i].kekID, todo[i].stored); err != nil {
+			return 0, errors.E(errors.ServerError, "").WithCause(op, err)
+		}
+	}
+	n := 0
+	for _, r := range todo {
+		kekID, sealed, err := enc.seal(r.kid, r.der)
+		if err != nil {
+			return n, errors.E(errors.ServerError, "").WithCause(op, err)
+		}
+		res, err := db.ExecContext(ctx, `UPDATE oauth_signing_keys SET kek_id = $1, private_key = $2 WHERE kid = $3 AND kek_id = $4 AND private_key = $5`,
+			kekID, sealed, r.kid, r.kekID, r.stored)
+		if err != nil {
+			return n, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+		}
+		if m, err := res.RowsAffected(); err == nil && m == 1 {
+			n++
+		}
+	}
+	return n, nil
 }

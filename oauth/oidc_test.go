@@ -503,7 +503,7 @@ func TestRS256Rotation(t *testing.T) {
 	esBefore := jwksKids(t, h, AlgES256)
 
 	now := time.Now()
-	next, err := RotateKey(ctx, db.DB, AlgRS256, now.Add(KeyActivationDelay))
+	next, err := RotateKey(ctx, db.DB, testKeyEncryption, AlgRS256, now.Add(KeyActivationDelay))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -530,7 +530,7 @@ func TestRS256Rotation(t *testing.T) {
 		t.Error("an RS256 rotation changed the ES256 keys")
 	}
 	// Two rotations on, the old key stays while its ID Tokens may live.
-	if _, err := RotateKey(ctx, db.DB, AlgRS256, now.Add(KeyActivationDelay+2*time.Second)); err != nil {
+	if _, err := RotateKey(ctx, db.DB, testKeyEncryption, AlgRS256, now.Add(KeyActivationDelay+2*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	h.clock.Set(now.Add(KeyActivationDelay + DefaultIDTokenTTL - time.Minute))

@@ -17,6 +17,11 @@ import (
 // another client's is answered 200 like any other (RFC 7009 §2.2), so the
 // endpoint tells nothing about tokens.
 //
+// 200 means every token of the grant is refused from now on: revoking a
+// refresh token whose grant was revoked before writes the revocation
+// again, so a client retrying after a 503 (the database written, Redis
+// not) completes it instead of being told it is done.
+//
 // Errors: invalid_request (missing token, repeated parameter);
 // invalid_client; unsupported_token_type (token_type_hint other than
 // access_token or refresh_token); request_too_large;
@@ -47,7 +52,7 @@ func (s *Server) Revoke(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if row != nil && row.clientID == c.ID && !row.familyRevoked {
+		if row != nil && row.clientID == c.ID {
 			if err := s.tokens.revokeFamily(ctx, row.family, reasonRevoked); err != nil {
 				return err
 			}
@@ -73,7 +78,8 @@ type introspection struct {
 
 // Introspect handles POST /introspect (RFC 7662) for confidential clients
 // (resource servers). An access token is active when its signature, iss,
-// aud and exp check out and it is not revoked; a refresh token when it is
+// aud and exp check out, it is not revoked and the client it was issued
+// to still exists; a refresh token when it is
 // unused, unexpired and its grant not revoked. Anything else is
 // {"active":false}.
 //
@@ -98,6 +104,13 @@ func (s *Server) Introspect(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 			if !revoked {
+				if err := s.clientExists(ctx, c.ClientID); errors.CodeOf(err) == errors.TemporarilyUnavailable {
+					return err
+				} else if err != nil {
+					revoked = true // issued to a client that was deleted
+				}
+			}
+			if !revoked {
 				out = introspection{Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer",
 					Exp: c.Exp, Iat: c.Iat, Sub: c.Sub, Aud: c.Aud, Iss: c.Iss, Jti: c.Jti}
 			}
@@ -110,9 +123,9 @@ func (s *Server) Introspect(w http.ResponseWriter, r *http.Request) error {
 		// A refresh token is only ever presented by the client it was
 		// issued to: to any other caller (a resource server) it is just
 		// not an active token it may use (RFC 7662 §2.2).
-		if row != nil && row.active(s.now()) && row.clientID == caller.ID {
+		if row != nil && row.active(s.now(), s.cfg.RefreshFamilyMax) && row.clientID == caller.ID {
 			out = introspection{Active: true, Scope: row.scope, ClientID: row.clientID,
-				Exp: row.expires / 1000, Iat: row.created / 1000, Sub: row.subject, Iss: s.issuer}
+				Exp: row.expiry(s.cfg.RefreshFamilyMax) / 1000, Iat: row.created / 1000, Sub: row.subject, Iss: s.issuer}
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)

@@ -78,6 +78,8 @@ const (
 	DefaultCodeTTL         = 10 * time.Minute
 	DefaultLoginTTL        = 10 * time.Minute
 	DefaultTimeout         = 3 * time.Second
+	// DefaultRefreshFamilyMax is how long a grant lives at most, 90 days.
+	DefaultRefreshFamilyMax = 90 * 24 * time.Hour
 )
 
 // Config configures a Server. Issuer, DB, Dialect, Redis and Wallet are
@@ -93,6 +95,16 @@ type Config struct {
 	RefreshTokenTTL time.Duration // default 720h
 	CodeTTL         time.Duration // default 10m
 	LoginTTL        time.Duration // default 10m: a login page's challenge
+
+	// RefreshFamilyMax bounds a grant's life (RFC 9700 §4.14.2): however
+	// often its refresh token rotates, none outlives the authorization
+	// that started the family by more than this. Default 2160h (90 days).
+	RefreshFamilyMax time.Duration
+
+	// KeyEncryption encrypts the signing keys stored in DB; required.
+	// Its key-encryption keys must be kept outside the database, the same
+	// on every node.
+	KeyEncryption *KeyEncryption
 
 	// DB holds clients, identities, refresh tokens and signing keys; it
 	// must have authd's migrations applied. Dialect is "postgres" or
@@ -151,7 +163,9 @@ type Server struct {
 }
 
 // New validates cfg, loads the signing keys from the database (generating
-// the first one when there is none) and returns a ready Server.
+// the first one when there is none, encrypting any still in plaintext),
+// writes the grants revoked recently back to the deny list in Redis (which
+// may have lost them) and returns a ready Server.
 //
 // Errors: a configuration error names the setting; failing to load or
 // create the signing key is temporarily_unavailable.
@@ -172,6 +186,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.Wallet == nil {
 		return nil, errors.Errorf("%s: Wallet is required", op)
+	}
+	if cfg.KeyEncryption == nil {
+		return nil, errors.Errorf("%s: KeyEncryption is required", op)
 	}
 	upstreams := make(map[string]Upstream, len(cfg.Upstreams))
 	for _, u := range cfg.Upstreams {
@@ -201,14 +218,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		{&cfg.RefreshTokenTTL, DefaultRefreshTokenTTL, "RefreshTokenTTL"},
 		{&cfg.CodeTTL, DefaultCodeTTL, "CodeTTL"},
 		{&cfg.LoginTTL, DefaultLoginTTL, "LoginTTL"},
+		{&cfg.RefreshFamilyMax, DefaultRefreshFamilyMax, "RefreshFamilyMax"},
 		{&cfg.Timeout, DefaultTimeout, "Timeout"},
 	} {
 		if err := def(d.p, d.v, d.name); err != nil {
 			return nil, err
 		}
 	}
-	if cfg.AccessTokenTTL < time.Second || cfg.IDTokenTTL < time.Second || cfg.CodeTTL < time.Second || cfg.LoginTTL < time.Second || cfg.RefreshTokenTTL < time.Second {
-		return nil, errors.Errorf("%s: token, code and login lifetimes must be at least 1s", op)
+	if cfg.AccessTokenTTL < time.Second || cfg.IDTokenTTL < time.Second || cfg.CodeTTL < time.Second || cfg.LoginTTL < time.Second ||
+		cfg.RefreshTokenTTL < time.Second || cfg.RefreshFamilyMax < time.Second {
+		return nil, errors.Errorf("%s: token, code, login and grant lifetimes must be at least 1s", op)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -234,9 +253,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.tokens = &tokenStore{s: s}
-	s.keys = &keyring{db: cfg.DB, log: cfg.Logger, now: cfg.Now, timeout: cfg.Timeout, verifyFor: max(cfg.AccessTokenTTL, cfg.IDTokenTTL)}
+	s.keys = &keyring{db: cfg.DB, enc: cfg.KeyEncryption, log: cfg.Logger, now: cfg.Now, timeout: cfg.Timeout, verifyFor: max(cfg.AccessTokenTTL, cfg.IDTokenTTL)}
 	if err := s.keys.init(ctx); err != nil {
 		return nil, err
+	}
+	if n, err := s.tokens.restoreDenyList(ctx); err != nil {
+		// Redis may be down at start; requests that need it answer 503
+		// until it is back.
+		s.log.LogAttrs(ctx, slog.LevelWarn, "could not restore the deny list of recently revoked grants", slog.Any("err", err))
+	} else if n > 0 {
+		s.log.LogAttrs(ctx, slog.LevelDebug, "restored the deny list of recently revoked grants", slog.Int("count", n))
 	}
 	s.mgr = s.newManager()
 	s.metadata, s.openidMetadata = s.buildMetadata()

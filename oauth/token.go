@@ -2,6 +2,8 @@ package oauth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -99,9 +101,17 @@ func (s *Server) exchangeCode(ctx context.Context, r *http.Request, c *Client, s
 	if len(code) > 512 {
 		return nil, errCodeInvalid("oauth.exchangeCode", errors.New("code too long"))
 	}
-	// The manager checks redirect_uri against the registration, redeems
-	// the code (tokenStore.GetByCode), checks client, redirect_uri and
-	// PKCE against it, and issues the tokens.
+	// The code is redeemed only if the client, redirect_uri and PKCE
+	// verifier are the ones it was issued for, compared inside the
+	// redemption (tokenStore.GetByCode), so a request that fails them
+	// leaves the code as it was. The manager then checks redirect_uri
+	// against the registration, checks client, redirect_uri and PKCE
+	// once more, and issues the tokens.
+	p := codePresentation{clientID: c.ID, redirectURI: ru}
+	if ver != "" {
+		p.challenge = s256(ver)
+	}
+	ctx = withCodePresentation(ctx, p)
 	return s.mgr.GenerateAccessToken(ctx, oauth2.AuthorizationCode, &oauth2.TokenGenerateRequest{
 		ClientID:     c.ID,
 		ClientSecret: secret,
@@ -137,7 +147,7 @@ func (s *Server) refresh(ctx context.Context, r *http.Request, c *Client, secret
 	if row == nil || row.clientID != c.ID {
 		return nil, errRefreshInvalid(op, errors.New("unknown refresh token, or another client's"))
 	}
-	if !row.active(s.now()) {
+	if !row.active(s.now(), s.cfg.RefreshFamilyMax) {
 		// Redeeming it anyway makes a rotated token's reuse revoke its
 		// family, then fails.
 		if _, err := s.tokens.GetByRefresh(ctx, tok); err != nil {
@@ -176,6 +186,13 @@ func (s *Server) clientCredentials(ctx context.Context, r *http.Request, c *Clie
 		Scope:        strings.Join(scopes, " "),
 		Request:      r,
 	})
+}
+
+// s256 is the S256 code challenge of a verifier (RFC 7636 §4.2):
+// BASE64URL(SHA256(ASCII(code_verifier))).
+func s256(verifier string) string {
+	h := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
 // tokenResponse is the successful token response (RFC 6749 §5.1).

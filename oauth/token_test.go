@@ -428,7 +428,7 @@ func TestRefreshRace(t *testing.T) {
 func TestTokenErrorGolden(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	_, rdb := miniredisClient(t)
-	s, err := New(context.Background(), Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: "sqlite", Redis: rdb, Wallet: newFakeWallet(), Logger: quiet})
+	s, err := New(context.Background(), Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: "sqlite", Redis: rdb, Wallet: newFakeWallet(), KeyEncryption: testKeyEncryption, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 // Token-info extension keys carried through go-oauth2's manager.
 const (
 	extFamily       = "family"        // token family, fixed when the code is issued
+	extFamilyStart  = "family_start"  // unix ms the family's first token was issued
 	extRefreshScope = "refresh_scope" // a refreshed grant's own scope (RFC 6749 §6)
 
 	// How the user signed in, from the code to the grant's refresh
@@ -151,18 +152,40 @@ func (ts *tokenStore) putCode(ctx context.Context, info oauth2.TokenInfo) error 
 	return nil
 }
 
-// redeemCode swaps a live code for its tombstone in one step: the entry is
-// marked used by this redemption and keeps its remaining lifetime and its
-// family. A second redemption finds the tombstone and learns the family to
-// revoke, also when it raced the first. A script retried by the client
-// library after a lost reply (same redemption id) gets the same answer.
+// redeemCode swaps a live code for its tombstone in one step, if and only
+// if the request presents what the code was issued for: the same client,
+// the same redirect_uri (RFC 6749 §4.1.3) and, when the code has a PKCE
+// challenge, a verifier that hashes to it (RFC 7636 §4.6); a code issued
+// without a challenge takes no verifier. Anything else leaves the entry as
+// it was, so a client that did not receive the code — or anyone who knows
+// a public client's id but not the verifier — can neither burn a live code
+// nor, with a used one, revoke the tokens of the client that redeemed it.
+//
+// A matching redemption marks the entry used by this redemption; it keeps
+// its remaining lifetime and its family. A second matching redemption
+// finds the tombstone and learns the family to revoke, also when it raced
+// the first. A script retried by the client library after a lost reply
+// (same redemption id) gets the same answer.
+//
+// KEYS[1] the code; ARGV: redemption id, client_id, redirect_uri, S256
+// challenge of the verifier ("" without one).
 var redeemCode = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then
+local f = redis.call('HMGET', KEYS[1], 'client_id', 'redirect_uri', 'cc', 'used', 'family')
+if not f[1] then
   return false
 end
-local used = redis.call('HGET', KEYS[1], 'used')
+if f[1] ~= ARGV[2] then
+  return {'mismatch', 'client'}
+end
+if f[2] ~= ARGV[3] then
+  return {'mismatch', 'redirect_uri'}
+end
+if (f[3] or '') ~= ARGV[4] then
+  return {'mismatch', 'pkce'}
+end
+local used = f[4]
 if used and used ~= ARGV[1] then
-  return {'reused', redis.call('HGET', KEYS[1], 'family') or ''}
+  return {'reused', f[5] or ''}
 end
 if not used then
   redis.call('HSET', KEYS[1], 'used', ARGV[1])
@@ -172,25 +195,63 @@ table.insert(all, 1, 'live')
 return all
 `)
 
-// errCodeInvalid is the answer for a code that is unknown, expired or used.
-func errCodeInvalid(op string, cause error) *errors.Error {
-	return errors.E(errors.InvalidGrant, "The authorization code is invalid, expired or already used").WithCause(op, cause)
+// codePresentation is what a token request presents with a code, to be
+// compared with what the code was issued for inside redeemCode.
+type codePresentation struct {
+	clientID, redirectURI string
+	// challenge is the S256 challenge of the request's code_verifier
+	// (RFC 7636 §4.2), "" when it sent none.
+	challenge string
 }
 
-// GetByCode implements oauth2.TokenStore by redeeming the code: see
-// redeemCode. Presenting a used code revokes its token family.
+type codePresentationKey struct{}
+
+// withCodePresentation passes p to GetByCode through go-oauth2's manager,
+// which hands the store nothing but the code.
+func withCodePresentation(ctx context.Context, p codePresentation) context.Context {
+	return context.WithValue(ctx, codePresentationKey{}, p)
+}
+
+// errCodeInvalid is the answer for a code that is unknown, expired, used,
+// or another client's: one answer, so a client learns nothing about codes
+// that are not its own.
+func errCodeInvalid(op string, cause error) *errors.Error {
+	return errors.E(errors.InvalidGrant, "The authorization code is invalid, expired, already used, or was issued to another client").WithCause(op, cause)
+}
+
+// GetByCode implements oauth2.TokenStore by redeeming the code for the
+// presentation exchangeCode put in ctx: see redeemCode. Presenting a used
+// code as its client revokes its token family.
 //
-// Errors: invalid_grant; temporarily_unavailable.
+// Errors: invalid_grant; temporarily_unavailable; server_error without a
+// presentation in ctx.
 func (ts *tokenStore) GetByCode(ctx context.Context, code string) (oauth2.TokenInfo, error) {
 	const op = "oauth.tokenStore.GetByCode"
+	p, ok := ctx.Value(codePresentationKey{}).(codePresentation)
+	if !ok {
+		return nil, errors.E(errors.ServerError, "").WithCause(op, errors.New("code redeemed without the request's client and redirect_uri"))
+	}
 	rctx, cancel := ts.s.opCtx(ctx)
-	res, err := redeemCode.Run(rctx, ts.s.rdb, []string{codeKey(code)}, randomToken(12)).StringSlice()
+	res, err := redeemCode.Run(rctx, ts.s.rdb, []string{codeKey(code)}, randomToken(12), p.clientID, p.redirectURI, p.challenge).StringSlice()
 	cancel()
 	if err == redis.Nil {
 		return nil, errCodeInvalid(op, errors.New("unknown or expired code"))
 	}
 	if err != nil {
 		return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+	}
+	if len(res) == 2 && res[0] == "mismatch" {
+		switch res[1] {
+		case "client":
+			return nil, errCodeInvalid(op, errors.New("code of another client; left as it was"))
+		case "redirect_uri":
+			return nil, errors.E(errors.InvalidGrant, "redirect_uri does not match the authorization request").WithCause(op, errors.New("redirect_uri mismatch; code left as it was"))
+		default:
+			if p.challenge == "" {
+				return nil, errors.E(errors.InvalidGrant, "PKCE verification failed: code_verifier is missing").WithCause(op, errors.New("no verifier for a code with a challenge; code left as it was"))
+			}
+			return nil, errors.E(errors.InvalidGrant, "PKCE verification failed: code_verifier does not match code_challenge, or the code was issued without one").WithCause(op, errors.New("verifier mismatch or downgrade; code left as it was"))
+		}
 	}
 	if len(res) == 2 && res[0] == "reused" {
 		if err := ts.revokeFamily(ctx, res[1], reasonCodeReuse); err != nil {
@@ -231,6 +292,7 @@ func (ts *tokenStore) GetByCode(ctx context.Context, code string) (oauth2.TokenI
 type refreshRow struct {
 	family, clientID, subject, scope string
 	created, expires, used           int64
+	familyCreated                    int64 // unix ms the family started
 	familyRevoked                    bool
 	authTime                         int64  // unix milliseconds; 0 when unknown
 	amr                              string // space-separated
@@ -246,10 +308,10 @@ func (ts *tokenStore) peekRefresh(ctx context.Context, tok string) (*refreshRow,
 	defer cancel()
 	var r refreshRow
 	var revoked int
-	err := ts.s.db.QueryRowContext(ctx, `SELECT t.family, t.client_id, t.subject, t.scope, t.created_ms, t.expires_ms, t.used_ms,
+	err := ts.s.db.QueryRowContext(ctx, `SELECT t.family, t.client_id, t.subject, t.scope, t.created_ms, t.expires_ms, t.used_ms, t.family_created_ms,
 		(SELECT COUNT(*) FROM oauth_revoked_families f WHERE f.family = t.family)
 		FROM oauth_refresh_tokens t WHERE t.hash = $1`, hashToken(tok)).
-		Scan(&r.family, &r.clientID, &r.subject, &r.scope, &r.created, &r.expires, &r.used, &revoked)
+		Scan(&r.family, &r.clientID, &r.subject, &r.scope, &r.created, &r.expires, &r.used, &r.familyCreated, &revoked)
 	if err == sql.ErrNoRows {
 		return nil, nil
 	}
@@ -260,9 +322,15 @@ func (ts *tokenStore) peekRefresh(ctx context.Context, tok string) (*refreshRow,
 	return &r, nil
 }
 
+// expiry returns when the token stops redeeming, in unix ms: its own
+// expiry, or its family's end after familyMax, whichever comes first.
+func (r *refreshRow) expiry(familyMax time.Duration) int64 {
+	return min(r.expires, r.familyCreated+familyMax.Milliseconds())
+}
+
 // active reports whether a refresh token may still be redeemed at now.
-func (r *refreshRow) active(now time.Time) bool {
-	return r.used == 0 && !r.familyRevoked && r.expires > now.UnixMilli()
+func (r *refreshRow) active(now time.Time, familyMax time.Duration) bool {
+	return r.used == 0 && !r.familyRevoked && r.expiry(familyMax) > now.UnixMilli()
 }
 
 // errRefreshInvalid is the answer for any refresh token that cannot be
@@ -273,8 +341,10 @@ func errRefreshInvalid(op string, cause error) *errors.Error {
 
 // GetByRefresh implements oauth2.TokenStore by redeeming the refresh token
 // with one conditional UPDATE: of concurrent redemptions exactly one
-// succeeds. A token already redeemed (rotated) is reuse: its whole family
-// is revoked.
+// succeeds, and none after the family's maximum lifetime. A token already
+// redeemed (rotated) is reuse: its whole family is revoked. A token of a
+// revoked family writes the family's revocation again (see revokeFamily),
+// so a revocation that failed half-way is completed by the next attempt.
 //
 // Errors: invalid_grant; temporarily_unavailable.
 func (ts *tokenStore) GetByRefresh(ctx context.Context, refresh string) (oauth2.TokenInfo, error) {
@@ -283,23 +353,30 @@ func (ts *tokenStore) GetByRefresh(ctx context.Context, refresh string) (oauth2.
 	qctx, cancel := ts.s.opCtx(ctx)
 	var r refreshRow
 	err := ts.s.db.QueryRowContext(qctx, `UPDATE oauth_refresh_tokens SET used_ms = $2
-		WHERE hash = $1 AND used_ms = 0 AND expires_ms > $2
+		WHERE hash = $1 AND used_ms = 0 AND expires_ms > $2 AND family_created_ms > $3
 		AND NOT EXISTS (SELECT 1 FROM oauth_revoked_families f WHERE f.family = oauth_refresh_tokens.family)
-		RETURNING family, client_id, subject, scope, created_ms, expires_ms, auth_time_ms, amr`, hashToken(refresh), now).
-		Scan(&r.family, &r.clientID, &r.subject, &r.scope, &r.created, &r.expires, &r.authTime, &r.amr)
+		RETURNING family, client_id, subject, scope, created_ms, expires_ms, family_created_ms, auth_time_ms, amr`,
+		hashToken(refresh), now, now-ts.s.cfg.RefreshFamilyMax.Milliseconds()).
+		Scan(&r.family, &r.clientID, &r.subject, &r.scope, &r.created, &r.expires, &r.familyCreated, &r.authTime, &r.amr)
 	cancel()
 	if err == sql.ErrNoRows {
 		row, perr := ts.peekRefresh(ctx, refresh)
 		if perr != nil {
 			return nil, perr
 		}
-		if row != nil && row.used != 0 && !row.familyRevoked {
-			if err := ts.revokeFamily(ctx, row.family, reasonRefreshReuse); err != nil {
+		if row != nil && (row.used != 0 || row.familyRevoked) {
+			reason := reasonRefreshReuse
+			if row.used == 0 {
+				reason = reasonRevoked // an earlier revocation, written again
+			}
+			if err := ts.revokeFamily(ctx, row.family, reason); err != nil {
 				return nil, err
 			}
-			return nil, errors.E(errors.InvalidGrant, "The refresh token was already used; every token of this grant is revoked").WithCause(op, errors.New("rotated refresh token reused; family "+row.family+" revoked"))
+			if !row.familyRevoked {
+				return nil, errors.E(errors.InvalidGrant, "The refresh token was already used; every token of this grant is revoked").WithCause(op, errors.New("rotated refresh token reused; family "+row.family+" revoked"))
+			}
 		}
-		return nil, errRefreshInvalid(op, errors.New("unknown, used, expired or revoked refresh token"))
+		return nil, errRefreshInvalid(op, errors.New("unknown, used, expired or revoked refresh token, or its grant reached its maximum lifetime"))
 	}
 	if err != nil {
 		return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
@@ -311,23 +388,32 @@ func (ts *tokenStore) GetByRefresh(ctx context.Context, refresh string) (oauth2.
 	ti.SetRefresh(refresh)
 	// The manager checks expiry against the wall clock.
 	ti.SetRefreshCreateAt(time.Now())
-	ti.SetRefreshExpiresIn(time.Duration(r.expires-now) * time.Millisecond)
-	ti.SetExtension(url.Values{extFamily: {r.family}, extRefreshScope: {r.scope},
-		extAuthTime: {strconv.FormatInt(r.authTime, 10)}, extAMR: {r.amr}})
+	ti.SetRefreshExpiresIn(time.Duration(r.expiry(ts.s.cfg.RefreshFamilyMax)-now) * time.Millisecond)
+	ti.SetExtension(url.Values{
+		extFamily:       {r.family},
+		extFamilyStart:  {strconv.FormatInt(r.familyCreated, 10)},
+		extRefreshScope: {r.scope},
+		extAuthTime:     {strconv.FormatInt(r.authTime, 10)},
+		extAMR:          {r.amr},
+	})
 	return ti, nil
 }
 
 // insertRefresh stores the refresh token of a new or rotated grant, hashed.
-// A rotated grant keeps its family, its own scope even when the access
-// token was narrowed (RFC 6749 §6), and how its user signed in.
+// A rotated grant keeps its family, its family's start, its own scope
+// even when the access token was narrowed (RFC 6749 §6), and how its user
+// signed in. A new token lives the refresh-token lifetime, but never past
+// its family's maximum lifetime (RFC 9700 §4.14.2): rotation does not
+// extend a grant forever.
 func (ts *tokenStore) insertRefresh(ctx context.Context, info oauth2.TokenInfo) error {
 	const op = "oauth.tokenStore.insertRefresh"
-	var family, scope, amr string
+	var family, scope, start, amr string
 	var authTime int64
 	if eti, ok := info.(oauth2.ExtendableTokenInfo); ok {
 		ext := eti.GetExtension()
 		family = ext.Get(extFamily)
 		scope = ext.Get(extRefreshScope)
+		start = ext.Get(extFamilyStart)
 		authTime, _ = strconv.ParseInt(ext.Get(extAuthTime), 10, 64)
 		amr = ext.Get(extAMR)
 	}
@@ -337,18 +423,26 @@ func (ts *tokenStore) insertRefresh(ctx context.Context, info oauth2.TokenInfo) 
 	if scope == "" {
 		scope = info.GetScope()
 	}
-	now := ts.s.now()
+	now := ts.s.now().UnixMilli()
+	familyStart := now // a new grant
+	if start != "" {
+		var err error
+		if familyStart, err = strconv.ParseInt(start, 10, 64); err != nil {
+			return errors.E(errors.ServerError, "").WithCause(op, errors.Errorf("family start %q: %w", start, err))
+		}
+	}
 	ttl := info.GetRefreshExpiresIn()
-	if ttl <= 0 {
+	if ttl <= 0 || ttl > ts.s.cfg.RefreshTokenTTL {
 		ttl = ts.s.cfg.RefreshTokenTTL
 	}
+	expires := min(now+ttl.Milliseconds(), familyStart+ts.s.cfg.RefreshFamilyMax.Milliseconds())
 	ctx, cancel := ts.s.opCtx(ctx)
 	defer cancel()
 	if _, err := ts.s.db.ExecContext(ctx, `INSERT INTO oauth_refresh_tokens
-		(hash, family, client_id, subject, scope, created_ms, expires_ms, used_ms, auth_time_ms, amr)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9)`,
+		(hash, family, client_id, subject, scope, created_ms, expires_ms, used_ms, family_created_ms, auth_time_ms, amr)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10)`,
 		hashToken(info.GetRefresh()), family, info.GetClientID(), info.GetUserID(), scope,
-		now.UnixMilli(), now.Add(ttl).UnixMilli(), authTime, amr); err != nil {
+		now, expires, familyStart, authTime, amr); err != nil {
 		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return nil
@@ -364,7 +458,16 @@ const (
 // revokeFamily revokes every token issued from one authorization: its
 // refresh tokens in SQL (also ones inserted later, by a request that won
 // a race against this revocation) and its access tokens through the deny
-// list.
+// list in Redis.
+//
+// It is idempotent and writes both records on every call, also for a
+// family revoked before: callers call it again whenever a token of a
+// revoked family comes back, so a revocation that failed half-way (the
+// SQL record written, then Redis failing) is completed by the retry
+// instead of being taken as done. The SQL record comes first: if Redis
+// then fails, the refresh tokens are already dead, the caller answers 503
+// (never success), and the access tokens live at most their short
+// lifetime unless the retry denies them.
 //
 // Errors: temporarily_unavailable.
 func (ts *tokenStore) revokeFamily(ctx context.Context, family, reason string) error {
@@ -375,16 +478,21 @@ func (ts *tokenStore) revokeFamily(ctx context.Context, family, reason string) e
 	now := ts.s.now()
 	ctx, cancel := ts.s.opCtx(ctx)
 	defer cancel()
-	if _, err := ts.s.db.ExecContext(ctx, `INSERT INTO oauth_revoked_families (family, revoked_ms, expires_ms)
+	res, err := ts.s.db.ExecContext(ctx, `INSERT INTO oauth_revoked_families (family, revoked_ms, expires_ms)
 		VALUES ($1, $2, $3) ON CONFLICT (family) DO NOTHING`,
-		family, now.UnixMilli(), now.Add(ts.s.cfg.RefreshTokenTTL+ts.s.cfg.CodeTTL).UnixMilli()); err != nil {
+		family, now.UnixMilli(), now.Add(ts.s.cfg.RefreshTokenTTL+ts.s.cfg.CodeTTL).UnixMilli())
+	if err != nil {
 		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	// Every access token of the family expires within AccessTokenTTL of
 	// being issued, and none is issued later than a code's lifetime after
 	// the revocation.
-	if err := ts.s.rdb.Set(ctx, familyKey(family), "1", ts.s.cfg.AccessTokenTTL+ts.s.cfg.CodeTTL+time.Minute).Err(); err != nil {
+	if err := ts.s.rdb.Set(ctx, familyKey(family), "1", familyDenyTTL(ts.s.cfg)).Err(); err != nil {
 		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		ts.s.log.LogAttrs(ctx, slog.LevelDebug, "token family revocation written again", slog.String("family", family), slog.String("reason", reason))
+		return nil
 	}
 	level := slog.LevelWarn // reuse of a code or refresh token: a stolen token, or a client bug
 	if reason == reasonRevoked {
@@ -392,6 +500,61 @@ func (ts *tokenStore) revokeFamily(ctx context.Context, family, reason string) e
 	}
 	ts.s.log.LogAttrs(ctx, level, "token family revoked", slog.String("family", family), slog.String("reason", reason))
 	return nil
+}
+
+// restoreDenyList writes the families revoked within familyDenyTTL back to
+// the Redis deny list, each for the rest of its time there. Redis may have
+// lost them (a restart without persistence, the embedded Redis of a
+// restarted authd, a failover), while the database remembers every
+// revocation: without this, access tokens of a grant revoked minutes
+// before a restart would work again. It returns how many it wrote.
+//
+// Errors: temporarily_unavailable.
+func (ts *tokenStore) restoreDenyList(ctx context.Context) (int, error) {
+	const op = "oauth.tokenStore.restoreDenyList"
+	ttl := familyDenyTTL(ts.s.cfg)
+	now := ts.s.now().UnixMilli()
+	qctx, cancel := ts.s.opCtx(ctx)
+	defer cancel()
+	rows, err := ts.s.db.QueryContext(qctx, `SELECT family, revoked_ms FROM oauth_revoked_families WHERE revoked_ms > $1`, now-ttl.Milliseconds())
+	if err != nil {
+		return 0, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+	}
+	left := map[string]time.Duration{}
+	for rows.Next() {
+		var family string
+		var revoked int64
+		if err := rows.Scan(&family, &revoked); err != nil {
+			rows.Close()
+			return 0, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+		}
+		if d := time.Duration(revoked+ttl.Milliseconds()-now) * time.Millisecond; d > 0 && validFamily(family) {
+			left[family] = d
+		}
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return 0, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+	}
+	// One SET per family (each its own hash slot on a cluster); NX leaves
+	// a key Redis still has as it is.
+	for family, d := range left {
+		rctx, cancel := ts.s.opCtx(ctx)
+		err := ts.s.rdb.SetArgs(rctx, familyKey(family), "1", redis.SetArgs{TTL: d, Mode: "NX"}).Err()
+		cancel()
+		if err != nil && err != redis.Nil {
+			return 0, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+		}
+	}
+	return len(left), nil
+}
+
+// familyDenyTTL is how long a revoked family stays on the deny list: past
+// the expiry of every access token issued before the revocation or, by a
+// request racing it, up to a code's lifetime after.
+func familyDenyTTL(cfg Config) time.Duration {
+	return cfg.AccessTokenTTL + cfg.CodeTTL + time.Minute
 }
 
 // denyAccess puts one access token on the deny list until it expires.

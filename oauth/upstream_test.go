@@ -332,7 +332,7 @@ func wantProviderError(t *testing.T, resp *http.Response, body []byte, code erro
 func TestBindingCookiePath(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	s, err := New(context.Background(), Config{Issuer: "https://auth.example.com/tenant", DB: db.DB, Dialect: "sqlite",
-		Redis: testenv.Redis(t), Wallet: newFakeWallet(), Logger: quiet})
+		Redis: testenv.Redis(t), Wallet: newFakeWallet(), KeyEncryption: testKeyEncryption, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,9 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -55,12 +57,12 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 	var db *DB
 	switch u.Scheme {
 	case "sqlite":
-		path := strings.TrimPrefix(rawURL, "sqlite://")
-		if i := strings.IndexByte(path, '?'); i >= 0 {
-			path = path[:i]
-		}
-		if path == "" {
+		path, ok := SQLitePath(rawURL)
+		if !ok {
 			return nil, errors.Errorf("%s: sqlite URL has no path (want sqlite://authd.db or sqlite:///var/lib/authd/authd.db)", op)
+		}
+		if err := privateFiles(path); err != nil {
+			return nil, errors.Errorf("%s: %w", op, err)
 		}
 		sdb, err := sql.Open("sqlite", "file:"+path+"?"+sqlitePragmas)
 		if err != nil {
@@ -86,6 +88,68 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 		return nil, errors.Errorf("%s: cannot reach %s: %w", op, db.Target, err)
 	}
 	return db, nil
+}
+
+// SQLitePath returns the file path of a sqlite:// database URL, and
+// whether rawURL is one.
+func SQLitePath(rawURL string) (string, bool) {
+	path, ok := strings.CutPrefix(rawURL, "sqlite://")
+	if !ok {
+		return "", false
+	}
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	return path, path != ""
+}
+
+// sqliteCompanions are the files SQLite keeps next to a database: the
+// write-ahead log, its shared-memory index and the rollback journal.
+var sqliteCompanions = []string{"-wal", "-shm", "-journal"}
+
+// privateFiles makes a SQLite database readable by its owner alone, as
+// everything in it (client secret hashes, identities, backups, signing
+// keys) is for authd only. A missing database file is created empty with
+// mode 0600 before the driver opens it: SQLite gives the write-ahead log
+// and its index the database file's mode, so they are born 0600 too. An
+// existing database, log, index or journal that group or others may read
+// or write has those bits removed.
+func privateFiles(path string) error {
+	if strings.HasPrefix(path, ":") || strings.HasPrefix(path, "file:") {
+		return nil // :memory: and URI file names are not plain paths
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		if err := f.Close(); err != nil {
+			return err
+		}
+	case !errors.Is(err, fs.ErrExist):
+		return errors.Errorf("cannot create %s: %w", path, err)
+	}
+	for _, p := range append([]string{path}, companions(path)...) {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			if err := os.Chmod(p, perm&^0o077); err != nil {
+				return errors.Errorf("%s is readable by other users and its mode cannot be changed to owner-only: %w", p, err)
+			}
+		}
+	}
+	return nil
+}
+
+func companions(path string) []string {
+	out := make([]string, len(sqliteCompanions))
+	for i, suffix := range sqliteCompanions {
+		out[i] = path + suffix
+	}
+	return out
 }
 
 func (db *DB) provider() (*goose.Provider, error) {

@@ -27,7 +27,7 @@ func clientCmd(ctx context.Context, db *store.DB, args []string, out, errb *byte
 }
 
 func keysCmd(ctx context.Context, db *store.DB, args []string, out, errb *bytes.Buffer) error {
-	return runKeys(ctx, db, args, out, errb)
+	return runKeys(ctx, db, args, envFunc(map[string]string{keyFileEnv: sharedKeyFile()}), out, errb)
 }
 
 func TestClientCreate(t *testing.T) {

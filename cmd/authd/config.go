@@ -26,6 +26,7 @@ type config struct {
 	AccessTokenTTL    time.Duration
 	IDTokenTTL        time.Duration
 	RefreshTokenTTL   time.Duration
+	RefreshFamilyMax  time.Duration
 	CodeTTL           time.Duration
 	LoginTTL          time.Duration
 	MetricsAddr       string
@@ -36,6 +37,13 @@ type config struct {
 	Google, GitHub    providerConfig
 	LogFormat         string
 	LogLevel          slog.Level
+	// KeyFile holds the key-encryption keys of the signing keys
+	// (AUTHD_KEY_ENCRYPTION_KEY_FILE, or the SQLite default beside the
+	// database); see keyFile.
+	KeyFile *keyFile
+
+	// proxiesSet is whether AUTHD_TRUSTED_PROXIES names any proxy.
+	proxiesSet bool
 
 	// issuerFromAddr is set when the issuer (and so the error URI base)
 	// was derived from AUTHD_ADDR: with port 0 it is fixed up once the
@@ -86,11 +94,13 @@ func settings() []*setting {
 		{flag: "addr", env: "AUTHD_ADDR", def: "127.0.0.1:8080", help: "listen address (host:port)"},
 		{flag: "issuer", env: "AUTHD_ISSUER", help: "issuer URL (default http://<addr>, localhost for an unspecified host); https unless loopback"},
 		{flag: "database-url", env: "AUTHD_DATABASE_URL", def: "sqlite://authd.db", help: "sqlite://<path> or postgres://…"},
+		{flag: "key-encryption-key-file", env: keyFileEnv, help: "file of key-encryption keys for the signing keys, one base64 key per line, the first encrypts (required with PostgreSQL; default with SQLite: <database>.keys, created on first start)"},
 		{flag: "redis-url", env: "AUTHD_REDIS_URL", help: "redis:// or rediss:// URL (with ?master_name=… for Sentinel); empty starts an embedded Redis (development)"},
 		{flag: "redis-cluster-addrs", env: "AUTHD_REDIS_CLUSTER_ADDRS", help: "host:port,host:port,… of a Redis Cluster"},
 		{flag: "access-token-ttl", env: "AUTHD_ACCESS_TOKEN_TTL", def: "15m", help: "access token lifetime"},
 		{flag: "id-token-ttl", env: "AUTHD_ID_TOKEN_TTL", def: "1h", help: "OpenID Connect ID Token lifetime"},
 		{flag: "refresh-token-ttl", env: "AUTHD_REFRESH_TOKEN_TTL", def: "720h", help: "refresh token lifetime"},
+		{flag: "refresh-family-max", env: "AUTHD_REFRESH_FAMILY_MAX", def: "2160h", help: "maximum lifetime of a grant's refresh tokens, however often they rotate"},
 		{flag: "code-ttl", env: "AUTHD_CODE_TTL", def: "10m", help: "authorization code lifetime"},
 		{flag: "login-ttl", env: "AUTHD_LOGIN_TTL", def: "10m", help: "lifetime of a login page's challenge and of an upstream sign-in"},
 		{flag: "metrics-addr", env: "AUTHD_METRICS_ADDR", help: "separate listen address for /metrics (default: on the main listener)"},
@@ -212,6 +222,10 @@ func validate(get func(string) *setting) (*config, error) {
 	}
 	c.DatabaseURL = s.value
 
+	if c.KeyFile, err = resolveKeyFile(get(keyFileEnv).value, c.DatabaseURL); err != nil {
+		return nil, err
+	}
+
 	s = get("AUTHD_REDIS_URL")
 	if s.value != "" {
 		u, err := url.Parse(s.value)
@@ -241,6 +255,7 @@ func validate(get func(string) *setting) (*config, error) {
 		{"AUTHD_ACCESS_TOKEN_TTL", &c.AccessTokenTTL},
 		{"AUTHD_ID_TOKEN_TTL", &c.IDTokenTTL},
 		{"AUTHD_REFRESH_TOKEN_TTL", &c.RefreshTokenTTL},
+		{"AUTHD_REFRESH_FAMILY_MAX", &c.RefreshFamilyMax},
 		{"AUTHD_CODE_TTL", &c.CodeTTL},
 		{"AUTHD_LOGIN_TTL", &c.LoginTTL},
 		{"AUTHD_SIGAUTH_WINDOW", &c.SigauthWindow},
@@ -253,6 +268,9 @@ func validate(get func(string) *setting) (*config, error) {
 	}
 	if c.RefreshTokenTTL < c.AccessTokenTTL {
 		return nil, fail("AUTHD_REFRESH_TOKEN_TTL", "shorter than AUTHD_ACCESS_TOKEN_TTL")
+	}
+	if c.RefreshFamilyMax < c.AccessTokenTTL {
+		return nil, fail("AUTHD_REFRESH_FAMILY_MAX", "shorter than AUTHD_ACCESS_TOKEN_TTL")
 	}
 
 	s = get("AUTHD_METRICS_ADDR")
@@ -277,6 +295,7 @@ func validate(get func(string) *setting) (*config, error) {
 	if c.TrustedProxies, err = ratelimit.ParseProxies(s.value); err != nil {
 		return nil, fail("AUTHD_TRUSTED_PROXIES", "want comma-separated CIDRs or addresses such as 10.0.0.0/8 ("+err.Error()+")")
 	}
+	c.proxiesSet = strings.Trim(s.value, " ,") != ""
 
 	s = get("AUTHD_RATE_LIMITS")
 	if c.RateLimits, err = ratelimit.ParsePolicies(s.value); err != nil {
@@ -340,6 +359,19 @@ func checkIssuer(u string) string {
 		return "https is required unless the host is loopback"
 	}
 	return "want an https URL"
+}
+
+// behindProxyWarning returns the warning authd logs at start when its
+// issuer is a public name but no proxy is trusted, or "". Behind a
+// reverse proxy every request then comes from the proxy's address, so all
+// users share one client IP for rate limits and sign-in lockouts.
+func (c *config) behindProxyWarning() string {
+	u, err := url.Parse(c.Issuer)
+	if err != nil || isLoopbackHost(u.Hostname()) || c.proxiesSet {
+		return ""
+	}
+	return "AUTHD_TRUSTED_PROXIES is empty but the issuer is not loopback: if authd runs behind a reverse proxy or load balancer, " +
+		"every client shares the proxy's IP for rate limits and sign-in lockouts; set AUTHD_TRUSTED_PROXIES to the proxy's addresses"
 }
 
 func isLoopbackHost(h string) bool {

@@ -81,6 +81,7 @@ func TestConfigValues(t *testing.T) {
 		"AUTHD_TRUSTED_PROXIES":      "10.0.0.0/8, 192.168.1.7,fd00::/8",
 		"AUTHD_METRICS_ADDR":         "127.0.0.1:9090",
 		"AUTHD_DATABASE_URL":         "postgres://authd:pw@db:5432/authd?sslmode=disable",
+		keyFileEnv:                   writeKeyFile(t),
 		"AUTHD_LOG_LEVEL":            "debug",
 		"AUTHD_GOOGLE_CLIENT_ID":     "g",
 		"AUTHD_GOOGLE_CLIENT_SECRET": "s",

@@ -62,6 +62,7 @@ func newE2E(t testing.TB, env map[string]string, embedded bool, tweak ...func(*c
 	} else {
 		full["AUTHD_DATABASE_URL"] = testenv.PostgresURL(t)
 		full["AUTHD_REDIS_URL"] = testenv.RedisURL(t)
+		full[keyFileEnv] = writeKeyFile(t)
 	}
 	for k, v := range env {
 		full[k] = v
@@ -788,7 +789,7 @@ func TestBinaryCodeFlow(t *testing.T) {
 	dbURL := testenv.PostgresURL(t)
 	redisURL := testenv.RedisURL(t)
 	addr := freeAddr(t)
-	env := append(os.Environ(), "AUTHD_ADDR="+addr, "AUTHD_DATABASE_URL="+dbURL, "AUTHD_REDIS_URL="+redisURL)
+	env := append(os.Environ(), "AUTHD_ADDR="+addr, "AUTHD_DATABASE_URL="+dbURL, "AUTHD_REDIS_URL="+redisURL, keyFileEnv+"="+writeKeyFile(t))
 
 	out, err := runBinary(bin, env, "client", "create", "--name", "Binary", "--redirect-uri", "http://127.0.0.1/callback", "--public")
 	if err != nil {

@@ -70,6 +70,7 @@ Commands:
   keys rotate      make new token-signing keys (ES256 and RS256)
   keys list        list token-signing keys
   keys retire      delete a token-signing key that no longer signs
+  keys reencrypt   rewrite the signing keys under the first key-encryption key
   token sign       make an X-Auth-Token for a request, signed with a Bitcoin key
   version          print the version
 
@@ -97,7 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		})
 	case "keys":
 		return withDB(ctx, args, getenv, stderr, func(db *store.DB, args []string) error {
-			return runKeys(ctx, db, args, stdout, stderr)
+			return runKeys(ctx, db, args, getenv, stdout, stderr)
 		})
 	case "token":
 		if len(args) == 0 || args[0] != "sign" {

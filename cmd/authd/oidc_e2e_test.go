@@ -256,7 +256,8 @@ func TestOIDCKeyRotation(t *testing.T) {
 	rotate := func(args ...string) string {
 		t.Helper()
 		var out strings.Builder
-		if err := runKeys(context.Background(), r.a.db, append([]string{"rotate", "--alg", "RS256"}, args...), &out, io.Discard); err != nil {
+		env := envFunc(map[string]string{keyFileEnv: r.a.cfg.KeyFile.path})
+		if err := runKeys(context.Background(), r.a.db, append([]string{"rotate", "--alg", "RS256"}, args...), env, &out, io.Discard); err != nil {
 			t.Fatal(err)
 		}
 		var made []struct{ KID string }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/httperr"
+	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/ratelimit"
 	"github.com/authd-dev/authd/store"
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,6 +55,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	if w := cfg.behindProxyWarning(); w != "" {
+		log.Warn(w, slog.String("issuer", cfg.Issuer))
+	}
 
 	// Listen first, so a bad or busy address fails before anything else.
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -85,6 +89,10 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := cfg.KeyFile.open(ctx, db, log); err != nil {
+		db.Close()
+		return nil, err
+	}
 	rc, err := openRedis(cfg, log)
 	if err != nil {
 		db.Close()
@@ -102,6 +110,9 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		rc.Close()
 		db.Close()
+		if errors.Is(err, oauth.ErrKeyEncryption) {
+			return nil, keyFileError(cfg.KeyFile.path, keyEncryptionReason(err))
+		}
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: log, db: db, redis: rc, svc: svc, registry: prometheus.NewRegistry()}

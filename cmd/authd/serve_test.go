@@ -329,6 +329,7 @@ func TestMigrateCommand(t *testing.T) {
 	}{{"sqlite", testenv.SQLiteURL}, {"postgres", testenv.PostgresURL}} {
 		t.Run(tc.name, func(t *testing.T) {
 			u := tc.url(t)
+			keys := writeKeyFile(t)
 			var out bytes.Buffer
 			ctx := context.Background()
 			if err := run(ctx, []string{"migrate", "status", "--database-url", u}, envFunc(nil), nil, &out, io.Discard); err == nil {
@@ -340,14 +341,14 @@ func TestMigrateCommand(t *testing.T) {
 				t.Fatal(err)
 			}
 			out.Reset()
-			if err := run(ctx, []string{"migrate", "--database-url", u}, envFunc(nil), nil, &out, io.Discard); err != nil {
+			if err := run(ctx, []string{"migrate", "--database-url", u, "--key-encryption-key-file", keys}, envFunc(nil), nil, &out, io.Discard); err != nil {
 				t.Fatal(err)
 			}
 			if !strings.HasPrefix(out.String(), "applied ") || strings.HasPrefix(out.String(), "applied 0 ") {
 				t.Fatalf("migrate up printed %q", out.String())
 			}
 			out.Reset()
-			env := envFunc(map[string]string{"AUTHD_DATABASE_URL": u})
+			env := envFunc(map[string]string{"AUTHD_DATABASE_URL": u, keyFileEnv: keys})
 			if err := run(ctx, []string{"migrate", "up"}, env, nil, &out, io.Discard); err != nil {
 				t.Fatal(err)
 			}

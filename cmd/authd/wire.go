@@ -57,18 +57,20 @@ func newServices(ctx context.Context, cfg *config, log *slog.Logger, db *store.D
 			provider.GitHubEndpoints{BaseURL: cfg.GitHub.BaseURL, APIURL: cfg.GitHub.APIURL})})
 	}
 	o, err := oauth.New(ctx, oauth.Config{
-		Issuer:          cfg.Issuer,
-		AccessTokenTTL:  cfg.AccessTokenTTL,
-		IDTokenTTL:      cfg.IDTokenTTL,
-		RefreshTokenTTL: cfg.RefreshTokenTTL,
-		CodeTTL:         cfg.CodeTTL,
-		LoginTTL:        cfg.LoginTTL,
-		DB:              db.DB,
-		Dialect:         string(db.Dialect),
-		Redis:           rdb,
-		Wallet:          oauthWallet{v},
-		Upstreams:       ups,
-		Logger:          log,
+		Issuer:           cfg.Issuer,
+		AccessTokenTTL:   cfg.AccessTokenTTL,
+		IDTokenTTL:       cfg.IDTokenTTL,
+		RefreshTokenTTL:  cfg.RefreshTokenTTL,
+		RefreshFamilyMax: cfg.RefreshFamilyMax,
+		KeyEncryption:    cfg.KeyFile.enc,
+		CodeTTL:          cfg.CodeTTL,
+		LoginTTL:         cfg.LoginTTL,
+		DB:               db.DB,
+		Dialect:          string(db.Dialect),
+		Redis:            rdb,
+		Wallet:           oauthWallet{v},
+		Upstreams:        ups,
+		Logger:           log,
 	})
 	if err != nil {
 		return nil, err
