@@ -196,8 +196,9 @@ func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup cli
 // JSON, missing_auth_token).
 //
 // Wallet failures, 429 and 503 are answered directly, never redirected
-// (DESIGN §2.4): JSON when the request prefers it, else the login page
-// with the error shown.
+// (only errors about the authorization request itself go back to the
+// client): JSON when the request prefers it, else the login page with the
+// error shown.
 //
 // With openid in the scope it is an OpenID Connect authentication request
 // (OpenID Connect Core 1.0 §3.1.2): see readOIDC for its parameters.
@@ -207,9 +208,10 @@ func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup cli
 // Errors: invalid_request, unsupported_response_type, unauthorized_client,
 // invalid_scope, login_required, request_not_supported,
 // request_uri_not_supported, registration_not_supported (redirected once
-// the client and redirect_uri are valid); missing_auth_token, malformed_auth_token, invalid_public_key,
-// invalid_signature, invalid_timestamp, rate_limit_exceeded (from the
-// Wallet); request_too_large; temporarily_unavailable; server_error.
+// the client and redirect_uri are valid); missing_auth_token,
+// malformed_auth_token, invalid_public_key, invalid_signature,
+// invalid_timestamp, rate_limit_exceeded (from the Wallet);
+// request_too_large; temporarily_unavailable; server_error.
 func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	httperr.SetPage(ctx, httperr.DefaultPage)

@@ -372,13 +372,14 @@ func FuzzAuthorizeParams(f *testing.F) {
 		return nil, nil
 	}
 	s := &Server{issuer: "https://auth.example.com", now: time.Now}
-	// A keyring that never reloads (there is no database): ID Token
-	// hints verify against the one key in it.
-	sk, hint := fuzzHintKey(f, s.issuer)
-	s.keys = &keyring{log: quiet, now: time.Now}
-	s.keys.set.Store(&keySet{currentRS256: sk, byKid: map[string]*signingKey{sk.kid: sk}})
-	s.keys.loadedAt.Store(time.Now().Add(time.Hour).UnixNano())
-	s.keys.lastForced.Store(time.Now().Add(time.Hour).UnixNano())
+	// ID Token hints verify against the one key of a keyring without a
+	// database.
+	sk := testSigningKey(f, AlgRS256)
+	s.keys = staticKeyring(sk)
+	hint, err := jwt.Signed(sk.idToken).Claims(idTokenClaims{Iss: s.issuer, Sub: "1HintSubject", Aud: id, Exp: time.Now().Unix()}).Serialize()
+	if err != nil {
+		f.Fatal(err)
+	}
 	_, challenge := pkce()
 	base := url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {ru}, "code_challenge": {challenge},
 		"code_challenge_method": {"S256"}, "state": {"x"}, "scope": {"profile"}}
@@ -467,27 +468,43 @@ func FuzzAuthorizeParams(f *testing.F) {
 	})
 }
 
-// fuzzHintKey makes an RS256 signing key and an ID Token it signed for
-// subject 1HintSubject.
-func fuzzHintKey(t testing.TB, issuer string) (*signingKey, string) {
-	priv, err := generateKey(AlgRS256)
+// testSigningKey makes a signing key of alg, ready to sign, as the
+// keyring loads one.
+func testSigningKey(t testing.TB, alg string) *signingKey {
+	priv, err := generateKey(alg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := publicJWK(AlgRS256, priv)
+	j, err := publicJWK(alg, priv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	der, _ := x509.MarshalPKCS8PrivateKey(priv)
-	sk, err := parseSigningKey(j.KeyID, AlgRS256, der, time.Now().UnixMilli())
+	sk, err := parseSigningKey(j.KeyID, alg, der, time.Now().UnixMilli())
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := jwt.Signed(sk.idToken).Claims(idTokenClaims{Iss: issuer, Sub: "1HintSubject", Aud: "client-1", Exp: time.Now().Unix()}).Serialize()
-	if err != nil {
-		t.Fatal(err)
+	return sk
+}
+
+// staticKeyring is a keyring of keys (the first of each algorithm signs)
+// that never reloads: it has no database.
+func staticKeyring(keys ...*signingKey) *keyring {
+	ks := &keySet{byKid: map[string]*signingKey{}}
+	for _, sk := range keys {
+		ks.byKid[sk.kid] = sk
+		switch {
+		case sk.alg == AlgES256 && ks.current == nil:
+			ks.current = sk
+		case sk.alg == AlgRS256 && ks.currentRS256 == nil:
+			ks.currentRS256 = sk
+		}
 	}
-	return sk, tok
+	k := &keyring{log: quiet, now: time.Now}
+	k.set.Store(ks)
+	k.loadedAt.Store(time.Now().Add(time.Hour).UnixNano())
+	k.lastForced.Store(time.Now().Add(time.Hour).UnixNano())
+	return k
 }
 
 // TestSuccessRedirectKeepsQuery: the registered redirect_uri's own query

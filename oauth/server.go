@@ -1,6 +1,8 @@
-// Package oauth is authd's OAuth 2.0 authorization server: /authorize with
-// Bitcoin sign-in, /token, /userinfo, /revoke (RFC 7009), /introspect (RFC
-// 7662), server metadata (RFC 8414) and the JWKS.
+// Package oauth is authd's OAuth 2.0 authorization server and OpenID
+// Provider: /authorize with Bitcoin sign-in, /token (with ID Tokens for
+// OpenID Connect, see oidc.go), /userinfo, /revoke (RFC 7009), /introspect
+// (RFC 7662), server metadata (RFC 8414, OpenID Connect Discovery 1.0) and
+// the JWKS.
 //
 // It is built on github.com/go-oauth2/oauth2/v4's manager, with authd's own
 // stores and generators plugged into it, and with every request validated
@@ -19,16 +21,17 @@
 //   - refresh tokens hashed in SQL, redeemed by a conditional UPDATE, bound
 //     to their client, narrowing scope only, and revoking their family when
 //     a rotated one comes back;
-//   - RFC 9068 access tokens (ES256, typ at+jwt, kid) from persisted,
-//     rotatable keys, with a Redis deny list for revoked tokens and
-//     families;
+//   - RFC 9068 access tokens (ES256, typ at+jwt, kid) and OpenID Connect
+//     ID Tokens (RS256, or ES256 per client) from persisted, rotatable
+//     keys signed with go-jose, with a Redis deny list for revoked tokens
+//     and families;
 //   - every error as an *errors.Error, so httperr.Write answers it.
 //
 // # Wiring
 //
 // The handlers have the httperr.HandlerFunc shape. Inside httperr.Middleware
 // and httperr.Routes, the server routes them like this (outermost first;
-// "limit" is the rate limiter of DESIGN §5, "form" httperr.LimitBody of
+// "limit" is package ratelimit's limiter, "form" httperr.LimitBody of
 // 64 KiB):
 //
 //	GET  /authorize                     limit → Authorize
@@ -38,8 +41,8 @@
 //	GET|POST /userinfo                  CORS → Identify → limit(subject) → UserInfo
 //	POST /revoke                        CORS → form → Revoke
 //	POST /introspect                    form → Introspect
-//	GET  /.well-known/oauth-authorization-server, /.well-known/openid-configuration
-//	                                    CORS → Metadata
+//	GET  /.well-known/oauth-authorization-server  CORS → Metadata
+//	GET  /.well-known/openid-configuration        CORS → OpenIDConfiguration
 //	GET  /.well-known/jwks.json         CORS → JWKS
 //	OPTIONS on each CORS route          CORS(nil) (answers every OPTIONS itself)
 //
@@ -71,7 +74,7 @@ const (
 	ScopeBackup  = "backup"  // the backup API by Bearer token
 )
 
-// Default lifetimes (DESIGN §4).
+// Default lifetimes.
 const (
 	DefaultAccessTokenTTL  = 15 * time.Minute
 	DefaultRefreshTokenTTL = 720 * time.Hour
@@ -312,7 +315,8 @@ func (s *Server) extractExtension(tgr *oauth2.TokenGenerateRequest, ti oauth2.Ex
 	ti.SetExtension(ext)
 }
 
-// checkIssuer enforces RFC 8414 §2 and DESIGN §8 on the issuer.
+// checkIssuer enforces RFC 8414 §2 on the issuer, and https unless the
+// host is loopback.
 func checkIssuer(issuer string) (*url.URL, error) {
 	if issuer == "" {
 		return nil, errors.New("required")

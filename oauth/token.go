@@ -27,9 +27,9 @@ func setNoStore(h http.Header) {
 // Token handles POST /token (RFC 6749 §3.2): the authorization_code (with
 // PKCE), refresh_token and client_credentials grants; a grant of an
 // OpenID Connect authorization (scope openid) also gets an ID Token (see
-// idTokenFor). Clients authenticate
-// with client_secret_basic (form-decoded, RFC 6749 §2.3.1),
-// client_secret_post, or — public clients — none; never two at once.
+// idTokenFor). Clients authenticate with client_secret_basic
+// (form-decoded, RFC 6749 §2.3.1), client_secret_post, or — public
+// clients — none; never two at once.
 //
 // Errors: invalid_request (missing, repeated or malformed parameter, two
 // authentication methods, missing grant_type); invalid_client (401);
