@@ -222,7 +222,7 @@ func (s *Server) idTokenFor(ctx context.Context, c *Client, ti oauth2.TokenInfo)
 	if sk == nil {
 		return "", errors.E(errors.ServerError, "").WithCause(op, errors.Errorf("no %q key for client %s", c.IDTokenAlg, c.ID))
 	}
-	tok, err := jwt.Signed(sk.idToken).Claims(&claims).Serialize()
+	tok, err := signJWT(sk.idToken, &claims)
 	if err != nil {
 		return "", errors.E(errors.ServerError, "").WithCause(op, err)
 	}
