@@ -597,17 +597,17 @@ func serveError(h *harness, err error) *httptest.ResponseRecorder {
 	return rec
 }
 
-// TestAccessTokenLifetime: exp and iat on both sides of their limits,
+// TestAccessTokenLifetime: exp, iat and nbf on both sides of their limits,
 // checked on every use of a remembered token: invalid from exp itself
-// (RFC 7519 §4.1.4), and iat at most a minute ahead of this server.
+// (RFC 7519 §4.1.4), iat and nbf at most a minute ahead of this server.
 func TestAccessTokenLifetime(t *testing.T) {
 	h := newHarness(t, testenv.DB(t, store.SQLite), nil)
 	ctx := context.Background()
 	ks := h.s.keys.keys(ctx)
 	base := time.Unix(time.Now().Unix(), 0)
-	mint := func(iat, exp time.Time) string {
+	mint := func(iat, exp time.Time, nbf *jwt.NumericDate) string {
 		c := accessClaims{Iss: h.issuer, Sub: "1Someone", Aud: jwt.Audience{h.issuer}, ClientID: "c",
-			Iat: iat.Unix(), Exp: exp.Unix(), Jti: newFamily() + ".x"}
+			Iat: iat.Unix(), Exp: exp.Unix(), Nbf: nbf, Jti: newFamily() + ".x"}
 		tok, err := ks.current.sign(&c)
 		if err != nil {
 			t.Fatal(err)
@@ -620,14 +620,17 @@ func TestAccessTokenLifetime(t *testing.T) {
 		iat, exp time.Time
 		now      time.Time
 		valid    bool
+		nbf      *jwt.NumericDate
 	}{
-		{"a second before exp", base, base.Add(time.Minute), base.Add(59 * time.Second), true},
-		{"at exp", base, base.Add(time.Minute), base.Add(time.Minute), false},
-		{"half a second after exp", base, base.Add(time.Minute), base.Add(time.Minute + 500*time.Millisecond), false},
-		{"iat a minute ahead", base.Add(time.Minute), base.Add(time.Hour), base, true},
-		{"iat 61 s ahead", base.Add(61 * time.Second), base.Add(time.Hour), base, false},
+		{"a second before exp", base, base.Add(time.Minute), base.Add(59 * time.Second), true, nil},
+		{"at exp", base, base.Add(time.Minute), base.Add(time.Minute), false, nil},
+		{"half a second after exp", base, base.Add(time.Minute), base.Add(time.Minute + 500*time.Millisecond), false, nil},
+		{"iat a minute ahead", base.Add(time.Minute), base.Add(time.Hour), base, true, nil},
+		{"iat 61 s ahead", base.Add(61 * time.Second), base.Add(time.Hour), base, false, nil},
+		{"nbf a minute ahead", base, base.Add(time.Hour), base, true, jwt.NewNumericDate(base.Add(time.Minute))},
+		{"nbf 61 s ahead", base, base.Add(time.Hour), base, false, jwt.NewNumericDate(base.Add(61 * time.Second))},
 	} {
-		tok := mint(tc.iat, tc.exp)
+		tok := mint(tc.iat, tc.exp, tc.nbf)
 		for _, round := range []string{"first", "remembered"} {
 			h.clock.Set(tc.now)
 			if _, err := h.s.verifyAccessToken(ctx, tok); (err == nil) != tc.valid {
