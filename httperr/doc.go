@@ -10,4 +10,11 @@
 //
 //	{"error":"invalid_request","error_description":"Missing required parameter: client_id",
 //	 "error_uri":"https://auth.example.com/docs/errors#invalid_request","request_id":"…"}
+//
+// How an error is rendered is chosen explicitly, never by state a handler
+// changes as it runs: a browser-facing route is wrapped in HTML in the
+// route table, and a handler whose error belongs on a page of its own
+// returns WithPage(err, page). The only per-request state Middleware
+// keeps is the request id (and whether the response has started); what
+// Write counts goes through Config.Count.
 package httperr

@@ -310,11 +310,14 @@ func FuzzWrite(f *testing.F) {
 		r := httptest.NewRequest(http.MethodGet, "/authorize", nil)
 		r.Header.Set("Accept", "application/json")
 		r.Header["X-Request-Id"] = []string{reqID}
-		switch auth % 3 {
+		switch auth % 4 {
 		case 1:
 			r.Header.Set("Authorization", "Basic YTpi")
 		case 2:
 			r.Header.Set("Authorization", "Bearer t")
+		case 3:
+			// Any scheme at all: an invalid_client challenge echoes it.
+			r.Header.Set("Authorization", desc)
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
@@ -363,6 +366,9 @@ func FuzzWrite(f *testing.F) {
 		}
 		if _, ok := errors.Lookup(errors.Code(b["error"].(string))); !ok {
 			t.Errorf("error %q is not in the catalog", b["error"])
+		}
+		if rec.Code == http.StatusUnauthorized && len(rec.Header().Values("WWW-Authenticate")) == 0 {
+			t.Errorf("401 %s without WWW-Authenticate", b["error"])
 		}
 		for _, v := range rec.Header().Values("WWW-Authenticate") {
 			cs, err := parseChallenges(v)

@@ -20,14 +20,39 @@ type Config struct {
 	URIBase string
 	// Logger receives error logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Count, when set, is called once for every error response Write
+	// sends, with the code sent (always a catalog code) and the status
+	// sent (the catalog's, or 302 for an authorization redirect): the
+	// server counts errors through it (authd_errors_total{code,status}).
+	Count func(code errors.Code, status int)
 }
 
-// state is the per-request state Middleware keeps in the context.
+// noConfig is the Config of a Write outside Middleware.
+var noConfig = &Config{}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
+}
+
+func (c *Config) uriBase(r *http.Request) string {
+	if c.URIBase != "" {
+		return c.URIBase
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/docs/errors"
+}
+
+// state is what Middleware keeps in a request's context: the server's
+// Config and the request id, both fixed for the request's life.
 type state struct {
 	cfg       *Config
 	requestID string
-	page      Page
-	bodyCode  errors.Code
 }
 
 type stateKey struct{}
@@ -37,22 +62,12 @@ func stateFrom(ctx context.Context) *state {
 	return st
 }
 
-func (st *state) logger() *slog.Logger {
-	if st != nil && st.cfg.Logger != nil {
-		return st.cfg.Logger
+// config returns the Config Middleware recorded, or an empty one.
+func (st *state) config() *Config {
+	if st == nil {
+		return noConfig
 	}
-	return slog.Default()
-}
-
-func (st *state) uriBase(r *http.Request) string {
-	if st != nil && st.cfg.URIBase != "" {
-		return st.cfg.URIBase
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + "/docs/errors"
+	return st.cfg
 }
 
 // Middleware wraps the whole server. For every request it keeps or makes the
@@ -267,9 +282,6 @@ func (rr *recorder) Write(b []byte) (int, error) {
 // rate limiter that counts every request, still sees the request.
 func LimitBody(limit int64, code errors.Code, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if st := stateFrom(r.Context()); st != nil {
-			st.bodyCode = code
-		}
 		if r.ContentLength > limit {
 			// net/http closes the connection after the response, since
 			// the body was not read.

@@ -1,7 +1,6 @@
 package httperr
 
 import (
-	"context"
 	"encoding/json"
 	"github.com/authd-dev/authd/errors"
 	"html/template"
@@ -10,8 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // PageData is what an HTML error page shows. Every string in it is already
@@ -30,22 +27,85 @@ type PageData struct {
 // Page renders the HTML body of an error response for a browser.
 type Page func(w io.Writer, d PageData) error
 
-// SetPage makes Write answer this request's errors with page when the
-// client prefers HTML to JSON (browser-facing routes such as /authorize).
-// It must be called inside Middleware; elsewhere it does nothing.
-func SetPage(ctx context.Context, page Page) {
-	if st := stateFrom(ctx); st != nil {
-		st.page = page
+// WithPage returns err carrying page: Write shows err on page to a client
+// that prefers HTML (see PrefersHTML), on any route, and in JSON to one
+// that does not. A handler uses it for an error that belongs on a page of
+// its own, such as a failed sign-in shown on the login form; it beats the
+// route's page (HTML). Rendering has no side effects: what a page shows
+// must be ready before the handler returns. With a nil page, WithPage
+// returns err unchanged.
+func WithPage(err error, page Page) error {
+	if err == nil || page == nil {
+		return err
+	}
+	return &pageError{err: err, page: page}
+}
+
+// pageError is an error and the page it is shown on.
+type pageError struct {
+	err  error
+	page Page
+}
+
+func (e *pageError) Error() string { return e.err.Error() }
+func (e *pageError) Unwrap() error { return e.err }
+
+// withoutPage returns err without the page wrappers around it.
+func withoutPage(err error) error {
+	for {
+		pe, ok := err.(*pageError)
+		if !ok {
+			return err
+		}
+		err = pe.err
 	}
 }
 
-// HTML marks next as a browser-facing route: its errors are rendered with
-// DefaultPage for clients that prefer HTML.
+// HTML marks next as a browser-facing route: every error answered on it,
+// by its handler or by middleware inside it (a rate limiter's 429, a
+// verifier's 503), is shown on DefaultPage to a client that prefers HTML,
+// and in JSON to one that does not. An error carrying a page of its own
+// (WithPage) is shown on that page instead.
+//
+// The choice travels with the ResponseWriter HTML hands to next, which
+// Write finds through the writers' Unwrap methods: a writer wrapped by
+// middleware inside HTML must keep an Unwrap method.
 func HTML(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		SetPage(r.Context(), DefaultPage)
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(&pageWriter{ResponseWriter: w, page: DefaultPage}, r)
 	})
+}
+
+// pageWriter is the writer of a browser-facing route (HTML).
+type pageWriter struct {
+	http.ResponseWriter
+	page Page
+}
+
+// Flush implements http.Flusher.
+func (pw *pageWriter) Flush() { http.NewResponseController(pw.ResponseWriter).Flush() }
+
+// Unwrap lets http.ResponseController and Write reach the writer below.
+func (pw *pageWriter) Unwrap() http.ResponseWriter { return pw.ResponseWriter }
+
+// pageFor returns the page an error response on w shows a browser: err's
+// own (WithPage), else the route's (HTML), else nil (JSON only).
+func pageFor(w http.ResponseWriter, err error) Page {
+	var pe *pageError
+	if errors.As(err, &pe) {
+		return pe.page
+	}
+	for w != nil {
+		if pw, ok := w.(*pageWriter); ok {
+			return pw.page
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+	return nil
 }
 
 // SetHTMLHeaders sets the headers every HTML page of authd carries: content
@@ -208,13 +268,3 @@ func DocsJSON(w http.ResponseWriter, r *http.Request) error {
 		Errors []errors.Entry `json:"errors"`
 	}{errors.Catalog()})
 }
-
-// errorsTotal counts every error response by code and status.
-var errorsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Name: "authd_errors_total",
-	Help: "Error responses written, by error code and HTTP status (302 for authorization redirects).",
-}, []string{"code", "status"})
-
-// Collector returns the error metrics (authd_errors_total{code,status}) for
-// registration with a Prometheus registry.
-func Collector() prometheus.Collector { return errorsTotal }

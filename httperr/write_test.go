@@ -74,11 +74,39 @@ func (l *logs) only(t *testing.T) map[string]any {
 	return rs[0]
 }
 
-// server wraps h the way cmd/authd does: Middleware outside, the handler in
-// HandlerFunc. The returned logs hold what Write logged.
+// server wraps h the way the server does: Middleware outside, the handler
+// in HandlerFunc, errors counted into counted. The returned logs hold what
+// Write logged.
 func server(h httperr.HandlerFunc) (http.Handler, *logs) {
 	l := &logs{}
-	return httperr.Middleware(httperr.Config{URIBase: testBase, Logger: l.logger()}, h), l
+	return httperr.Middleware(httperr.Config{URIBase: testBase, Logger: l.logger(), Count: counted.add}, h), l
+}
+
+// counts records what Write counts through Config.Count.
+type counts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *counts) add(code errors.Code, status int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[string(code)+"/"+strconv.Itoa(status)]++
+}
+
+// counted is what every server in these tests counts into.
+var counted = &counts{}
+
+// errorsCount returns how many error responses with code and status the
+// test servers counted.
+func errorsCount(t *testing.T, code errors.Code, status int) int {
+	t.Helper()
+	counted.mu.Lock()
+	defer counted.mu.Unlock()
+	return counted.n[string(code)+"/"+strconv.Itoa(status)]
 }
 
 // wireBody is the JSON error body, decoded strictly.
@@ -191,8 +219,12 @@ func wantChallenge(c errors.Entry, desc string) []string {
 		return []string{`Bearer realm="authd", error="invalid_token", error_description="` + desc + `", error_uri="` + uri + `"`}
 	case errors.InsufficientScope:
 		return []string{`Bearer realm="authd", error="insufficient_scope", error_description="` + desc + `", error_uri="` + uri + `", scope="backup profile"`}
-	case errors.MissingAuthToken:
+	case errors.MissingAuthToken, errors.InvalidSignature, errors.InvalidTimestamp:
 		return []string{`Bitcoin-Auth realm="authd"`}
+	case errors.GoogleAuthFailed:
+		return []string{`Google realm="authd"`}
+	case errors.GitHubAuthFailed:
+		return []string{`GitHub realm="authd"`}
 	}
 	return nil
 }
@@ -203,7 +235,7 @@ func TestWrite(t *testing.T) {
 			t.Run(string(c.Code)+"/"+mode, func(t *testing.T) {
 				h, l := server(func(w http.ResponseWriter, r *http.Request) error {
 					if mode == "html" {
-						httperr.SetPage(r.Context(), httperr.DefaultPage)
+						return httperr.WithPage(goldenError(c, mode), httperr.DefaultPage)
 					}
 					return goldenError(c, mode)
 				})
@@ -477,7 +509,7 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
-// TestChallenge checks the WWW-Authenticate forms of DESIGN §2.2.
+// TestChallenge checks the WWW-Authenticate forms of each code.
 func TestChallenge(t *testing.T) {
 	const uri = testBase + "#"
 	tests := []struct {
@@ -500,13 +532,39 @@ func TestChallenge(t *testing.T) {
 			want: []string{`Basic realm="authd"`},
 		},
 		{
-			name: "invalid_client with credentials in the form",
+			name: "invalid_client with credentials in the form, or none",
 			err:  errors.E(errors.InvalidClient, "Client authentication failed"),
+			want: []string{`Basic realm="authd"`},
 		},
 		{
-			name: "invalid_client with a Bearer header",
+			name: "invalid_client with a Bearer header: the scheme echoed",
 			err:  errors.E(errors.InvalidClient, "Client authentication failed"),
 			auth: "Bearer abc",
+			want: []string{`Bearer realm="authd"`},
+		},
+		{
+			name: "invalid_client with a lower-case known scheme: registered spelling",
+			err:  errors.E(errors.InvalidClient, "Client authentication failed"),
+			auth: "bitcoin-auth abc",
+			want: []string{`Bitcoin-Auth realm="authd"`},
+		},
+		{
+			name: "invalid_client with an unknown scheme: echoed as sent",
+			err:  errors.E(errors.InvalidClient, "Client authentication failed"),
+			auth: "PrivateKeyJWT abc",
+			want: []string{`PrivateKeyJWT realm="authd"`},
+		},
+		{
+			name: "invalid_client with a scheme that is not a token: Basic",
+			err:  errors.E(errors.InvalidClient, "Client authentication failed"),
+			auth: `Ev"il abc`,
+			want: []string{`Basic realm="authd"`},
+		},
+		{
+			name: "invalid_client with an overlong scheme: Basic",
+			err:  errors.E(errors.InvalidClient, "Client authentication failed"),
+			auth: strings.Repeat("x", 33) + " abc",
+			want: []string{`Basic realm="authd"`},
 		},
 		{
 			name: "invalid_token with a token",
@@ -561,8 +619,30 @@ func TestChallenge(t *testing.T) {
 			want:     []string{`Bitcoin-Auth realm="authd"`, `Bearer realm="authd"`},
 		},
 		{
-			name: "no challenge for other codes",
+			name: "invalid_signature: Bitcoin-Auth",
 			err:  errors.E(errors.InvalidSignature, ""),
+			auth: "Bearer abc",
+			want: []string{`Bitcoin-Auth realm="authd"`},
+		},
+		{
+			name:     "invalid_timestamp: Bitcoin-Auth first, others kept",
+			err:      errors.E(errors.InvalidTimestamp, ""),
+			existing: []string{`Bearer realm="authd"`},
+			want:     []string{`Bitcoin-Auth realm="authd"`, `Bearer realm="authd"`},
+		},
+		{
+			name: "google_auth_failed: the provider's sign-in",
+			err:  errors.E(errors.GoogleAuthFailed, "").WithProviderError("access_denied"),
+			want: []string{`Google realm="authd"`},
+		},
+		{
+			name: "github_auth_failed: the provider's sign-in",
+			err:  errors.E(errors.GitHubAuthFailed, "").WithProviderError("invalid_state"),
+			want: []string{`GitHub realm="authd"`},
+		},
+		{
+			name: "no challenge for codes that are not 401",
+			err:  errors.E(errors.InvalidRequest, ""),
 			auth: "Bearer abc",
 		},
 	}
@@ -766,11 +846,10 @@ func TestAccept(t *testing.T) {
 // JSON, and that the failure is logged.
 func TestPageFailure(t *testing.T) {
 	h, l := server(func(w http.ResponseWriter, r *http.Request) error {
-		httperr.SetPage(r.Context(), func(w io.Writer, d httperr.PageData) error {
+		return httperr.WithPage(errors.E(errors.AccessDenied, "Denied"), func(w io.Writer, d httperr.PageData) error {
 			io.WriteString(w, "<half a page")
 			return errors.New("template broke")
 		})
-		return errors.E(errors.AccessDenied, "Denied")
 	})
 	r := httptest.NewRequest(http.MethodGet, "/authorize", nil)
 	r.Header.Set("Accept", browserAccept)
@@ -813,5 +892,61 @@ func TestStaleHeaders(t *testing.T) {
 	}
 	if v := rec.Header().Get("Cache-Control"); v != "no-store" {
 		t.Errorf("Cache-Control = %q, want no-store", v)
+	}
+}
+
+// TestEvery401HasAChallenge walks every 401 code of the catalog: whatever
+// credentials the request carried, and on JSON and browser routes alike,
+// the answer carries a WWW-Authenticate challenge that parses (RFC 9110
+// §15.5.2), and the catalog documents it.
+func TestEvery401HasAChallenge(t *testing.T) {
+	auths := map[string]string{
+		"no credentials": "",
+		"Basic":          "Basic YzE6d3Jvbmc=",
+		"Bearer":         "Bearer abc",
+		"Bitcoin-Auth":   "Bitcoin-Auth sigma:1abc",
+		"other scheme":   "Negotiate abc",
+		"garbage":        "\"\x01",
+	}
+	n := 0
+	for _, c := range errors.Catalog() {
+		if c.Status != http.StatusUnauthorized {
+			continue
+		}
+		n++
+		documented := false
+		for _, h := range c.Headers {
+			documented = documented || strings.HasPrefix(h, "WWW-Authenticate: ")
+		}
+		if !documented {
+			t.Errorf("%s: the catalog entry does not document its WWW-Authenticate", c.Code)
+		}
+		for name, auth := range auths {
+			for _, html := range []bool{false, true} {
+				var h http.Handler = httperr.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { return errors.E(c.Code, "") })
+				if html {
+					h = httperr.HTML(h)
+				}
+				h = httperr.Middleware(httperr.Config{URIBase: testBase, Logger: slog.New(slog.DiscardHandler)}, h)
+				r := httptest.NewRequest(http.MethodPost, "/x", nil)
+				if auth != "" {
+					r.Header.Set("Authorization", auth)
+				}
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, r)
+				got := rec.Header().Values("WWW-Authenticate")
+				if rec.Code != http.StatusUnauthorized || len(got) == 0 {
+					t.Errorf("%s, %s, html=%v: %d with WWW-Authenticate %q", c.Code, name, html, rec.Code, got)
+				}
+				for _, v := range got {
+					if _, err := parseChallenges(v); err != nil {
+						t.Errorf("%s, %s: WWW-Authenticate %q does not parse: %v", c.Code, name, v, err)
+					}
+				}
+			}
+		}
+	}
+	if n < 7 {
+		t.Errorf("walked %d 401 codes; the catalog has at least 7", n)
 	}
 }

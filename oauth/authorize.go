@@ -50,6 +50,10 @@ type Pending struct {
 	ExpiresAt           time.Time `json:"expires_at"`
 	// Message is the exact text the user signs on the login page.
 	Message string `json:"message,omitempty"`
+	// Binding is the SHA-256 (hex) of the nonce in the login cookie of
+	// the browser the login page was shown to (see startLogin); empty for
+	// a pending authorization no login page was made for.
+	Binding string `json:"binding,omitempty"`
 
 	// OpenID Connect parameters (OpenID Connect Core 1.0 §3.1.2.1), read
 	// only when Scope has openid: the nonce to echo in the ID Token, the
@@ -214,7 +218,6 @@ func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup cli
 // request_too_large; temporarily_unavailable; server_error.
 func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	httperr.SetPage(ctx, httperr.DefaultPage)
 	v, body, err := s.authorizeRequest(w, r)
 	if err != nil {
 		return err
@@ -242,7 +245,7 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) error {
 	if !httperr.PrefersHTML(r) {
 		return errors.E(errors.MissingAuthToken, "X-Auth-Token header is required for Bitcoin authentication: sign this exact request URI, or open it in a browser to sign in")
 	}
-	if err := s.SavePending(ctx, p); err != nil {
+	if err := s.startLogin(w, r, p); err != nil {
 		return err
 	}
 	return s.renderLogin(w, loginView{Pending: p})
@@ -282,19 +285,32 @@ func hasWalletToken(r *http.Request) bool {
 // walletAuthorize runs the wallet-driven flow: the signed request is the
 // user's sign-in and consent.
 func (s *Server) walletAuthorize(w http.ResponseWriter, r *http.Request, p *Pending, body []byte) error {
-	ctx := r.Context()
 	if body != nil {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 	}
 	u, err := s.wallet.Authenticate(r)
 	if err != nil {
-		// Shown on a fresh login page, so the user can still sign in by hand.
-		w.Header().Set("Content-Security-Policy", loginCSP(p))
-		httperr.SetPage(ctx, s.loginErrorPage(ctx, p, ""))
-		return direct(err, "oauth.Authorize")
+		return s.walletFailed(w, r, p, direct(err, "oauth.Authorize"))
 	}
 	return s.finishWallet(w, r, p, u)
+}
+
+// walletFailed answers a failed wallet sign-in at /authorize. A browser
+// gets the failure on a fresh login page for p, so the person can still
+// sign in by hand: the page's pending login is stored here, before the
+// error is returned, since rendering a page has no side effects. When
+// that fails too (Redis is down), the page shows the error alone.
+func (s *Server) walletFailed(w http.ResponseWriter, r *http.Request, p *Pending, err *errors.Error) error {
+	w.Header().Set("Content-Security-Policy", loginCSP(p))
+	if !httperr.PrefersHTML(r) {
+		return err
+	}
+	fresh := *p
+	if s.startLogin(w, r, &fresh) != nil {
+		return httperr.WithPage(err, s.loginPage(nil, ""))
+	}
+	return httperr.WithPage(err, s.loginPage(&fresh, ""))
 }
 
 // direct returns err as an *errors.Error that is never redirected.
@@ -538,17 +554,28 @@ func (s *Server) loginMessage(p *Pending) string {
 }
 
 // Login handles POST /authorize/login: the login page's form (login_id,
-// address, signature). A valid signature over the page's message signs
-// the user in and redirects to the client with a code (303); a failure
-// shows the login page again with the error, keeping the request.
+// address, signature, or provider). A valid signature over the page's
+// message signs the user in and redirects to the client with a code
+// (303); a failure shows the login page again with the error, keeping the
+// request.
 //
-// Errors: invalid_request (missing field, unknown or expired login);
+// The form is accepted only from the browser its page was shown to, and
+// never from another site, so that nobody can sign a person in to their
+// own account (login CSRF, RFC 6749 §10.12): a post with a foreign Origin
+// or Sec-Fetch-Site: cross-site is refused before the form is read, and
+// one without the login's binding cookie before anything is verified or
+// used up (see startLogin). Both are access_denied, answered directly.
+//
+// Errors: access_denied (cross-site, or not the browser of the login
+// page); invalid_request (missing field, unknown or expired login);
 // malformed_auth_token, invalid_signature, rate_limit_exceeded (from the
 // Wallet); request_too_large; temporarily_unavailable; server_error.
 func (s *Server) Login(w http.ResponseWriter, r *http.Request) error {
 	const op = "oauth.Login"
 	ctx := r.Context()
-	httperr.SetPage(ctx, httperr.DefaultPage)
+	if err := s.sameOrigin(r); err != nil {
+		return err
+	}
 	form, _, err := readForm(w, r)
 	if err != nil {
 		return err
@@ -564,35 +591,41 @@ func (s *Server) Login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.boundLogin(r, p); err != nil {
+		return err
+	}
 	address := strings.TrimSpace(form.Get("address"))
 	signature := strings.TrimSpace(form.Get("signature"))
+	// Until the sign-in succeeds, a failure is shown on the login page
+	// again, with the request and the address kept.
 	w.Header().Set("Content-Security-Policy", loginCSP(p))
-	httperr.SetPage(ctx, s.loginPage(p, address))
+	onPage := func(err error) error { return httperr.WithPage(err, s.loginPage(p, address)) }
 	if form.Has("provider") {
 		prov := form.Get("provider")
 		if s.upstreams[prov] == nil {
-			return errors.E(errors.InvalidRequest, "Provider '"+printable(prov, 32)+"' is not configured")
+			return onPage(errors.E(errors.InvalidRequest, "Provider '"+printable(prov, 32)+"' is not configured"))
 		}
 		if p, err = s.TakePending(ctx, id); err != nil {
-			return err
+			return onPage(err)
 		}
-		return s.startUpstream(w, r, p, prov)
+		http.SetCookie(w, s.loginCookie(id, "", -1))
+		return onPage(s.startUpstream(w, r, p, prov))
 	}
 	if address == "" {
-		return missing("address")
+		return onPage(missing("address"))
 	}
 	if signature == "" {
-		return missing("signature")
+		return onPage(missing("signature"))
 	}
 	u, err := s.wallet.VerifyLogin(r, address, p.Message, signature)
 	if err != nil {
-		return direct(err, op)
+		return onPage(direct(err, op))
 	}
-	httperr.SetPage(ctx, httperr.DefaultPage)
 	p, err = s.TakePending(ctx, id)
 	if err != nil {
 		return err
 	}
+	http.SetCookie(w, s.loginCookie(id, "", -1))
 	return s.finishWallet(w, r, p, u)
 }
 

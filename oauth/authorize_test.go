@@ -1,20 +1,16 @@
-package oauth
+package oauth_test
 
 import (
-	"context"
-	"crypto/x509"
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/internal/testenv"
+	. "github.com/authd-dev/authd/oauth"
+	"github.com/authd-dev/authd/sigauth"
 	"github.com/authd-dev/authd/store"
-	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // TestRedirectURITricks: a redirect_uri that is not exactly a registered
@@ -30,7 +26,7 @@ func TestRedirectURITricks(t *testing.T) {
 		"http://localhost:3000/dev",
 		"com.example.app:/oauth",
 	}, Public: true})
-	addr := h.wallet.user("")
+	addr := h.wallet.user()
 	_, challenge := pkce()
 	for _, tc := range []struct {
 		uri string
@@ -118,7 +114,7 @@ func TestRedirectURITricks(t *testing.T) {
 		})
 	}
 	// go-oauth2's DefaultValidateURI is replaced in the manager too.
-	if err := validateRedirectURIList("https://example.com/cb", "https://evilexample.com/cb"); err == nil {
+	if err := ValidateRedirectURIList("https://example.com/cb", "https://evilexample.com/cb"); err == nil {
 		t.Error("validateRedirectURIList accepts a host suffix")
 	}
 }
@@ -129,7 +125,7 @@ func TestRedirectURITricks(t *testing.T) {
 func TestAuthorizeNeverRedirectsBeforeValidation(t *testing.T) {
 	h := newHarness(t, testenv.DB(t, store.SQLite), nil)
 	c, _ := h.client(ClientRegistration{RedirectURIs: []string{"https://app.example.com/cb"}})
-	addr := h.wallet.user("")
+	addr := h.wallet.user()
 	good := "https://app.example.com/cb"
 	for _, tc := range []struct {
 		name  string
@@ -184,7 +180,7 @@ func TestAuthorizeErrorsRedirect(t *testing.T) {
 	conf, _ := h.client(ClientRegistration{RedirectURIs: []string{"https://app.example.com/cb?keep=1"}, Scopes: []string{"profile"}})
 	cc, _ := h.client(ClientRegistration{Grants: []string{"client_credentials"}, RedirectURIs: []string{"https://app.example.com/cb?keep=1"}})
 	_, challenge := pkce()
-	addr := h.wallet.user("")
+	addr := h.wallet.user()
 	for _, tc := range []struct {
 		name   string
 		client *Client
@@ -262,27 +258,30 @@ func TestAuthorizeErrorsRedirect(t *testing.T) {
 func TestWalletFailuresAreAnsweredDirectly(t *testing.T) {
 	h := newHarness(t, testenv.DB(t, store.SQLite), nil)
 	c, _ := h.client(ClientRegistration{RedirectURIs: []string{"https://app.example.com/cb"}})
-	addr := h.wallet.user("")
+	addr := h.wallet.user()
 	path := authorizeURL(url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {"https://app.example.com/cb"}, "state": {"s"}})
 	other := authorizeURL(url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {"https://app.example.com/cb"}, "state": {"t"}})
 	for _, tc := range []struct {
 		name   string
 		hdr    map[string]string
-		down   bool
+		down   bool // sigauth's Redis fails
 		status int
 		code   string
 	}{
 		{"empty token", map[string]string{"X-Auth-Token": ""}, false, 401, "missing_auth_token"},
 		{"malformed", map[string]string{"X-Auth-Token": "nonsense"}, false, 400, "malformed_auth_token"},
 		{"signed for another URI", map[string]string{"X-Auth-Token": h.wallet.token(addr, other, nil)}, false, 401, "invalid_signature"},
-		{"Bitcoin-Auth scheme, bad", map[string]string{"Authorization": "Bitcoin-Auth fake|" + addr + "|00"}, false, 401, "invalid_signature"},
+		{"Bitcoin-Auth scheme, bad", map[string]string{"Authorization": "Bitcoin-Auth " + h.wallet.token(addr, other, nil)}, false, 401, "invalid_signature"},
 		{"wallet unavailable", map[string]string{"X-Auth-Token": h.wallet.token(addr, path, nil)}, true, 503, "temporarily_unavailable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h.wallet.mu.Lock()
-			h.wallet.down = tc.down
-			h.wallet.mu.Unlock()
-			defer func() { h.wallet.mu.Lock(); h.wallet.down = false; h.wallet.mu.Unlock() }()
+			// A browser of its own: its failures count towards a lockout
+			// of its own.
+			h.c = h.browser()
+			if tc.down {
+				h.fault.set(sigauth.DefaultKeyPrefix)
+				defer h.fault.set("")
+			}
 			hdr := map[string]string{"Accept": "application/json"}
 			for k, v := range tc.hdr {
 				hdr[k] = v
@@ -327,7 +326,7 @@ func TestWalletFailuresAreAnsweredDirectly(t *testing.T) {
 func TestAuthorizePOST(t *testing.T) {
 	h := newHarness(t, testenv.DB(t, store.SQLite), nil)
 	c, secret := h.client(ClientRegistration{RedirectURIs: []string{"https://app.example.com/cb"}})
-	addr := h.wallet.user("")
+	addr := h.wallet.user()
 	form := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {"https://app.example.com/cb"}, "state": {"p"}}
 	body := []byte(form.Encode())
 	resp, _ := h.postForm("/authorize", form, map[string]string{"X-Auth-Token": h.wallet.token(addr, "/authorize", body)})
@@ -354,177 +353,5 @@ func TestAuthorizePOST(t *testing.T) {
 	loc, _ := url.Parse(resp.Header.Get("Location"))
 	if resp.StatusCode != 302 || loc.Query().Get("error") != "invalid_request" {
 		t.Errorf("state in query and body: %d %s", resp.StatusCode, loc)
-	}
-}
-
-// FuzzAuthorizeParams feeds arbitrary query strings through authorize
-// parameter parsing and validation: it never panics, an error is always an
-// *errors.Error in the catalog, it redirects only to the registered URI,
-// and a request it accepts satisfies every rule.
-func FuzzAuthorizeParams(f *testing.F) {
-	const id, ru = "client-1", "https://app.example.com/cb"
-	c := &Client{ID: id, Name: "Fuzz", RedirectURIs: []string{ru, "http://127.0.0.1/cb"}, Grants: []string{GrantAuthorizationCode},
-		Scopes: []string{"openid", "profile", "backup"}, Public: true}
-	lookup := func(ctx context.Context, got string) (*Client, error) {
-		if got == id {
-			return c, nil
-		}
-		return nil, nil
-	}
-	s := &Server{issuer: "https://auth.example.com", now: time.Now}
-	// ID Token hints verify against the one key of a keyring without a
-	// database.
-	sk := testSigningKey(f, AlgRS256)
-	s.keys = staticKeyring(sk)
-	hint, err := jwt.Signed(sk.idToken).Claims(idTokenClaims{Iss: s.issuer, Sub: "1HintSubject", Aud: id, Exp: time.Now().Unix()}).Serialize()
-	if err != nil {
-		f.Fatal(err)
-	}
-	_, challenge := pkce()
-	base := url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {ru}, "code_challenge": {challenge},
-		"code_challenge_method": {"S256"}, "state": {"x"}, "scope": {"profile"}}
-	f.Add(base.Encode())
-	f.Add(base.Encode() + "&state=y")
-	f.Add("client_id=client-1&redirect_uri=http%3A%2F%2F127.0.0.1%3A999%2Fcb&response_type=code&code_challenge=" + challenge + "&code_challenge_method=S256")
-	f.Add("client_id=client-1&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb&response_type=token")
-	f.Add("client_id=client-1&redirect_uri=https%3A%2F%2Fevil.com&response_type=code")
-	f.Add("client_id=%zz")
-	f.Add("scope=%22&client_id=client-1&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb")
-	oidc := func(extra string) string {
-		v := url.Values{}
-		for k, x := range base {
-			v[k] = x
-		}
-		v.Set("scope", "openid profile")
-		return v.Encode() + "&" + extra
-	}
-	f.Add(oidc("nonce=n&prompt=none&max_age=30&login_hint=1abc"))
-	f.Add(oidc("prompt=none+login"))
-	f.Add(oidc("prompt=login%20consent&max_age=-1"))
-	f.Add(oidc("id_token_hint=" + hint))
-	f.Add(oidc("id_token_hint=" + hint + "x"))
-	f.Add(oidc("request=a.b.c"))
-	f.Add("client_id=client-1&request_uri=urn%3Ax")
-	f.Add(oidc("registration=%7B%7D&display=page&claims=%7B%7D"))
-	f.Fuzz(func(t *testing.T, raw string) {
-		v, err := url.ParseQuery(raw)
-		if err != nil {
-			return // answered as invalid_request before validation
-		}
-		p, err := s.validateAuthorize(context.Background(), v, lookup)
-		if err != nil {
-			var e *errors.Error
-			if !errors.As(err, &e) {
-				t.Fatalf("not an *errors.Error: %v", err)
-			}
-			if _, ok := errors.Lookup(e.Code); !ok {
-				t.Fatalf("code %q not in the catalog", e.Code)
-			}
-			if e.Redirect != nil {
-				if !matchRedirectURI(c.RedirectURIs, e.Redirect.URI) || e.Redirect.URI != v.Get("redirect_uri") || v.Get("client_id") != id {
-					t.Fatalf("redirect to an unvalidated URI %q", e.Redirect.URI)
-				}
-				if e.Redirect.Issuer != s.issuer {
-					t.Fatal("redirect without iss")
-				}
-			}
-			return
-		}
-		if v.Get("response_type") != "code" || p.ClientID != id || !matchRedirectURI(c.RedirectURIs, p.RedirectURI) ||
-			!validChallenge(p.CodeChallenge) || p.CodeChallengeMethod != "S256" {
-			t.Fatalf("accepted an invalid request: %+v", p)
-		}
-		for _, k := range authorizeParams {
-			if len(v[k]) > 1 {
-				t.Fatalf("accepted repeated %s", k)
-			}
-		}
-		sc, ok := parseScope(p.Scope)
-		if !ok || !subset(sc, c.Scopes) {
-			t.Fatalf("accepted scope %q", p.Scope)
-		}
-		if p.HasState != (v.Get("state") != "") || p.State != v.Get("state") {
-			t.Fatalf("state %q vs %q", p.State, v.Get("state"))
-		}
-		if v.Has("request") || v.Has("request_uri") || v.Has("registration") {
-			t.Fatalf("accepted a request object or registration: %q", raw)
-		}
-		if !slices.Contains(sc, ScopeOpenID) {
-			if p.Nonce != "" || p.Prompt != "" || p.HasMaxAge || p.HintSubject != "" || p.LoginHint != "" {
-				t.Fatalf("read OpenID Connect parameters without openid: %+v", p)
-			}
-			return
-		}
-		for _, k := range oidcParams {
-			if len(v[k]) > 1 {
-				t.Fatalf("accepted repeated %s", k)
-			}
-		}
-		prompts := strings.Fields(p.Prompt)
-		if slices.Contains(prompts, PromptNone) && len(prompts) > 1 || len(p.Nonce) > maxNonceLen || p.MaxAge < 0 ||
-			p.HintSubject != "" && p.HintSubject != "1HintSubject" {
-			t.Fatalf("accepted OpenID Connect parameters %+v", p)
-		}
-	})
-}
-
-// testSigningKey makes a signing key of alg, ready to sign, as the
-// keyring loads one.
-func testSigningKey(t testing.TB, alg string) *signingKey {
-	priv, err := generateKey(alg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := publicJWK(alg, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, _ := x509.MarshalPKCS8PrivateKey(priv)
-	sk, err := parseSigningKey(j.KeyID, alg, der, time.Now().UnixMilli())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sk
-}
-
-// staticKeyring is a keyring of keys (the first of each algorithm signs)
-// that never reloads: it has no database.
-func staticKeyring(keys ...*signingKey) *keyring {
-	ks := &keySet{byKid: map[string]*signingKey{}}
-	for _, sk := range keys {
-		ks.byKid[sk.kid] = sk
-		switch {
-		case sk.alg == AlgES256 && ks.current == nil:
-			ks.current = sk
-		case sk.alg == AlgRS256 && ks.currentRS256 == nil:
-			ks.currentRS256 = sk
-		}
-	}
-	k := &keyring{log: quiet, now: time.Now}
-	k.set.Store(ks)
-	k.loadedAt.Store(time.Now().Add(time.Hour).UnixNano())
-	k.lastForced.Store(time.Now().Add(time.Hour).UnixNano())
-	return k
-}
-
-// TestSuccessRedirectKeepsQuery: the registered redirect_uri's own query
-// reaches the client byte for byte (RFC 6749 §3.1.2), ours after it, and
-// an empty state is echoed.
-func TestSuccessRedirectKeepsQuery(t *testing.T) {
-	for _, tc := range []struct{ registered, want string }{
-		{"https://app.example.com/cb?z=1&a=b%20c", "https://app.example.com/cb?z=1&a=b%20c&code=C&state=&iss=I"},
-		{"https://app.example.com/cb?code=old&x;y=1", "https://app.example.com/cb?x;y=1&code=C&state=&iss=I"},
-		{"https://app.example.com/cb", "https://app.example.com/cb?code=C&state=&iss=I"},
-		{"com.example.app:/oauth?k", "com.example.app:/oauth?k&code=C&state=&iss=I"},
-	} {
-		got, err := appendQuery(tc.registered, [][2]string{{"code", "C"}, {"state", ""}, {"iss", "I"}})
-		if err != nil || got != tc.want {
-			t.Errorf("%s: %q, %v; want %q", tc.registered, got, err, tc.want)
-		}
-	}
-	// No state sent: a registered one does not stand in for it.
-	got, _ := appendQuery("https://app.example.com/cb?state=fixed&error=x&a=1", [][2]string{{"code", "C"}, {"iss", "I"}})
-	if got != "https://app.example.com/cb?a=1&code=C&iss=I" {
-		t.Errorf("registered state and error kept: %q", got)
 	}
 }

@@ -1,4 +1,4 @@
-package oauth
+package oauth_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/httperr"
 	"github.com/authd-dev/authd/internal/testenv"
+	. "github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 )
 
@@ -24,7 +25,7 @@ import (
 func (h *harness) walletTokens(c *Client, secret, scope string) (tokenResp, string) {
 	h.t.Helper()
 	const ru = "https://app.example.com/cb"
-	addr := h.wallet.user("03" + strings.Repeat("cd", 32))
+	addr := h.wallet.user()
 	p := codeParams(c, ru, "")
 	if scope != "" {
 		p.Set("scope", scope)
@@ -46,7 +47,7 @@ func TestUserInfo(t *testing.T) {
 		resp, body := h.userinfo(tr.AccessToken)
 		var ui map[string]string
 		json.Unmarshal(body, &ui)
-		if resp.StatusCode != 200 || ui["sub"] != addr || ui["address"] != addr || ui["pubkey"] != "03"+strings.Repeat("cd", 32) ||
+		if resp.StatusCode != 200 || ui["sub"] != addr || ui["address"] != addr || ui["pubkey"] != h.wallet.pubkey(addr) ||
 			ui["preferred_username"] != addr || len(ui) != 4 {
 			t.Fatalf("userinfo %d %v", resp.StatusCode, ui)
 		}
@@ -154,7 +155,7 @@ func TestAuthenticateBearer(t *testing.T) {
 		t.Errorf("client_credentials token: %q %v", sub, err)
 	}
 	// A token from another issuer (same keys) is refused.
-	other, err := New(context.Background(), Config{Issuer: "https://other.example.com", DB: h.db.DB, Dialect: "sqlite", Redis: h.rdb, Wallet: h.wallet, KeyEncryption: testKeyEncryption, Logger: quiet})
+	other, err := New(context.Background(), Config{Issuer: "https://other.example.com", DB: h.db.DB, Dialect: "sqlite", Redis: h.rdb, Wallet: noWallet{}, KeyEncryption: testKeyEncryption, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +165,7 @@ func TestAuthenticateBearer(t *testing.T) {
 	}
 	// Redis down: temporarily_unavailable, not invalid_token.
 	mr, rdb := miniredisClient(t)
-	down, err := New(context.Background(), Config{Issuer: h.issuer, DB: h.db.DB, Dialect: "sqlite", Redis: rdb, Wallet: h.wallet, KeyEncryption: testKeyEncryption, Logger: quiet, Timeout: time.Second})
+	down, err := New(context.Background(), Config{Issuer: h.issuer, DB: h.db.DB, Dialect: "sqlite", Redis: rdb, Wallet: noWallet{}, KeyEncryption: testKeyEncryption, Logger: quiet, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +350,7 @@ func TestIntrospect(t *testing.T) {
 func TestMetadata(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	_, rdb := miniredisClient(t)
-	s, err := New(context.Background(), Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: "sqlite", Redis: rdb, Wallet: newFakeWallet(), KeyEncryption: testKeyEncryption, Logger: quiet})
+	s, err := New(context.Background(), Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: "sqlite", Redis: rdb, Wallet: noWallet{}, KeyEncryption: testKeyEncryption, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +490,7 @@ func TestKeys(t *testing.T) {
 			return hdr["kid"]
 		}
 		// A restart (a new Server on the same database) keeps the key.
-		s2, err := New(context.Background(), Config{Issuer: h.issuer, DB: db.DB, Dialect: string(db.Dialect), Redis: h.rdb, Wallet: h.wallet, KeyEncryption: testKeyEncryption, Logger: quiet})
+		s2, err := New(context.Background(), Config{Issuer: h.issuer, DB: db.DB, Dialect: string(db.Dialect), Redis: h.rdb, Wallet: noWallet{}, KeyEncryption: testKeyEncryption, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -500,7 +501,7 @@ func TestKeys(t *testing.T) {
 		}
 
 		rotateNow(t, db)
-		if err := h.s.keys.reload(context.Background()); err != nil {
+		if err := h.s.ReloadKeys(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		fresh, _ := h.walletTokens(c, secret, "")
@@ -541,7 +542,7 @@ func TestKeys(t *testing.T) {
 		}
 
 		rotateNow(t, db)
-		h.s.keys.reload(context.Background())
+		h.s.ReloadKeys(context.Background())
 		// Two keys on, the first still verifies: its tokens are alive.
 		if resp, _ := h.userinfo(old.AccessToken); resp.StatusCode != 200 {
 			t.Errorf("token two keys old, within its lifetime: %d", resp.StatusCode)
@@ -549,7 +550,7 @@ func TestKeys(t *testing.T) {
 		if err := RetireKey(context.Background(), db.DB, kid(old.AccessToken), time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		h.s.keys.reload(context.Background())
+		h.s.ReloadKeys(context.Background())
 		if resp, _ := h.userinfo(old.AccessToken); resp.StatusCode != 401 {
 			t.Errorf("token of a retired key: %d", resp.StatusCode)
 		}
@@ -568,7 +569,7 @@ func TestKeys(t *testing.T) {
 func TestNewValidatesConfig(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	_, rdb := miniredisClient(t)
-	good := Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: "sqlite", Redis: rdb, Wallet: newFakeWallet(), KeyEncryption: testKeyEncryption, Logger: quiet}
+	good := Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: "sqlite", Redis: rdb, Wallet: noWallet{}, KeyEncryption: testKeyEncryption, Logger: quiet}
 	for _, tc := range []struct {
 		name string
 		mod  func(*Config)

@@ -1,4 +1,4 @@
-package oauth
+package oauth_test
 
 import (
 	"encoding/json"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/internal/testenv"
+	. "github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 	"github.com/go-oauth2/oauth2/v4"
 	liberrors "github.com/go-oauth2/oauth2/v4/errors"
@@ -26,7 +27,7 @@ func TestGoOAuth2DefaultsNeutralised(t *testing.T) {
 	c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
 	pub, _ := h.client(ClientRegistration{RedirectURIs: []string{ru}, Public: true})
 	other, otherSecret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
-	addr := h.wallet.user("")
+	addr := h.wallet.user()
 	verifier, challenge := pkce()
 	authorize := func(v url.Values) (*http.Response, url.Values) {
 		resp, _ := h.signedAuthorize(addr, authorizeURL(v), map[string]string{"Accept": "application/json"})
@@ -46,7 +47,7 @@ func TestGoOAuth2DefaultsNeutralised(t *testing.T) {
 		if resp, _ := authorize(v); resp.StatusCode != 400 || resp.Header.Get("Location") != "" {
 			t.Errorf("suffix host: %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
 		}
-		if validateRedirectURIList(ru, "https://evilexample.com/cb") == nil {
+		if ValidateRedirectURIList(ru, "https://evilexample.com/cb") == nil {
 			t.Error("the manager's URI validator still accepts a suffix")
 		}
 	})
@@ -95,12 +96,12 @@ func TestGoOAuth2DefaultsNeutralised(t *testing.T) {
 			liberrors.ErrExpiredRefreshToken:  errors.InvalidGrant,
 			liberrors.ErrInvalidClient:        errors.InvalidClient,
 		} {
-			if got := errors.CodeOf(h.s.libError(fmt.Errorf("layer: %w", lib), "test")); got != want {
+			if got := errors.CodeOf(h.s.LibError(fmt.Errorf("layer: %w", lib), "test")); got != want {
 				t.Errorf("wrapped %v: %s, want %s", lib, got, want)
 			}
 		}
 		inner := errors.E(errors.TemporarilyUnavailable, "")
-		if got := errors.CodeOf(h.s.libError(fmt.Errorf("layer: %w", inner), "test")); got != errors.TemporarilyUnavailable {
+		if got := errors.CodeOf(h.s.LibError(fmt.Errorf("layer: %w", inner), "test")); got != errors.TemporarilyUnavailable {
 			t.Errorf("wrapped *errors.Error: %s", got)
 		}
 	})

@@ -1,4 +1,4 @@
-package oauth
+package oauth_test
 
 import (
 	"context"
@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/internal/server"
 	"github.com/authd-dev/authd/internal/testenv"
+	. "github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 	"golang.org/x/oauth2"
 )
@@ -53,7 +55,7 @@ func TestCodeFlowWithXOAuth2(t *testing.T) {
 					Scopes:       []string{"profile"},
 				}
 				ctx := context.WithValue(context.Background(), oauth2.HTTPClient, h.c)
-				addr := h.wallet.user("02" + strings.Repeat("ab", 32))
+				addr := h.wallet.user()
 				verifier := oauth2.GenerateVerifier()
 				au, err := url.Parse(conf.AuthCodeURL("st-123", oauth2.S256ChallengeOption(verifier)))
 				if err != nil {
@@ -100,7 +102,7 @@ func TestCodeFlowWithXOAuth2(t *testing.T) {
 				var ui map[string]string
 				json.NewDecoder(uresp.Body).Decode(&ui)
 				uresp.Body.Close()
-				if uresp.StatusCode != 200 || ui["sub"] != addr || ui["address"] != addr || ui["pubkey"] != "02"+strings.Repeat("ab", 32) {
+				if uresp.StatusCode != 200 || ui["sub"] != addr || ui["address"] != addr || ui["pubkey"] != h.wallet.pubkey(addr) {
 					t.Errorf("userinfo %d %v", uresp.StatusCode, ui)
 				}
 
@@ -227,9 +229,9 @@ func loginPage(t *testing.T, body []byte) (id, message string) {
 // one redirects with a code, and the login is single-use.
 func TestLoginPage(t *testing.T) {
 	testenv.EachDB(t, func(t *testing.T, db *store.DB) {
-		h := newHarness(t, db, nil, func(c *Config) { c.Upstreams = []Upstream{newFakeUpstream("google")} })
+		h := newHarness(t, db, nil, func(c *server.Config) { c.Upstreams = []Upstream{newFakeUpstream("google")} })
 		c, secret := h.client(ClientRegistration{Name: "Sparrow <Demo>", RedirectURIs: []string{"https://app.example.com/cb"}, Scopes: []string{"profile", "backup"}})
-		addr := h.wallet.user("")
+		addr := h.wallet.user()
 		verifier, challenge := pkce()
 		params := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {"https://app.example.com/cb"},
 			"scope": {"profile backup"}, "state": {"xyz"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
@@ -345,20 +347,20 @@ func TestLoginPage(t *testing.T) {
 	})
 }
 
-// TestLoginLockoutAndExpiry: the wallet's lockout (429) is shown on the
-// login page with its delay and never redirected; a login older than
-// LoginTTL is refused.
+// TestLoginLockoutAndExpiry: sigauth's lockout (429 after 5 failures) is
+// shown on the login page with its delay and never redirected; it is the
+// client's, not the address's; a login older than LoginTTL is refused.
 func TestLoginLockoutAndExpiry(t *testing.T) {
 	h := newHarness(t, testenv.DB(t, store.SQLite), nil)
 	c, _ := h.client(ClientRegistration{RedirectURIs: []string{"https://app.example.com/cb"}})
-	addr := h.wallet.user("")
+	addr := h.wallet.user()
 	params := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {"https://app.example.com/cb"}}
 	_, body := h.get(authorizeURL(params), nil)
 	id, msg := loginPage(t, body)
-	bad := url.Values{"login_id": {id}, "address": {addr}, "signature": {"00"}}
-	for range 3 {
+	bad := url.Values{"login_id": {id}, "address": {addr}, "signature": {h.wallet.sign(addr, msg+"x")}}
+	for i := range 5 {
 		if resp, _ := h.postForm("/authorize/login", bad, nil); resp.StatusCode != 401 {
-			t.Fatalf("bad signature: %d", resp.StatusCode)
+			t.Fatalf("bad signature %d: %d", i+1, resp.StatusCode)
 		}
 	}
 	resp, body := h.postForm("/authorize/login", url.Values{"login_id": {id}, "address": {addr}, "signature": {h.wallet.sign(addr, msg)}}, nil)
@@ -369,8 +371,19 @@ func TestLoginLockoutAndExpiry(t *testing.T) {
 		t.Errorf("lockout page:\n%s", body)
 	}
 
+	// Another client signing in as the same address is not locked out:
+	// the lockout is never per address alone.
+	victim := h.c
+	h.c = h.browser()
+	_, body = h.get(authorizeURL(params), nil)
+	id2, msg2 := loginPage(t, body)
+	resp, _ = h.postForm("/authorize/login", url.Values{"login_id": {id2}, "address": {addr}, "signature": {h.wallet.sign(addr, msg2)}}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the address's owner elsewhere: %d, want 303", resp.StatusCode)
+	}
+	h.c = victim
+
 	h.clock.Set(time.Now().Add(DefaultLoginTTL + time.Second))
-	h.wallet.fails[addr] = 0
 	resp, _ = h.postForm("/authorize/login", url.Values{"login_id": {id}, "address": {addr}, "signature": {h.wallet.sign(addr, msg)}}, nil)
 	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
 		t.Errorf("expired login: %d", resp.StatusCode)

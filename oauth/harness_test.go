@@ -1,17 +1,21 @@
-package oauth
+// Tests of the authorization server on the wire, against the whole server
+// as the binary builds it. They are an external test package because
+// internal/server imports this one; the dot import lets them read as if
+// they were inside it (export_test.go gives them the few internals they
+// need).
+package oauth_test
 
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"github.com/authd-dev/authd/internal/golden"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -21,129 +25,160 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/authd-dev/authd/authtoken"
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/httperr"
+	"github.com/authd-dev/authd/internal/golden"
+	"github.com/authd-dev/authd/internal/server"
 	"github.com/authd-dev/authd/internal/testenv"
+	. "github.com/authd-dev/authd/oauth"
+	"github.com/authd-dev/authd/ratelimit"
+	"github.com/authd-dev/authd/sigauth"
 	"github.com/authd-dev/authd/store"
 	"github.com/redis/go-redis/v9"
 )
 
-// fakeWallet stands in for sigauth: each address has an HMAC key, and a
-// token or login signature is valid only when it is that key's MAC over
-// exactly what sigauth would verify (the request URI and body hash, or
-// the login message). It also counts failed logins into a lockout, and can
-// be made unreachable.
-type fakeWallet struct {
-	mu      sync.Mutex
-	keys    map[string][]byte
-	pubkeys map[string]string
-	fails   map[string]int
-	down    bool
+// testWallet holds the keys of the harness's wallet users: real
+// secp256k1 keys, whose tokens and login signatures the server verifies
+// with sigauth, lockouts and replay guard included.
+type testWallet struct {
+	now  func() time.Time // the server's clock: tokens are signed "now"
+	mu   sync.Mutex
+	wifs map[string]string // address -> WIF
+	last time.Time         // timestamp of the last token
 }
 
-func newFakeWallet() *fakeWallet {
-	return &fakeWallet{keys: map[string][]byte{}, pubkeys: map[string]string{}, fails: map[string]int{}}
-}
-
-// user registers a new wallet user and returns its address.
-func (fw *fakeWallet) user(pubkey string) string {
-	k := make([]byte, 32)
-	rand.Read(k)
-	addr := "1Fake" + hex.EncodeToString(k[:10])
-	fw.mu.Lock()
-	fw.keys[addr] = k
-	fw.pubkeys[addr] = pubkey
-	fw.mu.Unlock()
+// user makes a new wallet user and returns its address.
+func (tw *testWallet) user() string {
+	wif, addr, err := sigauth.GenerateKey()
+	if err != nil {
+		panic(err)
+	}
+	tw.mu.Lock()
+	tw.wifs[addr] = wif
+	tw.mu.Unlock()
 	return addr
 }
 
-func (fw *fakeWallet) mac(addr, msg string) string {
-	fw.mu.Lock()
-	k := fw.keys[addr]
-	fw.mu.Unlock()
-	if k == nil {
-		k = []byte("unknown")
+func (tw *testWallet) wif(addr string) string {
+	tw.mu.Lock()
+	defer tw.mu.Unlock()
+	wif, ok := tw.wifs[addr]
+	if !ok {
+		panic("testWallet: unknown address " + addr)
 	}
-	m := hmac.New(sha256.New, k)
-	m.Write([]byte(msg))
-	return hex.EncodeToString(m.Sum(nil))
+	return wif
 }
 
-func bodyHash(b []byte) string {
-	if len(b) == 0 {
-		return ""
+// pubkey is addr's compressed public key, hex encoded.
+func (tw *testWallet) pubkey(addr string) string {
+	key, _, err := authtoken.ParseWIF(tw.wif(addr))
+	if err != nil {
+		panic(err)
 	}
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
+	return hex.EncodeToString(key.PubKey().SerializeCompressed())
 }
 
-// token is the X-Auth-Token addr's wallet makes for requestURI and body.
-func (fw *fakeWallet) token(addr, requestURI string, body []byte) string {
-	return "fake|" + addr + "|" + fw.mac(addr, requestURI+"|"+bodyHash(body))
+// token is the X-Auth-Token addr's wallet makes for requestURI and body:
+// the bitcoin-auth format (BSM), which tells the server the public key.
+// Each token has a timestamp of its own, so that two tokens for the same
+// request are two messages, as a wallet signing twice makes them.
+func (tw *testWallet) token(addr, requestURI string, body []byte) string {
+	tw.mu.Lock()
+	ts := tw.now().Truncate(time.Millisecond)
+	if !ts.After(tw.last) {
+		ts = tw.last.Add(time.Millisecond)
+	}
+	tw.last = ts
+	tw.mu.Unlock()
+	tok, err := sigauth.Token(tw.wif(addr), sigauth.TokenOptions{
+		Format: sigauth.FormatBitcoinAuth, RequestPath: requestURI, Body: body, Timestamp: ts,
+	})
+	if err != nil {
+		panic(err)
+	}
+	return tok
 }
 
-// sign is addr's signature over a login message.
-func (fw *fakeWallet) sign(addr, message string) string { return fw.mac(addr, "login|"+message) }
+// sign is addr's Bitcoin Signed Message signature over a login message.
+func (tw *testWallet) sign(addr, message string) string {
+	sig, err := sigauth.SignMessage(tw.wif(addr), message)
+	if err != nil {
+		panic(err)
+	}
+	return sig
+}
 
-func (fw *fakeWallet) Authenticate(r *http.Request) (WalletUser, error) {
-	tok := r.Header.Get("X-Auth-Token")
-	if tok == "" {
-		if a := r.Header.Get("Authorization"); strings.HasPrefix(a, "Bitcoin-Auth ") {
-			tok = strings.TrimPrefix(a, "Bitcoin-Auth ")
+// noWallet is the Wallet of the extra servers some tests start next to
+// the harness's, which never sign anyone in.
+type noWallet struct{}
+
+func (noWallet) Authenticate(*http.Request) (WalletUser, error) {
+	return WalletUser{}, errors.E(errors.ServerError, "").WithCause("noWallet", errors.New("no wallet"))
+}
+
+func (noWallet) VerifyLogin(*http.Request, string, string, string) (WalletUser, error) {
+	return WalletUser{}, errors.E(errors.ServerError, "").WithCause("noWallet", errors.New("no wallet"))
+}
+
+// redisFault fails the Redis commands that name a key with a prefix, on
+// the harness's Redis client: a dependency of one service going down
+// while the rest of the server stays up.
+type redisFault struct{ prefix atomic.Pointer[string] }
+
+// set makes commands on keys starting with prefix fail; "" ends it.
+func (f *redisFault) set(prefix string) {
+	if prefix == "" {
+		f.prefix.Store(nil)
+		return
+	}
+	f.prefix.Store(&prefix)
+}
+
+func (f *redisFault) hits(cmd redis.Cmder) bool {
+	p := f.prefix.Load()
+	if p == nil {
+		return false
+	}
+	for _, a := range cmd.Args() {
+		if s, ok := a.(string); ok && strings.HasPrefix(s, *p) {
+			return true
 		}
 	}
-	if tok == "" {
-		return WalletUser{}, errors.E(errors.MissingAuthToken, "X-Auth-Token header is required for Bitcoin authentication")
-	}
-	parts := strings.Split(tok, "|")
-	if len(parts) != 3 || parts[0] != "fake" {
-		return WalletUser{}, errors.E(errors.MalformedAuthToken, "Auth token format is invalid")
-	}
-	fw.mu.Lock()
-	down := fw.down
-	fw.mu.Unlock()
-	if down {
-		return WalletUser{}, errors.E(errors.TemporarilyUnavailable, "").WithCause("fakeWallet.Authenticate", errors.New("fake wallet down"))
-	}
-	var body []byte
-	if r.Body != nil {
-		body, _ = io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-	}
-	want := fw.mac(parts[1], r.RequestURI+"|"+bodyHash(body))
-	if !hmac.Equal([]byte(want), []byte(parts[2])) {
-		return WalletUser{}, errors.E(errors.InvalidSignature, "Bitcoin signature verification failed")
-	}
-	fw.mu.Lock()
-	defer fw.mu.Unlock()
-	return WalletUser{Address: parts[1], PubKey: fw.pubkeys[parts[1]]}, nil
+	return false
 }
 
-func (fw *fakeWallet) VerifyLogin(r *http.Request, address, message, signature string) (WalletUser, error) {
-	fw.mu.Lock()
-	defer fw.mu.Unlock()
-	if fw.down {
-		return WalletUser{}, errors.E(errors.TemporarilyUnavailable, "").WithCause("fakeWallet.VerifyLogin", errors.New("fake wallet down"))
+var errInjected = errors.New("injected Redis failure")
+
+func (f *redisFault) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (f *redisFault) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if f.hits(cmd) {
+			cmd.SetErr(errInjected)
+			return errInjected
+		}
+		return next(ctx, cmd)
 	}
-	if fw.fails[address] >= 3 {
-		return WalletUser{}, errors.E(errors.RateLimitExceeded, "Too many failed sign-ins; retry after the indicated delay").WithRetryAfter(30 * time.Second)
+}
+
+func (f *redisFault) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if f.hits(c) {
+				for _, c := range cmds {
+					c.SetErr(errInjected)
+				}
+				return errInjected
+			}
+		}
+		return next(ctx, cmds)
 	}
-	k := fw.keys[address]
-	if k == nil {
-		k = []byte("unknown")
-	}
-	m := hmac.New(sha256.New, k)
-	m.Write([]byte("login|" + message))
-	if !hmac.Equal([]byte(hex.EncodeToString(m.Sum(nil))), []byte(signature)) || fw.keys[address] == nil {
-		fw.fails[address]++
-		return WalletUser{}, errors.E(errors.InvalidSignature, "Bitcoin signature verification failed")
-	}
-	fw.fails[address] = 0
-	return WalletUser{Address: address, PubKey: fw.pubkeys[address]}, nil
 }
 
 // quiet discards logs; set AUTHD_TEST_LOG=1 to see them.
@@ -171,22 +206,35 @@ func (c *clock) Now() time.Time {
 
 func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
-// harness is an authd authorization server on httptest, routed as the
-// server binary routes it.
+// harness is authd's whole server, built by internal/server as the
+// binary builds it (every route, middleware and limit), on httptest.
 type harness struct {
 	t      testing.TB
-	s      *Server
+	srv    *server.Server
+	s      *Server // the authorization server inside srv
 	db     *store.DB
 	rdb    redis.UniversalClient
-	mr     *miniredis.Miniredis // when the harness uses miniredis
 	ts     *httptest.Server
-	wallet *fakeWallet
+	wallet *testWallet
 	clock  *clock
+	fault  *redisFault
 	issuer string
-	c      *http.Client // never follows redirects; checks every response
+	c      *http.Client // a browser: cookies, no redirects followed, every response checked
 }
 
-type harnessOpt func(*Config)
+// harnessOpt changes the server's configuration before it starts.
+type harnessOpt func(*server.Config)
+
+// withRateLimits sets rate-limit policies ("login=5/1m,…", the syntax of
+// AUTHD_RATE_LIMITS) where a test needs the real limits; the harness
+// otherwise raises every limit out of the way.
+func withRateLimits(t testing.TB, spec string) harnessOpt {
+	ps, err := ratelimit.ParsePolicies(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(c *server.Config) { c.RateLimits = ps }
+}
 
 // newHarness starts a server on db and real Redis (rdb nil: the test
 // Redis server; use miniredisClient for fake time).
@@ -195,17 +243,24 @@ func newHarness(t testing.TB, db *store.DB, rdb redis.UniversalClient, opts ...h
 	if rdb == nil {
 		rdb = testenv.Redis(t)
 	}
-	h := &harness{t: t, db: db, rdb: rdb, wallet: newFakeWallet(), clock: &clock{}}
+	h := &harness{t: t, db: db, rdb: rdb, clock: &clock{}, fault: &redisFault{}}
+	h.wallet = &testWallet{now: h.clock.Now, wifs: map[string]string{}}
+	rdb.AddHook(h.fault)
 	h.ts = httptest.NewUnstartedServer(nil)
 	h.issuer = "http://" + h.ts.Listener.Addr().String()
-	cfg := Config{
-		Issuer:  h.issuer,
-		DB:      db.DB,
-		Dialect: string(db.Dialect),
-		Redis:   rdb,
-		Wallet:  h.wallet,
-		Now:     h.clock.Now,
-		Logger:  quiet,
+	// Many requests from one address: the limits are raised out of the
+	// way unless a test sets them (withRateLimits).
+	raised := ratelimit.Policies{}
+	for name := range ratelimit.Defaults() {
+		raised[name] = ratelimit.Policy{Name: name, Limit: ratelimit.MaxLimit, Window: time.Minute}
+	}
+	cfg := server.Config{
+		Issuer:     h.issuer,
+		DB:         db,
+		Redis:      rdb,
+		RateLimits: raised,
+		Logger:     quiet,
+		Now:        h.clock.Now,
 		// One key-encryption key for every server of the package's
 		// tests: several servers share one database.
 		KeyEncryption: testKeyEncryption,
@@ -213,58 +268,43 @@ func newHarness(t testing.TB, db *store.DB, rdb redis.UniversalClient, opts ...h
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s, err := New(context.Background(), cfg)
+	srv, err := server.New(context.Background(), cfg)
 	if err != nil {
-		t.Fatalf("New: %v", err)
+		t.Fatalf("server.New: %v", err)
 	}
-	h.s = s
-	h.ts.Config.Handler = routes(s, h.issuer)
+	h.srv, h.s = srv, srv.OAuth()
+	h.ts.Config.Handler = srv.Handler()
 	h.ts.Start()
 	t.Cleanup(h.ts.Close)
-	jar, _ := cookiejar.New(nil) // a browser's: the upstream sign-in binds its state to a cookie
-	h.c = &http.Client{
+	h.c = h.browser()
+	return h
+}
+
+// browser returns a new client of the server, as a browser of its own:
+// an empty cookie jar, and a source address of its own in 127.0.0.0/8, so
+// that the rate limits and sign-in lockouts, kept per client IP in the
+// shared test Redis, are its own too. It never follows redirects and
+// checks every response (wireChecker).
+func (h *harness) browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	var b [3]byte
+	rand.Read(b[:])
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, b[0], b[1], b[2]|1)}, Timeout: 5 * time.Second}).DialContext
+	return &http.Client{
 		Jar:           jar,
-		Transport:     &wireChecker{t: t, issuer: h.issuer, next: http.DefaultTransport},
+		Transport:     &wireChecker{t: h.t, issuer: h.issuer, next: tr},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Timeout:       30 * time.Second,
 	}
-	return h
 }
 
 // miniredisClient returns a client on a fresh miniredis.
 func miniredisClient(t testing.TB) (*miniredis.Miniredis, redis.UniversalClient) {
 	mr := miniredis.RunT(t)
-	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	c := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
 	t.Cleanup(func() { c.Close() })
 	return mr, c
-}
-
-// routes is the route table cmd/authd uses for this package, in the order
-// its middleware runs (rate limiting, which the server adds, left out).
-func routes(s *Server, issuer string) http.Handler {
-	mux := http.NewServeMux()
-	hf := func(f func(http.ResponseWriter, *http.Request) error) http.Handler { return httperr.HandlerFunc(f) }
-	form := func(h http.Handler) http.Handler { return httperr.LimitBody(64<<10, errors.RequestTooLarge, h) }
-	mux.Handle("GET /authorize", hf(s.Authorize))
-	mux.Handle("POST /authorize", form(hf(s.Authorize)))
-	mux.Handle("POST /authorize/login", form(hf(s.Login)))
-	mux.Handle("POST /token", CORS(form(hf(s.Token))))
-	mux.Handle("OPTIONS /token", Preflight("POST"))
-	userinfo := CORS(s.Identify(hf(s.UserInfo)))
-	mux.Handle("GET /userinfo", userinfo)
-	mux.Handle("POST /userinfo", userinfo)
-	mux.Handle("OPTIONS /userinfo", Preflight("GET", "POST"))
-	mux.Handle("POST /revoke", CORS(form(hf(s.Revoke))))
-	mux.Handle("OPTIONS /revoke", Preflight("POST"))
-	mux.Handle("POST /introspect", form(hf(s.Introspect)))
-	mux.Handle("GET /.well-known/oauth-authorization-server", CORS(hf(s.Metadata)))
-	mux.Handle("GET /.well-known/openid-configuration", CORS(hf(s.OpenIDConfiguration)))
-	mux.Handle("GET /.well-known/jwks.json", CORS(hf(s.JWKS)))
-	mux.Handle("OPTIONS /.well-known/oauth-authorization-server", Preflight("GET"))
-	mux.Handle("OPTIONS /.well-known/jwks.json", Preflight("GET"))
-	mux.Handle("GET /callback/{provider}", hf(s.Callback))
-	mux.Handle("GET /docs/errors", hf(httperr.Docs))
-	return httperr.Middleware(httperr.Config{URIBase: issuer + "/docs/errors", Logger: quiet}, httperr.Routes(mux))
 }
 
 // client registers a client and returns it with its secret.
@@ -355,7 +395,7 @@ func (h *harness) code(addr string, params url.Values) string {
 type tokenResp struct {
 	status int
 	hdr    http.Header
-	tokenResponse
+	TokenResponse
 	Error       string `json:"error"`
 	Description string `json:"error_description"`
 	URI         string `json:"error_uri"`
@@ -403,7 +443,7 @@ func (h *harness) userinfo(tok string) (*http.Response, []byte) {
 
 // pkce returns a verifier and its S256 challenge.
 func pkce() (verifier, challenge string) {
-	verifier = randomToken(32)
+	verifier = RandomToken(32)
 	sum := sha256.Sum256([]byte(verifier))
 	return verifier, b64url(sum[:])
 }
@@ -483,7 +523,7 @@ func checkErrorTriple(t testing.TB, issuer, where, code, desc, uri string) {
 	}
 	base, frag, ok := strings.Cut(uri, "#")
 	// A failed upstream sign-in is access_denied documented at the
-	// provider's entry (DESIGN §2.4).
+	// provider's entry.
 	providerDoc := code == "access_denied" && (frag == "google_auth_failed" || frag == "github_auth_failed")
 	if !ok || base != issuer+"/docs/errors" || (frag != code && !providerDoc) {
 		t.Errorf("%s: error_uri %q is not %s/docs/errors#%s", where, uri, issuer, code)

@@ -1,8 +1,7 @@
-package oauth
+package oauth_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
@@ -12,7 +11,9 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/internal/server"
 	"github.com/authd-dev/authd/internal/testenv"
+	. "github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 )
 
@@ -31,13 +32,13 @@ func TestVerifiedTokenCache(t *testing.T) {
 	}
 	ctx := context.Background()
 	tok := issue()
-	if _, err := h.s.verifyAccessToken(ctx, tok); err != nil {
+	if _, err := h.s.VerifyAccessToken(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := h.s.verified.get(sha256.Sum256([]byte(tok))); !ok || len(h.s.verified.m) != 1 {
-		t.Fatalf("cache holds %d tokens after one verification", len(h.s.verified.m))
+	if cached, n := h.s.CachedToken(tok); !cached || n != 1 {
+		t.Fatalf("cache holds %d tokens after one verification (this one: %v)", n, cached)
 	}
-	if _, err := h.s.verifyAccessToken(ctx, tok); err != nil {
+	if _, err := h.s.VerifyAccessToken(ctx, tok); err != nil {
 		t.Fatalf("cached token: %v", err)
 	}
 
@@ -49,13 +50,13 @@ func TestVerifiedTokenCache(t *testing.T) {
 	if sig[5] == '.' || sig[5] > 'z' {
 		sig[5] = 'A'
 	}
-	if _, err := h.s.verifyAccessToken(ctx, tok[:i+1]+string(sig)); errors.CodeOf(err) != errors.InvalidToken {
+	if _, err := h.s.VerifyAccessToken(ctx, tok[:i+1]+string(sig)); errors.CodeOf(err) != errors.InvalidToken {
 		t.Fatalf("tampered twin of a cached token: %v", err)
 	}
 
 	// Expiry is checked on every use.
 	h.clock.Set(time.Now().Add(DefaultAccessTokenTTL + time.Second))
-	if _, err := h.s.verifyAccessToken(ctx, tok); errors.CodeOf(err) != errors.InvalidToken {
+	if _, err := h.s.VerifyAccessToken(ctx, tok); errors.CodeOf(err) != errors.InvalidToken {
 		t.Fatalf("cached token past its expiry: %v", err)
 	}
 	h.clock.Set(time.Time{})
@@ -66,10 +67,10 @@ func TestVerifiedTokenCache(t *testing.T) {
 	if err := RetireKey(ctx, db.DB, old, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.s.keys.reload(ctx); err != nil {
+	if err := h.s.ReloadKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.s.verifyAccessToken(ctx, tok); errors.CodeOf(err) != errors.InvalidToken {
+	if _, err := h.s.VerifyAccessToken(ctx, tok); errors.CodeOf(err) != errors.InvalidToken {
 		t.Fatalf("cached token whose key was retired: %v", err)
 	}
 
@@ -135,24 +136,8 @@ func basicAuth(id, secret string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
 }
 
-func TestVerifiedTokensBounded(t *testing.T) {
-	c := newVerifiedTokens(2)
-	for i := byte(0); i < 5; i++ {
-		c.add([32]byte{i}, verifiedToken{kid: string('a' + i)})
-	}
-	if len(c.m) != 2 {
-		t.Fatalf("holds %d, want 2", len(c.m))
-	}
-	if _, ok := c.get([32]byte{4}); !ok {
-		t.Fatal("newest entry evicted")
-	}
-	if _, ok := c.get([32]byte{0}); ok {
-		t.Fatal("oldest entry kept")
-	}
-}
-
 // TestClientCacheForgetsDeletedClients: a deleted client stops working on
-// a running server within clientCacheTTL.
+// a running server within ClientCacheTTL.
 func TestClientCacheForgetsDeletedClients(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	h := newHarness(t, db, nil)
@@ -166,10 +151,10 @@ func TestClientCacheForgetsDeletedClients(t *testing.T) {
 	if err := DeleteClient(context.Background(), db.DB, c.ID); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(clientCacheTTL + 2*time.Second)
+	deadline := time.Now().Add(ClientCacheTTL + 2*time.Second)
 	for grant() != 401 {
 		if time.Now().After(deadline) {
-			t.Fatalf("deleted client still accepted %v after deletion", clientCacheTTL+2*time.Second)
+			t.Fatalf("deleted client still accepted %v after deletion", ClientCacheTTL+2*time.Second)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -198,7 +183,7 @@ func TestStagedRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.s.keys.reload(ctx); err != nil {
+	if err := h.s.ReloadKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if kids := jwksKids(); !slices.Contains(kids, next.KID) || !slices.Contains(kids, old) {
@@ -240,14 +225,14 @@ func TestRotateNowWhilePending(t *testing.T) {
 	if emergency.Status != "current" || !emergency.ActiveFrom.Before(pending.ActiveFrom) {
 		t.Fatalf("rotation --now while one is pending: %+v", emergency)
 	}
-	if err := h.s.keys.reload(ctx); err != nil {
+	if err := h.s.ReloadKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := kidOf(issue()); got != emergency.KID {
 		t.Fatalf("signing with %s after rotate --now, want %s", got, emergency.KID)
 	}
 	// The leaked key still verifies until it is retired...
-	if _, err := h.s.verifyAccessToken(ctx, leakedTok); err != nil {
+	if _, err := h.s.VerifyAccessToken(ctx, leakedTok); err != nil {
 		t.Fatalf("before retiring: %v", err)
 	}
 	if err := RetireKey(ctx, db.DB, emergency.KID, time.Now()); err != ErrKeyInUse {
@@ -260,10 +245,10 @@ func TestRotateNowWhilePending(t *testing.T) {
 		t.Fatal(err)
 	}
 	// ...and not after the server's next reload.
-	if err := h.s.keys.reload(ctx); err != nil {
+	if err := h.s.ReloadKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.s.verifyAccessToken(ctx, leakedTok); errors.CodeOf(err) != errors.InvalidToken {
+	if _, err := h.s.VerifyAccessToken(ctx, leakedTok); errors.CodeOf(err) != errors.InvalidToken {
 		t.Fatalf("token of the retired key: %v", err)
 	}
 	_, body := h.get("/.well-known/jwks.json", nil)
@@ -280,7 +265,7 @@ func TestFirstStartWithPendingKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHarness(t, db, nil)
-	if h.s.keys.keys(context.Background()).current == nil {
+	if !h.s.HasSigningKey(context.Background()) {
 		t.Fatal("no signing key")
 	}
 }
@@ -290,7 +275,7 @@ func TestFirstStartWithPendingKey(t *testing.T) {
 // keys also sign ID Tokens: here those live as long as access tokens.)
 func TestSupersededKeysVerifyForATokenLifetime(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
-	h := newHarness(t, db, nil, func(c *Config) { c.IDTokenTTL = DefaultAccessTokenTTL })
+	h := newHarness(t, db, nil, func(c *server.Config) { c.IDTokenTTL = DefaultAccessTokenTTL })
 	c, secret := h.client(ClientRegistration{Grants: []string{GrantClientCredentials}})
 	ctx := context.Background()
 	tr := h.token(url.Values{"grant_type": {"client_credentials"}}, c.ID, secret)
@@ -311,10 +296,10 @@ func TestSupersededKeysVerifyForATokenLifetime(t *testing.T) {
 		{DefaultAccessTokenTTL + 2*time.Minute, false}, // the token is dead anyway
 	} {
 		h.clock.Set(base.Add(tc.at))
-		if err := h.s.keys.reload(ctx); err != nil {
+		if err := h.s.ReloadKeys(ctx); err != nil {
 			t.Fatal(err)
 		}
-		_, err := h.s.verifyAccessToken(ctx, tr.AccessToken)
+		_, err := h.s.VerifyAccessToken(ctx, tr.AccessToken)
 		if (err == nil) != tc.valid {
 			t.Errorf("at +%v: %v, want valid=%v", tc.at, err, tc.valid)
 		}
@@ -335,20 +320,20 @@ func TestActivationReloadsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.s.keys.reload(ctx); err != nil {
+	if err := h.s.ReloadKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer h.clock.Set(time.Time{})
 	h.clock.Set(next.ActiveFrom.Add(time.Second))
 	db.DB.Close()
-	h.s.keys.keys(ctx) // the one reload for this activation; it fails
-	first := h.s.keys.loadedAt.Load()
+	h.s.HasSigningKey(ctx) // the one reload for this activation; it fails
+	first := h.s.KeysLoadedAt()
 	for range 100 {
-		if ks := h.s.keys.keys(ctx); ks.current == nil {
+		if !h.s.HasSigningKey(ctx) {
 			t.Fatal("lost the loaded keys")
 		}
 	}
-	if got := h.s.keys.loadedAt.Load(); got != first {
+	if got := h.s.KeysLoadedAt(); got != first {
 		t.Fatalf("reloaded again after a failed activation reload (%d -> %d)", first, got)
 	}
 }

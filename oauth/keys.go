@@ -355,7 +355,7 @@ func parseSigningKey(kid, alg string, der []byte, created int64) (*signingKey, e
 	if err := checkKeyType(alg, priv); err != nil {
 		return nil, errors.Errorf("signing key %s: %w", kid, err)
 	}
-	pub, err := publicJWK(alg, priv)
+	pub, err := publicJWK(alg, priv.Public())
 	if err != nil {
 		return nil, errors.Errorf("signing key %s: %w", kid, err)
 	}
@@ -397,10 +397,10 @@ func checkKeyType(alg string, priv crypto.Signer) error {
 	return errors.Errorf("not a key for %s", alg)
 }
 
-// publicJWK returns the public half of priv as a JWK for the JWKS (RFC
-// 7517), with kid = its RFC 7638 SHA-256 thumbprint.
-func publicJWK(alg string, priv crypto.Signer) (jose.JSONWebKey, error) {
-	j := jose.JSONWebKey{Key: priv.Public(), Algorithm: alg, Use: "sig"}
+// publicJWK returns a public key as a JWK for the JWKS (RFC 7517), with
+// kid = its RFC 7638 SHA-256 thumbprint.
+func publicJWK(alg string, pub crypto.PublicKey) (jose.JSONWebKey, error) {
+	j := jose.JSONWebKey{Key: pub, Algorithm: alg, Use: "sig"}
 	tp, err := j.Thumbprint(crypto.SHA256)
 	if err != nil {
 		return jose.JSONWebKey{}, err
@@ -466,7 +466,7 @@ func RotateKey(ctx context.Context, db *sql.DB, enc *KeyEncryption, alg string, 
 	if err != nil {
 		return KeyInfo{}, errors.E(errors.ServerError, "").WithCause(op, err)
 	}
-	j, err := publicJWK(alg, priv)
+	j, err := publicJWK(alg, priv.Public())
 	if err != nil {
 		return KeyInfo{}, errors.E(errors.ServerError, "").WithCause(op, err)
 	}

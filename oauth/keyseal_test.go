@@ -1,4 +1,4 @@
-package oauth
+package oauth_test
 
 import (
 	"bytes"
@@ -15,8 +15,8 @@ import (
 
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/internal/testenv"
+	. "github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
-	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // testKeyEncryption encrypts the signing keys of every server in this
@@ -78,7 +78,7 @@ func TestSigningKeysEncryptedAtRest(t *testing.T) {
 
 		// A server without the key-encryption key does not start.
 		_, rdb := miniredisClient(t)
-		_, err := New(context.Background(), Config{Issuer: h.issuer, DB: db.DB, Dialect: string(db.Dialect), Redis: rdb, Wallet: h.wallet, KeyEncryption: newTestKeyEncryption(), Logger: quiet})
+		_, err := New(context.Background(), Config{Issuer: h.issuer, DB: db.DB, Dialect: string(db.Dialect), Redis: rdb, Wallet: noWallet{}, KeyEncryption: newTestKeyEncryption(), Logger: quiet})
 		if !errors.Is(err, ErrKeyEncryption) {
 			t.Errorf("New with the wrong key-encryption key: %v", err)
 		}
@@ -106,31 +106,31 @@ func checkSealed(t *testing.T, h *harness, k storedKey) {
 
 	// Another key-encryption key opens nothing.
 	other := newTestKeyEncryption()
-	if _, err := other.open(k.kid, k.kekID, k.privateKey); !errors.Is(err, ErrKeyEncryption) {
+	if _, err := other.Open(k.kid, k.kekID, k.privateKey); !errors.Is(err, ErrKeyEncryption) {
 		t.Errorf("opened with a key that is not the one: %v", err)
 	}
 	// The ciphertext is bound to its kid (GCM additional data).
-	if _, err := testKeyEncryption.open("another-kid", k.kekID, k.privateKey); !errors.Is(err, ErrKeyEncryption) {
+	if _, err := testKeyEncryption.Open("another-kid", k.kekID, k.privateKey); !errors.Is(err, ErrKeyEncryption) {
 		t.Errorf("opened under another kid: %v", err)
 	}
 	// A flipped bit is refused.
 	flipped := bytes.Clone(raw)
 	flipped[len(flipped)-1] ^= 1
-	if _, err := testKeyEncryption.open(k.kid, k.kekID, base64.StdEncoding.EncodeToString(flipped)); !errors.Is(err, ErrKeyEncryption) {
+	if _, err := testKeyEncryption.Open(k.kid, k.kekID, base64.StdEncoding.EncodeToString(flipped)); !errors.Is(err, ErrKeyEncryption) {
 		t.Errorf("opened an altered key: %v", err)
 	}
-	der, err := testKeyEncryption.open(k.kid, k.kekID, k.privateKey)
+	der, err := testKeyEncryption.Open(k.kid, k.kekID, k.privateKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := parseSigningKey(k.kid, k.alg, der, 0); err != nil {
+	if _, err := ParseSigningKey(k.kid, k.alg, der, 0); err != nil {
 		t.Errorf("decrypted key: %v", err)
 	}
 }
 
 // plaintextKey stores an ES256 key as authd stored keys before they were
 // encrypted (base64 PKCS#8 DER, no kek_id) and returns it.
-func plaintextKey(t *testing.T, db *store.DB, created time.Time) *signingKey {
+func plaintextKey(t *testing.T, db *store.DB, created time.Time) *SigningKey {
 	t.Helper()
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -140,15 +140,15 @@ func plaintextKey(t *testing.T, db *store.DB, created time.Time) *signingKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := publicJWK(AlgES256, priv)
+	kid, err := PublicKID(&priv.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.ExecContext(context.Background(), `INSERT INTO oauth_signing_keys (kid, alg, private_key, created_ms) VALUES ($1, 'ES256', $2, $3)`,
-		j.KeyID, base64.StdEncoding.EncodeToString(der), created.UnixMilli()); err != nil {
+		kid, base64.StdEncoding.EncodeToString(der), created.UnixMilli()); err != nil {
 		t.Fatal(err)
 	}
-	sk, err := parseSigningKey(j.KeyID, "ES256", der, created.UnixMilli())
+	sk, err := ParseSigningKey(kid, "ES256", der, created.UnixMilli())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,15 +164,14 @@ func TestPlaintextKeysEncryptedAtStart(t *testing.T) {
 		h := newHarness(t, db, nil)
 		keys := storedKeys(t, db)
 		// The old ES256 key, encrypted, and a new RS256 key for ID Tokens.
-		if len(keys) != 2 || keys[0].kid != old.kid || keys[0].kekID != testKeyEncryption.ID() ||
+		if len(keys) != 2 || keys[0].kid != old.KID() || keys[0].kekID != testKeyEncryption.ID() ||
 			keys[1].alg != AlgRS256 || keys[1].kekID != testKeyEncryption.ID() {
 			t.Fatalf("after start: %+v", keys)
 		}
 		// A token the plaintext key signed before the upgrade verifies.
 		c, secret := h.client(ClientRegistration{Grants: []string{GrantClientCredentials}})
 		now := time.Now()
-		tok, err := old.sign(&accessClaims{Iss: h.issuer, Sub: c.ID, Aud: jwt.Audience{h.issuer}, ClientID: c.ID, Scope: "profile",
-			Iat: now.Unix(), Exp: now.Add(time.Minute).Unix(), Jti: newFamily() + ".x"})
+		tok, err := old.SignAccessToken(h.issuer, c.ID, c.ID, "profile", NewFamily()+".x", now, now.Add(time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,43 +233,8 @@ func TestReencryptKeys(t *testing.T) {
 		// The new key alone now runs a server.
 		_, rdb := miniredisClient(t)
 		if _, err := New(ctx, Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: string(db.Dialect), Redis: rdb,
-			Wallet: newFakeWallet(), KeyEncryption: onlyNew, Logger: quiet}); err != nil {
+			Wallet: noWallet{}, KeyEncryption: onlyNew, Logger: quiet}); err != nil {
 			t.Errorf("New with only the new key-encryption key: %v", err)
 		}
 	})
-}
-
-func TestNewKeyEncryption(t *testing.T) {
-	k := randomKEK()
-	for _, tc := range []struct {
-		name string
-		keys [][]byte
-	}{
-		{"none", nil},
-		{"short", [][]byte{k[:16]}},
-		{"long", [][]byte{append(bytes.Clone(k), 0)}},
-		{"repeated", [][]byte{k, randomKEK(), k}},
-	} {
-		if _, err := NewKeyEncryption(tc.keys...); err == nil {
-			t.Errorf("%s: accepted", tc.name)
-		}
-	}
-	ke, err := NewKeyEncryption(k, randomKEK())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ids := ke.IDs(); len(ids) != 2 || ids[0] != ke.ID() || len(ke.ID()) != 16 || ids[0] == ids[1] {
-		t.Errorf("ids %v", ids)
-	}
-	// Two sealings of one key differ (fresh nonces) and both open.
-	id1, a, _ := ke.seal("kid", []byte("der"))
-	id2, b, _ := ke.seal("kid", []byte("der"))
-	if a == b || id1 != id2 {
-		t.Error("sealing is deterministic")
-	}
-	for _, s := range []string{a, b} {
-		if der, err := ke.open("kid", id1, s); err != nil || string(der) != "der" {
-			t.Errorf("open: %q %v", der, err)
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package oauth
+package oauth_test
 
 import (
 	"context"
@@ -12,7 +12,9 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/internal/server"
 	"github.com/authd-dev/authd/internal/testenv"
+	. "github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 	"github.com/redis/go-redis/v9"
 )
@@ -53,9 +55,9 @@ func (f *failAtStep) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 func newFailingHarness(t *testing.T, db *store.DB) (*harness, *failAtStep) {
 	t.Helper()
 	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { rdb.Close() })
-	f := &failAtStep{mr: mr, cmd: "set", prefix: familyKey("")[:len(familyKey(""))-2]}
+	f := &failAtStep{mr: mr, cmd: "set", prefix: FamilyKey("")[:len(FamilyKey(""))-2]}
 	rdb.AddHook(f)
 	return newHarness(t, db, rdb), f
 }
@@ -135,7 +137,7 @@ func TestCodeReuseCompletesAfterRedisFailure(t *testing.T) {
 		h, fail := newFailingHarness(t, db)
 		const ru = "https://app.example.com/cb"
 		c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
-		form := url.Values{"grant_type": {"authorization_code"}, "code": {h.code(h.wallet.user(""), codeParams(c, ru, ""))}, "redirect_uri": {ru}}
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {h.code(h.wallet.user(), codeParams(c, ru, ""))}, "redirect_uri": {ru}}
 		first := h.token(form, c.ID, secret)
 		first.wantOK(t)
 
@@ -166,7 +168,7 @@ func TestOthersCannotBurnACode(t *testing.T) {
 		conf, confSecret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
 		verifier, challenge := pkce()
 		wrongVerifier, _ := pkce()
-		code := h.code(h.wallet.user(""), codeParams(victim, ru, challenge))
+		code := h.code(h.wallet.user(), codeParams(victim, ru, challenge))
 		present := func(clientID, secret, redirectURI, ver string) tokenResp {
 			v := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}}
 			if ver != "" {
@@ -217,17 +219,17 @@ func TestOthersCannotBurnACode(t *testing.T) {
 func TestRefreshFamilyMaxLifetime(t *testing.T) {
 	testenv.EachDB(t, func(t *testing.T, db *store.DB) {
 		const ttl, max = time.Hour, 2 * time.Hour
-		h := newHarness(t, db, nil, func(c *Config) { c.RefreshTokenTTL, c.RefreshFamilyMax = ttl, max })
+		h := newHarness(t, db, nil, func(c *server.Config) { c.RefreshTokenTTL, c.RefreshFamilyMax = ttl, max })
 		const ru = "https://app.example.com/cb"
 		c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
 		start := time.Now().Truncate(time.Second)
 		h.clock.Set(start)
-		tr := h.token(url.Values{"grant_type": {"authorization_code"}, "code": {h.code(h.wallet.user(""), codeParams(c, ru, ""))}, "redirect_uri": {ru}}, c.ID, secret)
+		tr := h.token(url.Values{"grant_type": {"authorization_code"}, "code": {h.code(h.wallet.user(), codeParams(c, ru, ""))}, "redirect_uri": {ru}}, c.ID, secret)
 		tr.wantOK(t)
 		expiry := func(tok string) time.Time {
 			t.Helper()
 			var ms int64
-			if err := db.QueryRowContext(context.Background(), `SELECT expires_ms FROM oauth_refresh_tokens WHERE hash = $1`, hashToken(tok)).Scan(&ms); err != nil {
+			if err := db.QueryRowContext(context.Background(), `SELECT expires_ms FROM oauth_refresh_tokens WHERE hash = $1`, HashToken(tok)).Scan(&ms); err != nil {
 				t.Fatal(err)
 			}
 			return time.UnixMilli(ms)
@@ -284,10 +286,10 @@ func TestRefreshFamilyMaxAppliesToStoredGrants(t *testing.T) {
 	c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
 	start := time.Now()
 	h.clock.Set(start)
-	tr := h.token(url.Values{"grant_type": {"authorization_code"}, "code": {h.code(h.wallet.user(""), codeParams(c, ru, ""))}, "redirect_uri": {ru}}, c.ID, secret)
+	tr := h.token(url.Values{"grant_type": {"authorization_code"}, "code": {h.code(h.wallet.user(), codeParams(c, ru, ""))}, "redirect_uri": {ru}}, c.ID, secret)
 	tr.wantOK(t)
 
-	short := newHarness(t, db, nil, func(cfg *Config) { cfg.RefreshFamilyMax = time.Hour })
+	short := newHarness(t, db, nil, func(cfg *server.Config) { cfg.RefreshFamilyMax = time.Hour })
 	short.clock.Set(start.Add(time.Hour))
 	short.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}}, c.ID, secret).wantError(t, 400, "invalid_grant")
 	short.clock.Set(start.Add(time.Hour - time.Second))
@@ -326,7 +328,7 @@ func TestDeletedClientTokensRefused(t *testing.T) {
 		if err := DeleteClient(context.Background(), db.DB, c.ID); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(clientCacheTTL + 100*time.Millisecond)
+		time.Sleep(ClientCacheTTL + 100*time.Millisecond)
 
 		resp, body = h.userinfo(tr.AccessToken)
 		wantStatus(t, "userinfo after the deletion", resp, body, http.StatusUnauthorized)
@@ -357,7 +359,7 @@ func TestDenyListRestoredAtStart(t *testing.T) {
 
 		mr, rdb := miniredisClient(t) // a Redis that remembers nothing
 		s2, err := New(context.Background(), Config{Issuer: h.issuer, DB: db.DB, Dialect: string(db.Dialect), Redis: rdb,
-			Wallet: h.wallet, KeyEncryption: testKeyEncryption, Logger: quiet})
+			Wallet: noWallet{}, KeyEncryption: testKeyEncryption, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -373,13 +375,13 @@ func TestDenyListRestoredAtStart(t *testing.T) {
 		if err := userinfo(live.AccessToken); err != nil {
 			t.Errorf("live access token: %v", err)
 		}
-		claims, err := h.s.verifyAccessToken(context.Background(), revoked.AccessToken)
+		claims, err := h.s.VerifyAccessToken(context.Background(), revoked.AccessToken)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fam, _ := familyOf(claims.Jti)
-		if ttl := mr.TTL(familyKey(fam)); ttl <= familyDenyTTL(h.s.cfg)-time.Minute || ttl > familyDenyTTL(h.s.cfg) {
-			t.Errorf("restored key lives %v, want about %v", ttl, familyDenyTTL(h.s.cfg))
+		fam, _ := FamilyOf(claims.Jti)
+		if ttl := mr.TTL(FamilyKey(fam)); ttl <= h.s.FamilyDenyTTL()-time.Minute || ttl > h.s.FamilyDenyTTL() {
+			t.Errorf("restored key lives %v, want about %v", ttl, h.s.FamilyDenyTTL())
 		}
 
 		// Once every access token of the grant has expired, there is
@@ -387,14 +389,14 @@ func TestDenyListRestoredAtStart(t *testing.T) {
 		for _, tc := range []struct {
 			after time.Duration
 			want  bool
-		}{{familyDenyTTL(h.s.cfg) - time.Minute, true}, {familyDenyTTL(h.s.cfg) + time.Second, false}} {
+		}{{h.s.FamilyDenyTTL() - time.Minute, true}, {h.s.FamilyDenyTTL() + time.Second, false}} {
 			mr, rdb := miniredisClient(t)
 			later := time.Now().Add(tc.after)
 			if _, err := New(context.Background(), Config{Issuer: h.issuer, DB: db.DB, Dialect: string(db.Dialect), Redis: rdb,
-				Wallet: h.wallet, KeyEncryption: testKeyEncryption, Logger: quiet, Now: func() time.Time { return later }}); err != nil {
+				Wallet: noWallet{}, KeyEncryption: testKeyEncryption, Logger: quiet, Now: func() time.Time { return later }}); err != nil {
 				t.Fatal(err)
 			}
-			if got := mr.Exists(familyKey(fam)); got != tc.want {
+			if got := mr.Exists(FamilyKey(fam)); got != tc.want {
 				t.Errorf("started %v after the revocation: deny-list key restored %v, want %v", tc.after, got, tc.want)
 			}
 		}

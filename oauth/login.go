@@ -2,7 +2,7 @@ package oauth
 
 import (
 	"bytes"
-	"context"
+	"crypto/subtle"
 	"html/template"
 	"io"
 	"net/http"
@@ -47,7 +47,7 @@ var scopeTexts = map[string]string{
 var providerLabels = map[string]string{"google": "Google", "github": "GitHub"}
 
 // renderLogin writes the login page (200); the page with an error on it
-// is written by httperr.Write, through loginErrorPage.
+// is written by httperr.Write, through loginPage.
 func (s *Server) renderLogin(w http.ResponseWriter, v loginView) error {
 	var buf bytes.Buffer
 	if err := s.executeLogin(&buf, v); err != nil {
@@ -101,25 +101,12 @@ func (s *Server) executeLogin(w io.Writer, v loginView) error {
 	return loginTemplate.Execute(w, d)
 }
 
-// loginPage is the httperr.Page of a login attempt on p: httperr.Write
-// shows the failure on the login page, with the form kept.
+// loginPage is the httperr.Page of a failure on the login form: the
+// login page for p (nil: the error alone, no form), with the failure
+// shown and address kept. It only renders.
 func (s *Server) loginPage(p *Pending, address string) httperr.Page {
 	return func(w io.Writer, d httperr.PageData) error {
 		return s.executeLogin(w, loginView{Pending: p, Error: &d, Address: address})
-	}
-}
-
-// loginErrorPage is the httperr.Page of a failed wallet sign-in at
-// /authorize: a fresh login (stored only when the page is actually
-// rendered) so the user can still sign in by hand.
-func (s *Server) loginErrorPage(ctx context.Context, p *Pending, address string) httperr.Page {
-	return func(w io.Writer, d httperr.PageData) error {
-		v := loginView{Error: &d, Address: address}
-		cp := *p
-		if err := s.SavePending(context.WithoutCancel(ctx), &cp); err == nil {
-			v.Pending = &cp
-		}
-		return s.executeLogin(w, v)
 	}
 }
 
@@ -225,3 +212,104 @@ You will be sent back to <strong>{{$.RedirectHost}}</strong>.</p>
 </body>
 </html>
 `))
+
+// startLogin stores p as a pending login for a login page (SavePending)
+// bound to the browser it is shown to: a random nonce goes to that browser
+// in the login cookie, and its hash into p.Binding, so that Login accepts
+// the page's form only from a browser holding the cookie (boundLogin).
+// Knowing the login id, which is on the page and in the signed message, is
+// not enough to post the form from elsewhere.
+//
+// Errors: temporarily_unavailable.
+func (s *Server) startLogin(w http.ResponseWriter, r *http.Request, p *Pending) error {
+	nonce := randomToken(32)
+	p.Binding = hashHex(nonce)
+	if err := s.SavePending(r.Context(), p); err != nil {
+		return err
+	}
+	http.SetCookie(w, s.loginCookie(p.ID, nonce, int(s.cfg.LoginTTL/time.Second)))
+	return nil
+}
+
+// loginCookie is the cookie binding the login id to a browser: named for
+// the login (a person may have several sign-ins open), holding the nonce
+// whose hash the pending login keeps. It is sent only to the issuer's
+// /authorize/login, never to scripts, and only with requests from authd's
+// own pages (SameSite=Strict): a form posted from another site arrives
+// without it. maxAge < 0 deletes it.
+func (s *Server) loginCookie(id, nonce string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     "authd_login_" + hashHex(id)[:12],
+		Value:    nonce,
+		Path:     s.issuerURL.Path + "/authorize/login",
+		MaxAge:   maxAge,
+		Secure:   s.issuerURL.Scheme == "https",
+		HttpOnly: true,
+		SameSite: http.SameSiteStrictMode,
+	}
+}
+
+// errForeignLogin is the answer to a login form that did not come from
+// the login page in this browser.
+func errForeignLogin(cause string) *errors.Error {
+	return errors.E(errors.AccessDenied, "This sign-in form was not submitted from the sign-in page authd showed this browser; start the sign-in again from the application").
+		WithCause("oauth.Login", errors.New(cause))
+}
+
+// boundLogin checks that r comes from the browser p's login page was shown
+// to: it carries the login cookie whose nonce hashes to p.Binding.
+//
+// Errors: access_denied.
+func (s *Server) boundLogin(r *http.Request, p *Pending) error {
+	c, err := r.Cookie(s.loginCookie(p.ID, "", 0).Name)
+	if err != nil || p.Binding == "" {
+		return errForeignLogin("no login cookie for this login")
+	}
+	if subtle.ConstantTimeCompare([]byte(hashHex(c.Value)), []byte(p.Binding)) != 1 {
+		return errForeignLogin("login cookie of another login")
+	}
+	return nil
+}
+
+// sameOrigin refuses a request another site made a browser send: one with
+// Sec-Fetch-Site: cross-site, or with an Origin other than the issuer's
+// (Fetch; RFC 6454 §7). A request with neither header (an older browser,
+// a script) passes: the login cookie still binds it.
+//
+// Errors: access_denied.
+func (s *Server) sameOrigin(r *http.Request) error {
+	if strings.EqualFold(r.Header.Get("Sec-Fetch-Site"), "cross-site") {
+		return errForeignLogin("Sec-Fetch-Site: cross-site")
+	}
+	origin := r.Header.Values("Origin")
+	if len(origin) == 0 {
+		return nil
+	}
+	if len(origin) > 1 || !s.isIssuerOrigin(origin[0]) {
+		return errForeignLogin("cross-origin post")
+	}
+	return nil
+}
+
+// isIssuerOrigin reports whether origin (an Origin header's value) is the
+// issuer's origin: same scheme, host and port.
+func (s *Server) isIssuerOrigin(origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Path != "" || u.RawQuery != "" || u.User != nil || u.Host == "" {
+		return false // includes "null"
+	}
+	return strings.EqualFold(u.Scheme, s.issuerURL.Scheme) &&
+		strings.EqualFold(u.Hostname(), s.issuerURL.Hostname()) &&
+		effectivePort(u) == effectivePort(s.issuerURL)
+}
+
+// effectivePort is u's port, or its scheme's default.
+func effectivePort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "https") {
+		return "443"
+	}
+	return "80"
+}

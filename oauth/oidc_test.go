@@ -1,4 +1,4 @@
-package oauth
+package oauth_test
 
 import (
 	"context"
@@ -18,7 +18,9 @@ import (
 
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/httperr"
+	"github.com/authd-dev/authd/internal/server"
 	"github.com/authd-dev/authd/internal/testenv"
+	. "github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -99,7 +101,7 @@ func TestIDToken(t *testing.T) {
 		for _, alg := range []string{AlgRS256, AlgES256} {
 			t.Run(alg, func(t *testing.T) {
 				c, secret := h.oidcClient(map[string]string{AlgRS256: "", AlgES256: AlgES256}[alg])
-				addr := h.wallet.user("")
+				addr := h.wallet.user()
 				before := time.Now().Truncate(time.Second)
 				tr := h.exchange(c, secret, h.code(addr, oidcRequest(c, map[string]string{"nonce": "n-0S6_WzA2Mj ü"})))
 				after := time.Now()
@@ -126,13 +128,7 @@ func TestIDToken(t *testing.T) {
 				if exp-iat != int64(DefaultIDTokenTTL/time.Second) || authTime < before.Unix() || authTime > after.Unix() || iat < authTime {
 					t.Errorf("iat %d exp %d auth_time %d (signed in between %d and %d)", iat, exp, authTime, before.Unix(), after.Unix())
 				}
-				var wantKid string
-				for _, k := range h.s.keys.keys(context.Background()).byKid {
-					if k.alg == alg && k == h.s.keys.keys(context.Background()).signer(alg) {
-						wantKid = k.kid
-					}
-				}
-				if hdr.KeyID != wantKid {
+				if wantKid := h.s.SigningKID(context.Background(), alg); hdr.KeyID != wantKid {
 					t.Errorf("kid %s, want the current %s key %s", hdr.KeyID, alg, wantKid)
 				}
 
@@ -169,7 +165,7 @@ func TestIDToken(t *testing.T) {
 
 		t.Run("no nonce, no openid", func(t *testing.T) {
 			c, secret := h.oidcClient("")
-			addr := h.wallet.user("")
+			addr := h.wallet.user()
 			tr := h.exchange(c, secret, h.code(addr, oidcRequest(c, nil)))
 			if _, claims := h.idToken(tr.IDToken); claims["nonce"] != nil {
 				t.Errorf("nonce %v without one in the request", claims["nonce"])
@@ -201,12 +197,12 @@ func must(b []byte, err error) []byte {
 // Google or GitHub.
 func TestIDTokenSignInMethods(t *testing.T) {
 	google := newFakeUpstream(KindGoogle)
-	h := newHarness(t, testenv.DB(t, store.SQLite), nil, func(c *Config) { c.Upstreams = []Upstream{google} })
+	h := newHarness(t, testenv.DB(t, store.SQLite), nil, func(c *server.Config) { c.Upstreams = []Upstream{google} })
 	c, secret := h.oidcClient("")
 	browser := map[string]string{"Accept": "text/html"}
 
 	t.Run("login page", func(t *testing.T) {
-		addr := h.wallet.user("")
+		addr := h.wallet.user()
 		resp, body := h.get(authorizeURL(oidcRequest(c, map[string]string{"nonce": "abc", "login_hint": addr})), browser)
 		if resp.StatusCode != 200 {
 			t.Fatalf("login page: %d", resp.StatusCode)
@@ -278,9 +274,9 @@ func (h *harness) authorizeRedirect(t *testing.T, addr string, v url.Values) url
 // the client with state and iss (the harness checks every redirect's
 // error_uri against /docs/errors).
 func TestAuthorizeOIDCParams(t *testing.T) {
-	h := newHarness(t, testenv.DB(t, store.SQLite), nil, func(c *Config) { c.Upstreams = []Upstream{newFakeUpstream(KindGoogle)} })
+	h := newHarness(t, testenv.DB(t, store.SQLite), nil, func(c *server.Config) { c.Upstreams = []Upstream{newFakeUpstream(KindGoogle)} })
 	c, secret := h.oidcClient("")
-	addr, other := h.wallet.user(""), h.wallet.user("")
+	addr, other := h.wallet.user(), h.wallet.user()
 	hintFor := func(who string) string {
 		return h.exchange(c, secret, h.code(who, oidcRequest(c, nil))).IDToken
 	}
@@ -312,7 +308,7 @@ func TestAuthorizeOIDCParams(t *testing.T) {
 		{"max_age negative", addr, map[string]string{"max_age": "-1"}, "invalid_request"},
 		{"max_age not a number", addr, map[string]string{"max_age": "1h"}, "invalid_request"},
 		{"max_age with sign", addr, map[string]string{"max_age": "+60"}, "invalid_request"},
-		{"nonce too long", addr, map[string]string{"nonce": strings.Repeat("n", maxNonceLen+1)}, "invalid_request"},
+		{"nonce too long", addr, map[string]string{"nonce": strings.Repeat("n", MaxNonceLen+1)}, "invalid_request"},
 		{"id_token_hint of the signer", addr, map[string]string{"id_token_hint": hint, "prompt": "none"}, ""},
 		{"id_token_hint of another user", addr, map[string]string{"id_token_hint": otherHint, "prompt": "none"}, "login_required"},
 		{"id_token_hint of another user, no prompt", addr, map[string]string{"id_token_hint": otherHint}, "login_required"},
@@ -432,9 +428,9 @@ func TestOIDCErrorCodesRedirect(t *testing.T) {
 func TestUserInfoByScope(t *testing.T) {
 	testenv.EachDB(t, func(t *testing.T, db *store.DB) {
 		github := newFakeUpstream(KindGitHub)
-		h := newHarness(t, db, nil, func(c *Config) { c.Upstreams = []Upstream{github} })
+		h := newHarness(t, db, nil, func(c *server.Config) { c.Upstreams = []Upstream{github} })
 		c, secret := h.oidcClient("")
-		addr := h.wallet.user("02" + strings.Repeat("ab", 32))
+		addr := h.wallet.user()
 		viaGitHub := func(scope string) string {
 			resp, body := h.get(authorizeURL(oidcRequest(c, map[string]string{"scope": scope, "provider": "github"})), nil)
 			if resp.StatusCode != http.StatusFound {
@@ -458,7 +454,7 @@ func TestUserInfoByScope(t *testing.T) {
 			}, map[string]any{"sub": addr}},
 			{"wallet, openid profile email", func() string {
 				return h.exchange(c, secret, h.code(addr, oidcRequest(c, map[string]string{"scope": "openid profile email"}))).AccessToken
-			}, map[string]any{"sub": addr, "preferred_username": addr, "address": addr, "pubkey": "02" + strings.Repeat("ab", 32)}},
+			}, map[string]any{"sub": addr, "preferred_username": addr, "address": addr, "pubkey": h.wallet.pubkey(addr)}},
 			{"github, openid profile", func() string { return viaGitHub("openid profile") },
 				map[string]any{"sub": "github:4242", "preferred_username": "pat", "name": "Pat Person", "picture": "https://pictures.example/pat.png"}},
 			{"github, openid email", func() string { return viaGitHub("openid email") },
@@ -495,7 +491,7 @@ func TestRS256Rotation(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	h := newHarness(t, db, nil)
 	c, secret := h.oidcClient("")
-	addr := h.wallet.user("")
+	addr := h.wallet.user()
 	ctx := context.Background()
 	issue := func() string { return h.exchange(c, secret, h.code(addr, oidcRequest(c, nil))).IDToken }
 	oldTok := issue()
@@ -507,7 +503,7 @@ func TestRS256Rotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.s.keys.reload(ctx); err != nil {
+	if err := h.s.ReloadKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if kids := jwksKids(t, h, AlgRS256); !slices.Equal(kids, []string{next.KID, oldKid}) {
@@ -534,55 +530,14 @@ func TestRS256Rotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.clock.Set(now.Add(KeyActivationDelay + DefaultIDTokenTTL - time.Minute))
-	h.s.keys.reload(ctx)
+	h.s.ReloadKeys(ctx)
 	if kids := jwksKids(t, h, AlgRS256); len(kids) != 3 || kids[2] != oldKid {
 		t.Errorf("JWKS RS256 keys within an ID Token lifetime %v", kids)
 	}
 	h.clock.Set(now.Add(KeyActivationDelay + DefaultIDTokenTTL + 2*time.Minute))
-	h.s.keys.reload(ctx)
+	h.s.ReloadKeys(ctx)
 	if kids := jwksKids(t, h, AlgRS256); len(kids) != 2 || slices.Contains(kids, oldKid) {
 		t.Errorf("JWKS RS256 keys after an ID Token lifetime %v", kids)
-	}
-}
-
-// TestAccessTokenHeaderChecks: the access-token verifier takes ES256 JWS
-// with typ at+jwt only, from a key that signs access tokens.
-func TestAccessTokenHeaderChecks(t *testing.T) {
-	h := newHarness(t, testenv.DB(t, store.SQLite), nil)
-	ctx := context.Background()
-	ks := h.s.keys.keys(ctx)
-	now := time.Now()
-	claims := accessClaims{Iss: h.issuer, Sub: "1Someone", Aud: jwt.Audience{h.issuer}, ClientID: "c", Scope: "profile",
-		Iat: now.Unix(), Exp: now.Add(time.Minute).Unix(), Jti: newFamily() + ".x"}
-	sign := func(alg jose.SignatureAlgorithm, key any, kid string, opts *jose.SignerOptions) string {
-		s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: key, KeyID: kid}}, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok, err := jwt.Signed(s).Claims(claims).Serialize()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
-	at := func() *jose.SignerOptions { return (&jose.SignerOptions{}).WithType("at+jwt") }
-	good := sign(jose.ES256, ks.current.priv, ks.current.kid, at())
-	if _, err := h.s.verifyAccessToken(ctx, good); err != nil {
-		t.Fatalf("well-formed token: %v", err)
-	}
-	for name, tok := range map[string]string{
-		"typ JWT":              sign(jose.ES256, ks.current.priv, ks.current.kid, (&jose.SignerOptions{}).WithType("JWT")),
-		"no typ":               sign(jose.ES256, ks.current.priv, ks.current.kid, nil),
-		"crit":                 sign(jose.ES256, ks.current.priv, ks.current.kid, at().WithCritical("b64").WithBase64(true)),
-		"RS256 by the RSA key": sign(jose.RS256, ks.currentRS256.priv, ks.currentRS256.kid, at()),
-		"unknown kid":          sign(jose.ES256, ks.current.priv, "nope", at()),
-	} {
-		if _, err := h.s.verifyAccessToken(ctx, tok); errors.CodeOf(err) != errors.InvalidToken {
-			t.Errorf("%s: %v", name, err)
-		}
-	}
-	if _, err := h.s.verifyAccessToken(ctx, sign(jose.ES256, ks.current.priv, ks.current.kid, (&jose.SignerOptions{}).WithType("application/at+jwt"))); err != nil {
-		t.Errorf("typ application/at+jwt (RFC 9068 §4): %v", err)
 	}
 }
 
@@ -595,52 +550,4 @@ func serveError(h *harness, err error) *httptest.ResponseRecorder {
 	httperr.Middleware(httperr.Config{URIBase: h.issuer + "/docs/errors", Logger: quiet},
 		httperr.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return err })).ServeHTTP(rec, req)
 	return rec
-}
-
-// TestAccessTokenLifetime: exp, iat and nbf on both sides of their limits,
-// checked on every use of a remembered token: invalid from exp itself
-// (RFC 7519 §4.1.4), iat and nbf at most a minute ahead of this server.
-func TestAccessTokenLifetime(t *testing.T) {
-	h := newHarness(t, testenv.DB(t, store.SQLite), nil)
-	ctx := context.Background()
-	ks := h.s.keys.keys(ctx)
-	base := time.Unix(time.Now().Unix(), 0)
-	mint := func(iat, exp time.Time, nbf *jwt.NumericDate) string {
-		c := accessClaims{Iss: h.issuer, Sub: "1Someone", Aud: jwt.Audience{h.issuer}, ClientID: "c",
-			Iat: iat.Unix(), Exp: exp.Unix(), Nbf: nbf, Jti: newFamily() + ".x"}
-		tok, err := ks.current.sign(&c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
-	defer h.clock.Set(time.Time{})
-	for _, tc := range []struct {
-		name     string
-		iat, exp time.Time
-		now      time.Time
-		valid    bool
-		nbf      *jwt.NumericDate
-	}{
-		{"a second before exp", base, base.Add(time.Minute), base.Add(59 * time.Second), true, nil},
-		{"at exp", base, base.Add(time.Minute), base.Add(time.Minute), false, nil},
-		{"half a second after exp", base, base.Add(time.Minute), base.Add(time.Minute + 500*time.Millisecond), false, nil},
-		{"iat a minute ahead", base.Add(time.Minute), base.Add(time.Hour), base, true, nil},
-		{"iat 61 s ahead", base.Add(61 * time.Second), base.Add(time.Hour), base, false, nil},
-		{"nbf a minute ahead", base, base.Add(time.Hour), base, true, jwt.NewNumericDate(base.Add(time.Minute))},
-		{"nbf 61 s ahead", base, base.Add(time.Hour), base, false, jwt.NewNumericDate(base.Add(61 * time.Second))},
-	} {
-		tok := mint(tc.iat, tc.exp, tc.nbf)
-		for _, round := range []string{"first", "remembered"} {
-			h.clock.Set(tc.now)
-			if _, err := h.s.verifyAccessToken(ctx, tok); (err == nil) != tc.valid {
-				t.Errorf("%s (%s use): %v, want valid=%v", tc.name, round, err, tc.valid)
-			}
-			if !tc.valid {
-				// Remembered only after a success: verify once in its life.
-				h.clock.Set(tc.iat)
-				h.s.verifyAccessToken(ctx, tok)
-			}
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package oauth
+package oauth_test
 
 import (
 	"context"
@@ -13,7 +13,9 @@ import (
 
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/httperr"
+	"github.com/authd-dev/authd/internal/server"
 	"github.com/authd-dev/authd/internal/testenv"
+	. "github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 )
 
@@ -32,7 +34,7 @@ func testProviderSeam(t *testing.T, db *store.DB) {
 	ctx := context.Background()
 	v := codeParams(c, ru, "")
 	v.Set("state", "st")
-	p, err := h.s.validateAuthorize(ctx, v, h.s.clients.get)
+	p, err := h.s.ValidateAuthorize(ctx, v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +138,7 @@ func TestRedisCluster(t *testing.T) {
 			t.Fatalf("%d: revoked token %d", i, resp.StatusCode)
 		}
 	}
-	addr := h.wallet.user("")
+	addr := h.wallet.user()
 	code := h.code(addr, codeParams(c, ru, ""))
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {ru}}
 	first := h.token(form, c.ID, secret)
@@ -159,7 +161,7 @@ func TestRedisCluster(t *testing.T) {
 func TestUnavailable(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	mr, rdb := miniredisClient(t)
-	h := newHarness(t, db, rdb, func(c *Config) { c.Timeout = 500 * time.Millisecond })
+	h := newHarness(t, db, rdb, func(c *server.Config) { c.StoreTimeout = 500 * time.Millisecond })
 	const ru = "https://app.example.com/cb"
 	c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}, Grants: []string{"authorization_code", "refresh_token", "client_credentials"}})
 	tr, addr := h.walletTokens(c, secret, "")
@@ -185,7 +187,7 @@ func TestUnavailable(t *testing.T) {
 
 	// A client nobody has used yet, so no server has it in memory.
 	fresh, freshSecret := h.client(ClientRegistration{RedirectURIs: []string{ru}, Grants: []string{"authorization_code", "client_credentials"}})
-	// A client just used is remembered for clientCacheTTL: its grants
+	// A client just used is remembered for ClientCacheTTL: its grants
 	// that need nothing else from the database keep working through a
 	// database blip.
 	if tr := h.token(url.Values{"grant_type": {"client_credentials"}}, c.ID, secret); tr.status != 200 {

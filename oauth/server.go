@@ -29,14 +29,15 @@
 //
 // # Wiring
 //
-// The handlers have the httperr.HandlerFunc shape. Inside httperr.Middleware
-// and httperr.Routes, the server routes them like this (outermost first;
-// "limit" is package ratelimit's limiter, "form" httperr.LimitBody of
+// The handlers have the httperr.HandlerFunc shape. The route table of
+// internal/server routes them like this (outermost first; "html" is
+// httperr.HTML, "limit" the rate limiter, "form" httperr.LimitBody of
 // 64 KiB):
 //
-//	GET  /authorize                     limit → Authorize
-//	POST /authorize                     limit → form → Authorize
-//	POST /authorize/login               limit → form → Login
+//	GET  /authorize                     html → limit → Authorize
+//	POST /authorize                     html → limit → form → Authorize
+//	POST /authorize/login               html → limit → form → Login
+//	GET  /callback/{provider}           html → Callback
 //	POST /token                         CORS → limit → form → Token
 //	GET|POST /userinfo                  CORS → Identify → limit(subject) → UserInfo
 //	POST /revoke                        CORS → form → Revoke
@@ -44,7 +45,7 @@
 //	GET  /.well-known/oauth-authorization-server  CORS → Metadata
 //	GET  /.well-known/openid-configuration        CORS → OpenIDConfiguration
 //	GET  /.well-known/jwks.json         CORS → JWKS
-//	OPTIONS on each CORS route          CORS(nil) (answers every OPTIONS itself)
+//	OPTIONS on each CORS route          Preflight
 //
 // Identify validates the Bearer token before the limiter so that /userinfo
 // is limited per subject; it never answers, and SubjectFromContext gives
@@ -139,7 +140,8 @@ type Config struct {
 }
 
 // Server is the authorization server. Its handlers have the
-// httperr.HandlerFunc shape; the lead's route table adapts them.
+// httperr.HandlerFunc shape; the route table of internal/server adapts
+// them.
 type Server struct {
 	cfg       Config
 	issuer    string

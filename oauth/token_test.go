@@ -1,4 +1,4 @@
-package oauth
+package oauth_test
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/authd-dev/authd/httperr"
 	"github.com/authd-dev/authd/internal/testenv"
+	. "github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 )
 
@@ -32,14 +33,15 @@ func codeParams(c *Client, ru, challenge string) url.Values {
 
 // TestTokenEndpointErrors: every way a token request can be wrong gets the
 // RFC 6749 code with the catalog status (400, 401 only for invalid_client,
-// with WWW-Authenticate: Basic when Basic was used), never a 500.
+// with WWW-Authenticate naming the scheme the client used, or Basic), never
+// a 500.
 func TestTokenEndpointErrors(t *testing.T) {
 	testenv.EachDB(t, func(t *testing.T, db *store.DB) {
 		h := newHarness(t, db, nil)
 		const ru = "https://app.example.com/cb"
 		c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
 		pub, _ := h.client(ClientRegistration{RedirectURIs: []string{ru}, Public: true})
-		addr := h.wallet.user("")
+		addr := h.wallet.user()
 		code := func() string { return h.code(addr, codeParams(c, ru, "")) }
 		basic := func(id, sec string) string {
 			r := &http.Request{Header: http.Header{}}
@@ -61,14 +63,14 @@ func TestTokenEndpointErrors(t *testing.T) {
 			{"repeated grant_type", url.Values{"grant_type": {"authorization_code", "authorization_code"}}, "", 400, "invalid_request", ""},
 			{"two auth methods", url.Values{"grant_type": {"client_credentials"}, "client_secret": {secret}}, basic(c.ID, secret), 400, "invalid_request", ""},
 			{"mismatched client_id", url.Values{"grant_type": {"client_credentials"}, "client_id": {pub.ID}}, basic(c.ID, secret), 400, "invalid_request", ""},
-			{"no credentials", url.Values{"grant_type": {"client_credentials"}}, "", 401, "invalid_client", ""},
-			{"unknown client, post", url.Values{"grant_type": {"client_credentials"}, "client_id": {"nope"}, "client_secret": {"x"}}, "", 401, "invalid_client", ""},
+			{"no credentials", url.Values{"grant_type": {"client_credentials"}}, "", 401, "invalid_client", `Basic realm="authd"`},
+			{"unknown client, post", url.Values{"grant_type": {"client_credentials"}, "client_id": {"nope"}, "client_secret": {"x"}}, "", 401, "invalid_client", `Basic realm="authd"`},
 			{"unknown client, basic", url.Values{"grant_type": {"client_credentials"}}, basic("nope", "x"), 401, "invalid_client", `Basic realm="authd"`},
-			{"wrong secret, post", url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ID}, "client_secret": {"x"}}, "", 401, "invalid_client", ""},
+			{"wrong secret, post", url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ID}, "client_secret": {"x"}}, "", 401, "invalid_client", `Basic realm="authd"`},
 			{"wrong secret, basic", url.Values{"grant_type": {"client_credentials"}}, basic(c.ID, "x"), 401, "invalid_client", `Basic realm="authd"`},
-			{"confidential without secret", url.Values{"grant_type": {"authorization_code"}, "client_id": {c.ID}, "code": {"x"}, "redirect_uri": {ru}}, "", 401, "invalid_client", ""},
-			{"public with a secret", url.Values{"grant_type": {"authorization_code"}, "client_id": {pub.ID}, "client_secret": {"x"}}, "", 401, "invalid_client", ""},
-			{"bearer at token", url.Values{"grant_type": {"client_credentials"}}, "Bearer abc", 401, "invalid_client", ""},
+			{"confidential without secret", url.Values{"grant_type": {"authorization_code"}, "client_id": {c.ID}, "code": {"x"}, "redirect_uri": {ru}}, "", 401, "invalid_client", `Basic realm="authd"`},
+			{"public with a secret", url.Values{"grant_type": {"authorization_code"}, "client_id": {pub.ID}, "client_secret": {"x"}}, "", 401, "invalid_client", `Basic realm="authd"`},
+			{"bearer at token", url.Values{"grant_type": {"client_credentials"}}, "Bearer abc", 401, "invalid_client", `Bearer realm="authd"`},
 			{"malformed basic", url.Values{"grant_type": {"client_credentials"}}, "Basic !!!", 401, "invalid_client", `Basic realm="authd"`},
 			{"grant not registered", url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ID}, "client_secret": {secret}}, "", 400, "unauthorized_client", ""},
 			{"missing code", url.Values{"grant_type": {"authorization_code"}, "redirect_uri": {ru}}, basic(c.ID, secret), 400, "invalid_request", ""},
@@ -154,7 +156,7 @@ func TestClientCredentials(t *testing.T) {
 		tr := h.token(url.Values{"grant_type": {"client_credentials"}}, c.ID, secret)
 		tr.wantOK(t)
 		if tr.RefreshToken != "" || tr.Scope != "profile backup" || tr.ExpiresIn != 900 || tr.TokenType != "Bearer" {
-			t.Errorf("response %+v", tr.tokenResponse)
+			t.Errorf("response %+v", tr.TokenResponse)
 		}
 		claims := checkAccessJWT(t, h, tr.AccessToken)
 		if claims["sub"] != c.ID || claims["client_id"] != c.ID {
@@ -186,7 +188,7 @@ func TestPKCE(t *testing.T) {
 		h := newHarness(t, db, nil)
 		const ru = "https://app.example.com/cb"
 		c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
-		addr := h.wallet.user("")
+		addr := h.wallet.user()
 		verifier, challenge := pkce()
 		other, _ := pkce()
 		exchange := func(code, ver string) tokenResp {
@@ -215,7 +217,7 @@ func TestCodeSingleUse(t *testing.T) {
 		h := newHarness(t, db, nil)
 		const ru = "https://app.example.com/cb"
 		c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
-		addr := h.wallet.user("")
+		addr := h.wallet.user()
 		code := h.code(addr, codeParams(c, ru, ""))
 		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {ru}}
 		first := h.token(form, c.ID, secret)
@@ -244,7 +246,7 @@ func TestCodeRace(t *testing.T) {
 		h := newHarness(t, db, nil)
 		const ru = "https://app.example.com/cb"
 		c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
-		addr := h.wallet.user("")
+		addr := h.wallet.user()
 		for trial := range trials {
 			verifier, challenge := pkce()
 			code := h.code(addr, codeParams(c, ru, challenge))
@@ -300,7 +302,7 @@ func TestCodeExpiry(t *testing.T) {
 	h := newHarness(t, testenv.DB(t, store.SQLite), rdb)
 	const ru = "https://app.example.com/cb"
 	c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
-	addr := h.wallet.user("")
+	addr := h.wallet.user()
 	form := func(code string) url.Values {
 		return url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {ru}}
 	}
@@ -327,7 +329,7 @@ func TestRefreshRotation(t *testing.T) {
 		const ru = "https://app.example.com/cb"
 		c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}, Scopes: []string{"profile", "backup"}})
 		other, otherSecret := h.client(ClientRegistration{RedirectURIs: []string{ru}, Scopes: []string{"profile", "backup"}})
-		addr := h.wallet.user("")
+		addr := h.wallet.user()
 		p := codeParams(c, ru, "")
 		p.Set("scope", "profile backup")
 		first := h.token(url.Values{"grant_type": {"authorization_code"}, "code": {h.code(addr, p)}, "redirect_uri": {ru}}, c.ID, secret)
@@ -350,7 +352,7 @@ func TestRefreshRotation(t *testing.T) {
 		second := refresh(first.RefreshToken, "backup", c.ID, secret)
 		second.wantOK(t)
 		if second.Scope != "backup" || second.RefreshToken == "" || second.RefreshToken == first.RefreshToken {
-			t.Fatalf("narrowed refresh %+v", second.tokenResponse)
+			t.Fatalf("narrowed refresh %+v", second.TokenResponse)
 		}
 		third := refresh(second.RefreshToken, "profile backup", c.ID, secret)
 		third.wantOK(t)
@@ -392,7 +394,7 @@ func TestRefreshRace(t *testing.T) {
 		h := newHarness(t, db, nil)
 		const ru = "https://app.example.com/cb"
 		c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
-		addr := h.wallet.user("")
+		addr := h.wallet.user()
 		for trial := range 10 {
 			first := h.token(url.Values{"grant_type": {"authorization_code"}, "code": {h.code(addr, codeParams(c, ru, ""))}, "redirect_uri": {ru}}, c.ID, secret)
 			var wg sync.WaitGroup
@@ -428,7 +430,7 @@ func TestRefreshRace(t *testing.T) {
 func TestTokenErrorGolden(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	_, rdb := miniredisClient(t)
-	s, err := New(context.Background(), Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: "sqlite", Redis: rdb, Wallet: newFakeWallet(), KeyEncryption: testKeyEncryption, Logger: quiet})
+	s, err := New(context.Background(), Config{Issuer: "https://auth.example.com", DB: db.DB, Dialect: "sqlite", Redis: rdb, Wallet: noWallet{}, KeyEncryption: testKeyEncryption, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

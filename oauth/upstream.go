@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
-	"github.com/authd-dev/authd/httperr"
 )
 
 // Upstream is an upstream identity provider people may sign in with
@@ -149,7 +148,6 @@ func hashHex(s string) string {
 func (s *Server) Callback(w http.ResponseWriter, r *http.Request) error {
 	const op = "oauth.Callback"
 	ctx := r.Context()
-	httperr.SetPage(ctx, httperr.DefaultPage)
 	name := r.PathValue("provider")
 	up, ok := s.upstreams[name]
 	if !ok {

@@ -1,8 +1,9 @@
-package oauth
+package oauth_test
 
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,7 +14,9 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/internal/server"
 	"github.com/authd-dev/authd/internal/testenv"
+	. "github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 )
 
@@ -73,7 +76,7 @@ func (f *fakeUpstream) consent(t *testing.T, authURL string) url.Values {
 	if err != nil || u.Host != f.name+".example" {
 		t.Fatalf("authorization URL %q", authURL)
 	}
-	code := randomToken(8)
+	code := RandomToken(8)
 	f.mu.Lock()
 	f.codes[code] = u.Query().Get("code_challenge")
 	f.mu.Unlock()
@@ -111,7 +114,7 @@ func TestUpstreamSignIn(t *testing.T) {
 
 func testUpstreamSignIn(t *testing.T, db *store.DB) {
 	google, github := newFakeUpstream(KindGoogle), newFakeUpstream(KindGitHub)
-	h := newHarness(t, db, nil, func(c *Config) { c.Upstreams = []Upstream{google, github} })
+	h := newHarness(t, db, nil, func(c *server.Config) { c.Upstreams = []Upstream{google, github} })
 	const ru = "https://app.example.com/cb"
 	c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}, Scopes: []string{"profile"}})
 	verifier, challenge := pkce()
@@ -222,7 +225,8 @@ func testUpstreamSignIn(t *testing.T, db *store.DB) {
 		req, _ := http.NewRequest("GET", h.issuer+"/callback/google?"+q.Encode(), nil)
 		sum := sha256.Sum256([]byte(q.Get("state")))
 		req.AddCookie(&http.Cookie{Name: ck.Name, Value: b64url(sum[:])})
-		req.AddCookie(&http.Cookie{Name: ck.Name, Value: hashHex(q.Get("state"))})
+		hs := sha256.Sum256([]byte(q.Get("state")))
+		req.AddCookie(&http.Cookie{Name: ck.Name, Value: hex.EncodeToString(hs[:])})
 		req.Header.Set("Accept", "application/json")
 		fresp, err := forged.Do(req)
 		if err != nil {
@@ -332,11 +336,11 @@ func wantProviderError(t *testing.T, resp *http.Response, body []byte, code erro
 func TestBindingCookiePath(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	s, err := New(context.Background(), Config{Issuer: "https://auth.example.com/tenant", DB: db.DB, Dialect: "sqlite",
-		Redis: testenv.Redis(t), Wallet: newFakeWallet(), KeyEncryption: testKeyEncryption, Logger: quiet})
+		Redis: testenv.Redis(t), Wallet: noWallet{}, KeyEncryption: testKeyEncryption, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := s.bindingCookie("st", "nonce", 60)
+	c := s.BindingCookie("st", "nonce", 60)
 	if c.Path != "/tenant/callback/" || !c.Secure {
 		t.Fatalf("cookie %+v", c)
 	}

@@ -2,25 +2,18 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/authd-dev/authd/errors"
-	"github.com/authd-dev/authd/httperr"
+	"github.com/authd-dev/authd/internal/server"
 	"github.com/authd-dev/authd/oauth"
-	"github.com/authd-dev/authd/ratelimit"
 	"github.com/authd-dev/authd/store"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Server timeouts. ReadHeaderTimeout bounds slow-header clients
@@ -36,16 +29,13 @@ const (
 	readyTimeout      = 2 * time.Second
 )
 
-// app is a running authd: its configuration, connections and handlers.
+// app is a running authd: its configuration, connections and server.
 type app struct {
-	cfg      *config
-	log      *slog.Logger
-	db       *store.DB
-	redis    *redisConn
-	registry *prometheus.Registry
-	svc      *services
-	draining atomic.Bool
-	requests *prometheus.HistogramVec
+	cfg   *config
+	log   *slog.Logger
+	db    *store.DB
+	redis *redisConn
+	srv   *server.Server
 }
 
 // runServe is "authd serve".
@@ -83,7 +73,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // newApp opens the database (applying migrations) and Redis, and builds
-// the handlers.
+// the server on them.
 func newApp(ctx context.Context, cfg *config, log *slog.Logger) (*app, error) {
 	db, err := openDB(ctx, cfg.DatabaseURL, log)
 	if err != nil {
@@ -106,7 +96,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger) (*app, error) {
 	}
 	cancel()
 
-	svc, err := newServices(ctx, cfg, log, db, rc)
+	srv, err := server.New(ctx, serverConfig(cfg, log, db, rc))
 	if err != nil {
 		rc.Close()
 		db.Close()
@@ -115,20 +105,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger) (*app, error) {
 		}
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, db: db, redis: rc, svc: svc, registry: prometheus.NewRegistry()}
-	a.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "authd_http_request_duration_seconds",
-		Help:    "Time to answer HTTP requests, by route pattern, method and status.",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-	}, []string{"route", "method", "status"})
-	a.registry.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		httperr.Collector(),
-		ratelimit.Collector(),
-		a.requests,
-	)
-	return a, nil
+	return &app{cfg: cfg, log: log, db: db, redis: rc, srv: srv}, nil
 }
 
 func (a *app) close() {
@@ -136,18 +113,8 @@ func (a *app) close() {
 	a.db.Close()
 }
 
-// handler returns authd's whole HTTP handler: every route, in one place,
-// behind the error layer.
-func (a *app) handler() http.Handler {
-	mux := http.NewServeMux()
-	a.routes(mux)
-	return httperr.Middleware(httperr.Config{URIBase: a.cfg.ErrorURIBase, Logger: a.log},
-		a.accessLog(httperr.Routes(mux)))
-}
-
-func (a *app) metricsHandler() http.Handler {
-	return promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelError)})
-}
+// handler returns authd's whole HTTP handler.
+func (a *app) handler() http.Handler { return a.srv.Handler() }
 
 // serve answers on ln (and /metrics on mln when set) until ctx is done,
 // then stops accepting, drains in-flight requests and returns.
@@ -169,7 +136,7 @@ func (a *app) serve(ctx context.Context, ln, mln net.Listener) error {
 	listeners := []net.Listener{ln}
 	if mln != nil {
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", a.metricsHandler())
+		mux.Handle("GET /metrics", a.srv.MetricsHandler())
 		servers = append(servers, newServer(mux))
 		listeners = append(listeners, mln)
 	}
@@ -197,7 +164,7 @@ func (a *app) serve(ctx context.Context, ln, mln net.Listener) error {
 	case <-ctx.Done():
 	case serveErr = <-errc:
 	}
-	a.draining.Store(true)
+	a.srv.Drain()
 	a.log.Info("shutting down: draining in-flight requests", slog.Duration("timeout", shutdownTimeout))
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -216,95 +183,3 @@ func (a *app) serve(ctx context.Context, ln, mln net.Listener) error {
 	a.log.Info("stopped")
 	return serveErr
 }
-
-func writeJSON(w http.ResponseWriter, status int, v any) error {
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	return json.NewEncoder(w).Encode(v)
-}
-
-// healthz reports that the process is up and serving.
-func (a *app) healthz(w http.ResponseWriter, r *http.Request) error {
-	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-// readyz reports whether authd can serve: Redis and the database answer
-// and the server is not shutting down.
-//
-// Errors: temporarily_unavailable (503, Retry-After) otherwise.
-func (a *app) readyz(w http.ResponseWriter, r *http.Request) error {
-	const op = "authd.readyz"
-	if a.draining.Load() {
-		return errors.E(errors.TemporarilyUnavailable, "The server is shutting down").WithCause(op, errors.New("draining")).WithRetryAfter(time.Second)
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
-	defer cancel()
-	var redisErr, dbErr error
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); redisErr = a.redis.Ping(ctx).Err() }()
-	go func() { defer wg.Done(); dbErr = a.db.Check(ctx) }()
-	wg.Wait()
-	if redisErr != nil {
-		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, errors.Errorf("redis: %w", redisErr))
-	}
-	if dbErr != nil {
-		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, errors.Errorf("database: %w", dbErr))
-	}
-	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-// accessLog logs each request at info level and records its duration.
-func (a *app) accessLog(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		d := time.Since(start)
-		status := sw.status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		route := r.Pattern
-		if route == "" {
-			route = "unmatched"
-		}
-		a.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Observe(d.Seconds())
-		if a.log.Enabled(r.Context(), slog.LevelInfo) {
-			a.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.Int("status", status),
-				slog.Duration("duration", d),
-				slog.String("request_id", httperr.RequestID(r.Context())),
-				slog.String("client_ip", a.cfg.TrustedProxies.ClientIP(r).String()))
-		}
-	})
-}
-
-// statusWriter remembers the status of a response for the access log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (sw *statusWriter) WriteHeader(code int) {
-	if sw.status == 0 && code >= 200 {
-		sw.status = code
-	}
-	sw.ResponseWriter.WriteHeader(code)
-}
-
-func (sw *statusWriter) Write(b []byte) (int, error) {
-	if sw.status == 0 {
-		sw.status = http.StatusOK
-	}
-	return sw.ResponseWriter.Write(b)
-}
-
-// Flush implements http.Flusher.
-func (sw *statusWriter) Flush() { http.NewResponseController(sw.ResponseWriter).Flush() }
-
-// Unwrap lets http.ResponseController and httperr.Write see the writer below.
-func (sw *statusWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter }

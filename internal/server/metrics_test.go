@@ -1,0 +1,67 @@
+package server
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authd-dev/authd/errors"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// TestMetricsLint: the server's metrics pass the Prometheus lint, and
+// the writer's counter is authd_errors_total{code,status}.
+func TestMetricsLint(t *testing.T) {
+	m := newMetrics()
+	m.countError(errors.InvalidGrant, 400)
+	m.countError(errors.InvalidGrant, 400)
+	m.observe("POST /token", "BREW", 418, time.Millisecond)
+	if got := testutil.ToFloat64(m.errors.WithLabelValues("invalid_grant", "400")); got != 2 {
+		t.Errorf("authd_errors_total{invalid_grant,400} = %v, want 2", got)
+	}
+	if n := testutil.CollectAndCount(m.requests); n != 1 {
+		t.Errorf("%d request series, want 1", n)
+	}
+	mfs, err := m.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() != "authd_http_request_duration_seconds" {
+			continue
+		}
+		for _, x := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range x.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			found = found || labels["method"] == "other" && labels["route"] == "POST /token" && labels["status"] == "418"
+		}
+	}
+	if !found {
+		t.Error(`no series {method="other",route="POST /token",status="418"}`)
+	}
+	for _, c := range []struct{ in, want string }{{"GET", "GET"}, {"get", "other"}, {"PROPFIND", "other"}, {"", "other"}} {
+		if got := methodLabel(c.in); got != c.want {
+			t.Errorf("methodLabel(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		in   int
+		want string
+	}{{200, "200"}, {429, "429"}, {599, "other"}, {0, "other"}, {1000, "other"}} {
+		if got := statusLabel(c.in); got != c.want {
+			t.Errorf("statusLabel(%d) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	problems, err := testutil.GatherAndLint(m.registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if strings.HasPrefix(p.Metric, "authd_") {
+			t.Errorf("lint: %s: %s", p.Metric, p.Text)
+		}
+	}
+}

@@ -1,0 +1,103 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/authd-dev/authd/backup"
+	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/httperr"
+	"github.com/authd-dev/authd/oauth"
+	"github.com/authd-dev/authd/ratelimit"
+)
+
+// formLimit bounds the body of OAuth form posts: a few hundred bytes in
+// practice.
+const formLimit = 64 << 10
+
+// routeTable is the mux the routes are registered on, and the set of
+// their patterns: the only values the route label of the request metric
+// takes besides unmatchedRoute.
+type routeTable struct {
+	mux      *http.ServeMux
+	patterns map[string]bool
+}
+
+func (t *routeTable) handle(pattern string, h http.Handler) {
+	t.mux.Handle(pattern, h)
+	t.patterns[pattern] = true
+}
+
+// routes registers every route of authd, each with its middleware,
+// outermost first. This table is the whole HTTP surface.
+//
+// Browser-facing routes (/authorize, /authorize/login, /callback/…) are
+// wrapped in httperr.HTML outermost, so that every error on them — the
+// rate limiter's 429 and 503 as much as the handler's own — reaches a
+// person as a page, and a client that asks for JSON as JSON.
+func (s *Server) routes(rt *routeTable) {
+	pol := s.policies
+	hf := func(f func(http.ResponseWriter, *http.Request) error) http.Handler { return httperr.HandlerFunc(f) }
+	form := func(h http.Handler) http.Handler { return httperr.LimitBody(formLimit, errors.RequestTooLarge, h) }
+	html := httperr.HTML
+	cors := oauth.CORS
+	// byIP limits per client IP; bySubject per authenticated subject, or
+	// per client IP for requests without one.
+	byIP := func(name string) func(http.Handler) http.Handler { return s.limiter.Middleware(pol[name], nil) }
+	bySubject := func(name string, subject ratelimit.SubjectFunc) func(http.Handler) http.Handler {
+		return s.limiter.Middleware(pol[name], subject)
+	}
+	oauthSubject := func(r *http.Request) (string, bool) { return oauth.SubjectFromContext(r.Context()) }
+	backupSubject := func(r *http.Request) (string, bool) { return backup.SubjectFromContext(r.Context()) }
+
+	// Documentation and operations.
+	rt.handle("GET /docs/errors", hf(httperr.Docs))
+	rt.handle("GET /docs/errors.json", hf(httperr.DocsJSON))
+	rt.handle("GET /healthz", hf(s.healthz))
+	rt.handle("GET /readyz", hf(s.readyz))
+	if !s.cfg.MetricsElsewhere {
+		rt.handle("GET /metrics", s.MetricsHandler())
+	}
+
+	// OAuth 2.0: the authorization endpoint and its sign-in pages.
+	o := s.oauth
+	rt.handle("GET /authorize", html(byIP(ratelimit.Authorize)(hf(o.Authorize))))
+	rt.handle("POST /authorize", html(byIP(ratelimit.Authorize)(form(hf(o.Authorize)))))
+	rt.handle("POST /authorize/login", html(byIP(ratelimit.Login)(form(hf(o.Login)))))
+	rt.handle("GET /callback/{provider}", html(hf(o.Callback)))
+
+	// OAuth 2.0: endpoints for clients, browser-based ones included (CORS).
+	rt.handle("POST /token", cors(byIP(ratelimit.Token)(form(hf(o.Token)))))
+	userinfo := cors(o.Identify(bySubject(ratelimit.Userinfo, oauthSubject)(hf(o.UserInfo))))
+	rt.handle("GET /userinfo", userinfo)
+	rt.handle("POST /userinfo", userinfo)
+	rt.handle("POST /revoke", cors(form(hf(o.Revoke))))
+	rt.handle("POST /introspect", form(hf(o.Introspect)))
+	rt.handle("GET /.well-known/oauth-authorization-server", cors(hf(o.Metadata)))
+	rt.handle("GET /.well-known/openid-configuration", cors(hf(o.OpenIDConfiguration)))
+	rt.handle("GET /.well-known/jwks.json", cors(hf(o.JWKS)))
+	for _, p := range []struct {
+		path    string
+		methods []string
+	}{
+		{"/token", []string{"POST"}},
+		{"/revoke", []string{"POST"}},
+		{"/userinfo", []string{"GET", "POST"}},
+		{"/.well-known/oauth-authorization-server", []string{"GET"}},
+		{"/.well-known/openid-configuration", []string{"GET"}},
+		{"/.well-known/jwks.json", []string{"GET"}},
+	} {
+		rt.handle("OPTIONS "+p.path, oauth.Preflight(p.methods...))
+	}
+
+	// Encrypted backups. The body limit is outermost so an oversize body
+	// is backup_too_large before anything reads it; Identify
+	// authenticates once (the signature covers the body) and the limiter
+	// then counts the request against its subject.
+	backupRoute := func(policy string) http.Handler {
+		return httperr.LimitBody(backup.MaxSize, errors.BackupTooLarge,
+			s.backup.Identify(bySubject(policy, backupSubject)(s.backup.Handler())))
+	}
+	rt.handle("GET /backup", backupRoute(ratelimit.BackupRead)) // and HEAD
+	rt.handle("PUT /backup", backupRoute(ratelimit.BackupWrite))
+	rt.handle("DELETE /backup", backupRoute(ratelimit.BackupWrite))
+}
