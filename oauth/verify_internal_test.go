@@ -2,6 +2,12 @@ package oauth
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"sync"
 	"testing"
 	"time"
@@ -132,5 +138,51 @@ func TestAccessTokenLifetime(t *testing.T) {
 				h.s.verifyAccessToken(ctx, tok)
 			}
 		}
+	}
+}
+
+// TestParseSigningKeyChecksType: a stored key is used only with the
+// algorithm its row names, and only if it is strong enough for it.
+func TestParseSigningKeyChecksType(t *testing.T) {
+	der := func(k any) []byte {
+		b, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	rsa1024, _ := rsa.GenerateKey(rand.Reader, 1024)
+	rsa2048, _ := rsa.GenerateKey(rand.Reader, 2048)
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	for _, tc := range []struct {
+		name string
+		alg  string
+		key  crypto.Signer
+		ok   bool
+	}{
+		{"ES256 P-256", AlgES256, p256, true},
+		{"RS256 2048", AlgRS256, rsa2048, true},
+		{"RS256 1024", AlgRS256, rsa1024, false},
+		{"ES256 P-384", AlgES256, p384, false},
+		{"ES256 row with an RSA key", AlgES256, rsa2048, false},
+		{"RS256 row with an EC key", AlgRS256, p256, false},
+		{"unknown alg", "HS256", p256, false},
+	} {
+		j, err := publicJWK(tc.alg, tc.key.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sk, err := parseSigningKey(j.KeyID, tc.alg, der(tc.key), 0)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		if tc.ok && (sk.idToken == nil || (sk.access == nil) != (tc.alg == AlgRS256)) {
+			t.Errorf("%s: signers %+v", tc.name, sk)
+		}
+	}
+	// A row whose kid is not its key's thumbprint is refused.
+	if _, err := parseSigningKey("another-kid", AlgES256, der(p256), 0); err == nil {
+		t.Error("kid that is not the key's thumbprint accepted")
 	}
 }
