@@ -241,8 +241,13 @@ var catalog = []Entry{
 			"The token has the wrong number of parts or an unknown scheme.",
 			"The address is not a base58check mainnet P2PKH address (starting with 1).",
 			"The signature is not 88 characters of strict, padded base64 (65 bytes).",
+			"A bitcoin-auth requestPath with a space is not the bound form <METHOD> <absolute http(s) URL>.",
+			"The server requires the bound form (AUTHD_SIGAUTH_REQUIRE_BINDING) and the token signs the path alone, on a POST, PUT, PATCH or DELETE or at /authorize.",
+			"A sigma signature by an uncompressed key (header 27-30) for an address the server is not configured to accept from uncompressed keys (AUTHD_SIGAUTH_UNCOMPRESSED_ADDRESSES).",
 		},
-		Fix: "Build the token exactly in one of the two syntaxes; the bitcoin-auth npm library and authd token sign do.",
+		Fix: "Build the token exactly in one of the two syntaxes; the bitcoin-auth npm library and authd token sign do. " +
+			"Sign the bound form, <METHOD> <absolute URL> such as DELETE https://auth.example.com/backup: in a sigma-bound: token, " +
+			"or as the requestPath of a bitcoin-auth token (authd token sign does by default). Sign with a compressed key.",
 	},
 	{
 		Code: InvalidPublicKey, Status: 400,
@@ -262,10 +267,13 @@ var catalog = []Entry{
 		Retry:       "No. Repeated failures lock the client out for a while (rate_limit_exceeded).",
 		Causes: []string{
 			"The signature was made by another key, or over another message.",
-			"The request path, query or body differs from what was signed (the message is <path?query>|<timestamp>|<sha256(body) hex>).",
+			"The request path, query or body differs from what was signed (the message is <target>|<timestamp>|<sha256(body) hex>, the target being <path?query> or, bound, <METHOD> <issuer><path?query>).",
+			"A bound token for another method, another server (issuer) or another request target.",
 			"The signature uses a segwit header (BIP-137 35-42); only P2PKH signatures are accepted.",
+			"The key's uncompressed address is the one configured for it, and the token names its compressed address.",
 		},
-		Fix: "Sign exactly <request path with query>|<timestamp>|<lowercase hex SHA-256 of the body, or empty> with the key of the address.",
+		Fix: "Sign exactly <target>|<timestamp>|<lowercase hex SHA-256 of the body, or empty> with the key of the address, " +
+			"where target is the path and query as sent or, in the bound form, <METHOD> <issuer URL><path and query as sent>.",
 	},
 	{
 		Code: InvalidTimestamp, Status: 401,
@@ -274,7 +282,7 @@ var catalog = []Entry{
 		UsedBy:      []string{"Bitcoin-authenticated routes"},
 		Headers:     []string{`WWW-Authenticate: Bitcoin-Auth realm="authd"`},
 		Retry:       "Only with a newly signed token.",
-		Causes:      []string{"The timestamp is more than the window (5 minutes by default) from the server's clock, in either direction.", "The timestamp is not RFC 3339 UTC.", "The same signed POST, PUT, PATCH or DELETE was sent twice.", "A token already used for a GET or HEAD was sent with POST, PUT, PATCH or DELETE: the method is not part of the signed message, so each unsafe request needs a token of its own."},
+		Causes:      []string{"The timestamp is more than the window (5 minutes by default) from the server's clock, in either direction.", "The timestamp is not RFC 3339 UTC.", "The same signed POST, PUT, PATCH or DELETE, or signed sign-in at /authorize, was sent twice, also with the signature re-encoded (its high-S twin, another header byte, the other token syntax): once is per signing key and signed message.", "An unbound token already used for a GET or HEAD was sent with POST, PUT, PATCH or DELETE: that form does not sign the method, so each unsafe request needs a token of its own."},
 		Fix:         "Sign each request just before sending it, with an accurate clock, and never resend a signed unsafe request.",
 	},
 	{
@@ -330,8 +338,13 @@ var catalog = []Entry{
 		Headers:     []string{"Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "RateLimit-Policy", "RateLimit"},
 		Retryable:   true,
 		Retry:       "Yes, after retry_after seconds.",
-		Causes:      []string{"More requests than the route's policy allows in its window.", "Repeated failed signature verifications: 5 failures lock out for 30 s, then 2 min, then 10 min."},
-		Fix:         "Wait retry_after seconds. Spread requests out, and do not retry failed signatures in a loop.",
+		Causes: []string{
+			"More requests than the route's policy allows in its window, per client IP or per subject (RateLimit-Policy names the policies).",
+			"A daily quota of the client IP is spent: the body bytes of PUT /backup (backup_ip_bytes) or the backups created (backup_ip_creates); they reset at 00:00 UTC.",
+			"Repeated failed signature verifications: 5 failures lock out for 30 s, then 2 min, then 10 min.",
+		},
+		Fix: "Wait retry_after seconds. Spread requests out, and do not retry failed signatures in a loop. " +
+			"Operators: the limits are AUTHD_RATE_LIMITS, AUTHD_BACKUP_IP_DAILY_BYTES and AUTHD_BACKUP_IP_DAILY_CREATES; clients behind one address share them.",
 	},
 	{
 		Code: GoogleAuthFailed, Status: 401,

@@ -333,9 +333,15 @@ func TestModuleCodes(t *testing.T) {
 		}
 		files++
 		inErrors := filepath.Dir(path) == errorsDir
+		// The Go SDK's client reads codes out of authd's responses (a
+		// newer server may send one this catalog lacks): converting what
+		// it parsed is reading a code, not inventing one. Its literals
+		// and constants are checked like everyone's.
+		reads := filepath.Dir(path) == filepath.Join(root, "client")
 		for _, u := range codeUses(fset, f, consts, inErrors) {
 			refs++
 			switch {
+			case reads && u.what == "Code conversion of something other than a string literal":
 			case u.code == "":
 				t.Errorf("%s: %s: a code must be one of the errors package's constants", u.pos, u.what)
 			default:

@@ -69,7 +69,7 @@ func testReplayReal(t *testing.T, v *Verifier, rdb redis.UniversalClient) {
 	wantCode(t, err, errors.InvalidTimestamp)
 
 	// The key outlives the token's validity by a second.
-	key := v.replayKey(testAddress, authtoken.SignedMessage("/backup", authtoken.FormatTimestamp(now), authtoken.BodyHash([]byte("b"))))
+	key := v.replayKey(signerOf(t, testWIF), authtoken.SignedMessage("/backup", authtoken.FormatTimestamp(now), authtoken.BodyHash([]byte("b"))))
 	before := time.Now()
 	ttl, err := rdb.PTTL(context.Background(), key).Result()
 	after := time.Now()

@@ -818,7 +818,7 @@ func TestBinaryCodeFlow(t *testing.T) {
 	au, _ := url.Parse(conf.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)))
 	target := au.RequestURI()
 	// The token is made by the binary itself, as a user would with curl.
-	tok, err := runBinary(bin, append(env, "AUTHD_WIF="+walletWIF), "token", "sign", "--path", target)
+	tok, err := runBinary(bin, append(env, "AUTHD_WIF="+walletWIF), "token", "sign", "--url", issuer+target)
 	if err != nil {
 		t.Fatalf("token sign: %v %s", err, tok)
 	}
