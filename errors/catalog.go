@@ -39,6 +39,18 @@ const (
 	RequestTooLarge         Code = "request_too_large"
 )
 
+// The OpenID Connect authorization errors (OpenID Connect Core 1.0
+// §3.1.2.6).
+const (
+	LoginRequired            Code = "login_required"
+	ConsentRequired          Code = "consent_required"
+	InteractionRequired      Code = "interaction_required"
+	AccountSelectionRequired Code = "account_selection_required"
+	RequestNotSupported      Code = "request_not_supported"
+	RequestURINotSupported   Code = "request_uri_not_supported"
+	RegistrationNotSupported Code = "registration_not_supported"
+)
+
 // Entry is one code's row in the catalog: what the status is, where it is
 // used, and what a client developer should do about it. The page at
 // /docs/errors and /docs/errors.json are generated from these rows.
@@ -389,6 +401,80 @@ var catalog = []Entry{
 		Retry:       "No.",
 		Causes:      []string{"A form post over 64 KiB, or a body over the route's limit."},
 		Fix:         "Send a smaller body; OAuth form posts are a few hundred bytes.",
+	},
+	{
+		Code: LoginRequired, Status: 400,
+		Title:       "Sign-in required",
+		Description: "The user must sign in, and the request forbids showing a page",
+		UsedBy:      []string{"/authorize (OpenID Connect)"},
+		Retry:       "Yes, without prompt=none, so the user can sign in.",
+		Causes: []string{
+			"prompt=none on an authorization request that is not signed by the wallet (X-Auth-Token): signing in would need the login page.",
+			"prompt=none with provider=google or provider=github: the provider's pages would be needed.",
+			"id_token_hint names another user than the one who signed in.",
+		},
+		Fix:          "Send the authorization request again without prompt=none, or sign it with the wallet; with id_token_hint, let the user it names sign in.",
+		Redirectable: true,
+	},
+	{
+		Code: ConsentRequired, Status: 400,
+		Title:        "Consent required",
+		Description:  "The user must consent, and the request forbids showing a page",
+		UsedBy:       []string{"/authorize (OpenID Connect)"},
+		Retry:        "Yes, without prompt=none, so the user can consent.",
+		Causes:       []string{"prompt=none and the signed-in user has not consented to this client and these scopes. A wallet-signed authorization request is consent in itself and never gets this error."},
+		Fix:          "Send the authorization request again without prompt=none.",
+		Redirectable: true,
+	},
+	{
+		Code: InteractionRequired, Status: 400,
+		Title:        "Interaction required",
+		Description:  "The request needs a page the user must act on, and it forbids showing one",
+		UsedBy:       []string{"/authorize (OpenID Connect)"},
+		Retry:        "Yes, without prompt=none.",
+		Causes:       []string{"prompt=none, and authd would need to show a page other than sign-in or consent."},
+		Fix:          "Send the authorization request again without prompt=none.",
+		Redirectable: true,
+	},
+	{
+		Code: AccountSelectionRequired, Status: 400,
+		Title:        "Account selection required",
+		Description:  "The user must choose an account, and the request forbids showing a page",
+		UsedBy:       []string{"/authorize (OpenID Connect)"},
+		Retry:        "Yes, without prompt=none.",
+		Causes:       []string{"prompt=none, and more than one account could answer the request, so the user would have to choose."},
+		Fix:          "Send the authorization request again without prompt=none, or with an id_token_hint or login_hint naming the account.",
+		Redirectable: true,
+	},
+	{
+		Code: RequestNotSupported, Status: 400,
+		Title:        "Request objects not supported",
+		Description:  "The request parameter (a request object) is not supported",
+		UsedBy:       []string{"/authorize"},
+		Retry:        "No. Send the parameters in the query instead.",
+		Causes:       []string{"The authorization request carried a request parameter: a signed or plain request object (OpenID Connect Core 1.0 §6.1, RFC 9101). Without a registered redirect_uri in the query the error is answered directly, 400."},
+		Fix:          "Send every authorization parameter (client_id, redirect_uri, scope, state, nonce, …) in the query string. The server metadata says request_parameter_supported: false.",
+		Redirectable: true,
+	},
+	{
+		Code: RequestURINotSupported, Status: 400,
+		Title:        "request_uri not supported",
+		Description:  "The request_uri parameter is not supported",
+		UsedBy:       []string{"/authorize"},
+		Retry:        "No. Send the parameters in the query instead.",
+		Causes:       []string{"The authorization request carried request_uri: a request object by reference, or a pushed authorization request (OpenID Connect Core 1.0 §6.2, RFC 9126). Without a registered redirect_uri in the query the error is answered directly, 400."},
+		Fix:          "Send every authorization parameter in the query string. The server metadata says request_uri_parameter_supported: false.",
+		Redirectable: true,
+	},
+	{
+		Code: RegistrationNotSupported, Status: 400,
+		Title:        "registration parameter not supported",
+		Description:  "The registration parameter is not supported",
+		UsedBy:       []string{"/authorize"},
+		Retry:        "No.",
+		Causes:       []string{"The authorization request carried registration: client metadata for a client that is not registered (OpenID Connect Core 1.0 §7.2.1). Without a registered redirect_uri in the query the error is answered directly, 400."},
+		Fix:          "Register the client first (authd client create) and send its client_id.",
+		Redirectable: true,
 	},
 }
 

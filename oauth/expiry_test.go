@@ -258,7 +258,7 @@ func TestKeyPublicationDeadlines(t *testing.T) {
 
 	// Publication: the next key is in the JWKS at once, signs from its
 	// activation on.
-	next, err := RotateKey(ctx, h.db.DB, testKeyEncryption, f.now.Add(KeyActivationDelay))
+	next, err := RotateKey(ctx, h.db.DB, testKeyEncryption, AlgES256, f.now.Add(KeyActivationDelay))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,13 +277,14 @@ func TestKeyPublicationDeadlines(t *testing.T) {
 
 	// Retirement: f.current was superseded at next.ActiveFrom and is the
 	// previous key; one more rotation makes it older than that. Its
-	// tokens verify, and it is published, until an access-token lifetime
+	// tokens verify, and it is published, until the longer of the
+	// access-token and ID Token lifetimes
 	// after next.ActiveFrom.
-	third, err := RotateKey(ctx, h.db.DB, testKeyEncryption, next.ActiveFrom.Add(time.Minute))
+	third, err := RotateKey(ctx, h.db.DB, testKeyEncryption, AlgES256, next.ActiveFrom.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	end := next.ActiveFrom.Add(DefaultAccessTokenTTL)
+	end := next.ActiveFrom.Add(max(DefaultAccessTokenTTL, DefaultIDTokenTTL)) // ES256 keys also sign ES256 clients' ID Tokens
 	c := f.claims()
 	c["exp"] = end.Add(time.Hour).Unix() // alive whatever the key's fate
 	tok := f.sign(t, f.current, f.header(f.current), c)

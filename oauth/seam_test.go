@@ -30,7 +30,7 @@ func TestProviderSeam(t *testing.T) {
 func testProviderSeam(t *testing.T, db *store.DB) {
 	h := newHarness(t, db, nil)
 	const ru = "https://app.example.com/cb"
-	c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}})
+	c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}, Scopes: []string{"profile", "email"}})
 	ctx := context.Background()
 	v := codeParams(c, ru, "")
 	v.Set("state", "st")
@@ -63,7 +63,7 @@ func testProviderSeam(t *testing.T, db *store.DB) {
 	if err := h.s.UpsertIdentity(ctx, Identity{Subject: "google:1234", Kind: KindGoogle, Email: "b@example.com"}); err != nil {
 		t.Fatal(err)
 	}
-	loc, err := h.s.FinishAuthorization(ctx, got, "google:1234")
+	loc, err := h.s.FinishAuthorization(ctx, got, SignIn{Subject: "google:1234", AuthTime: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ type config struct {
 	RedisURL          string
 	RedisClusterAddrs []string
 	AccessTokenTTL    time.Duration
+	IDTokenTTL        time.Duration
 	RefreshTokenTTL   time.Duration
 	RefreshFamilyMax  time.Duration
 	CodeTTL           time.Duration
@@ -116,6 +117,7 @@ func settings() []*setting {
 		{flag: "redis-url", env: "AUTHD_REDIS_URL", help: "redis:// or rediss:// URL (with ?master_name=… for Sentinel); empty starts an embedded Redis (development)"},
 		{flag: "redis-cluster-addrs", env: "AUTHD_REDIS_CLUSTER_ADDRS", help: "host:port,host:port,… of a Redis Cluster"},
 		{flag: "access-token-ttl", env: "AUTHD_ACCESS_TOKEN_TTL", def: "15m", help: "access token lifetime"},
+		{flag: "id-token-ttl", env: "AUTHD_ID_TOKEN_TTL", def: "1h", help: "OpenID Connect ID Token lifetime"},
 		{flag: "refresh-token-ttl", env: "AUTHD_REFRESH_TOKEN_TTL", def: "720h", help: "refresh token lifetime"},
 		{flag: "refresh-family-max", env: "AUTHD_REFRESH_FAMILY_MAX", def: "2160h", help: "maximum lifetime of a grant's refresh tokens, however often they rotate"},
 		{flag: "code-ttl", env: "AUTHD_CODE_TTL", def: "10m", help: "authorization code lifetime"},
@@ -270,6 +272,7 @@ func validate(get func(string) *setting) (*config, error) {
 		dst *time.Duration
 	}{
 		{"AUTHD_ACCESS_TOKEN_TTL", &c.AccessTokenTTL},
+		{"AUTHD_ID_TOKEN_TTL", &c.IDTokenTTL},
 		{"AUTHD_REFRESH_TOKEN_TTL", &c.RefreshTokenTTL},
 		{"AUTHD_REFRESH_FAMILY_MAX", &c.RefreshFamilyMax},
 		{"AUTHD_CODE_TTL", &c.CodeTTL},

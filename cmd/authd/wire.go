@@ -30,6 +30,7 @@ func serverConfig(cfg *config, log *slog.Logger, db *store.DB, rdb *redisConn) s
 		DB:               db,
 		Redis:            rdb,
 		AccessTokenTTL:   cfg.AccessTokenTTL,
+		IDTokenTTL:       cfg.IDTokenTTL,
 		RefreshTokenTTL:  cfg.RefreshTokenTTL,
 		RefreshFamilyMax: cfg.RefreshFamilyMax,
 		KeyEncryption:    cfg.KeyFile.enc,

@@ -73,7 +73,7 @@ func (s *Server) routes(rt *routeTable) {
 	rt.handle("POST /revoke", cors(byIP(ratelimit.Revoke)(form(hf(o.Revoke)))))
 	rt.handle("POST /introspect", byIP(ratelimit.Introspect)(form(hf(o.Introspect))))
 	rt.handle("GET /.well-known/oauth-authorization-server", cors(hf(o.Metadata)))
-	rt.handle("GET /.well-known/openid-configuration", cors(hf(o.Metadata)))
+	rt.handle("GET /.well-known/openid-configuration", cors(hf(o.OpenIDConfiguration)))
 	rt.handle("GET /.well-known/jwks.json", cors(hf(o.JWKS)))
 	for _, p := range []struct {
 		path    string

@@ -53,6 +53,9 @@ type Config struct {
 	// however often its refresh token rotates; zero means oauth's
 	// defaults.
 	AccessTokenTTL, RefreshTokenTTL, CodeTTL, LoginTTL, RefreshFamilyMax time.Duration
+	// IDTokenTTL is the lifetime of OpenID Connect ID Tokens; zero means
+	// oauth.DefaultIDTokenTTL.
+	IDTokenTTL time.Duration
 	// KeyEncryption encrypts the token-signing keys stored in DB;
 	// required (see oauth.Config.KeyEncryption).
 	KeyEncryption *oauth.KeyEncryption
@@ -157,6 +160,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.oauth, err = oauth.New(ctx, oauth.Config{
 		Issuer:           cfg.Issuer,
 		AccessTokenTTL:   cfg.AccessTokenTTL,
+		IDTokenTTL:       cfg.IDTokenTTL,
 		RefreshTokenTTL:  cfg.RefreshTokenTTL,
 		RefreshFamilyMax: cfg.RefreshFamilyMax,
 		KeyEncryption:    cfg.KeyEncryption,
