@@ -38,6 +38,7 @@ type Client struct {
 	Grants       []string  `json:"grant_types"`
 	Scopes       []string  `json:"-"`
 	Public       bool      `json:"-"`
+	IDTokenAlg   string    `json:"-"` // id_token_signed_response_alg: AlgRS256 (default) or AlgES256
 	CreatedAt    time.Time `json:"-"`
 	secretHash   []byte    // SHA-256 of the secret; nil for public clients
 }
@@ -60,8 +61,9 @@ func (c *Client) MarshalJSON() ([]byte, error) {
 		Grants     []string `json:"grant_types"`
 		Scope      string   `json:"scope"`
 		AuthMethod string   `json:"token_endpoint_auth_method"`
+		IDTokenAlg string   `json:"id_token_signed_response_alg"`
 		IssuedAt   int64    `json:"client_id_issued_at"`
-	}{c.ID, c.Name, uris, c.Grants, strings.Join(c.Scopes, " "), method, c.CreatedAt.Unix()})
+	}{c.ID, c.Name, uris, c.Grants, strings.Join(c.Scopes, " "), method, c.IDTokenAlg, c.CreatedAt.Unix()})
 }
 
 // allows reports whether the client registered grant.
@@ -129,7 +131,7 @@ type cachedClient struct {
 	until time.Time
 }
 
-const clientColumns = `id, secret_hash, name, redirect_uris, grant_types, scope, public, created_ms`
+const clientColumns = `id, secret_hash, name, redirect_uris, grant_types, scope, public, id_token_alg, created_ms`
 
 // prepare prepares the hot statements.
 func (cs *clientStore) prepare(ctx context.Context) error {
@@ -233,7 +235,7 @@ func scanClient(row scanner) (*Client, error) {
 		public                          int
 		created                         int64
 	)
-	if err := row.Scan(&c.ID, &secretHex, &c.Name, &uris, &grants, &scopes, &public, &created); err != nil {
+	if err := row.Scan(&c.ID, &secretHex, &c.Name, &uris, &grants, &scopes, &public, &c.IDTokenAlg, &created); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(uris), &c.RedirectURIs); err != nil {
@@ -276,6 +278,8 @@ type ClientRegistration struct {
 	Scopes []string
 	// Grants defaults to authorization_code and refresh_token.
 	Grants []string
+	// IDTokenAlg defaults to AlgRS256.
+	IDTokenAlg string
 }
 
 // CreateClient validates reg, stores a new client and returns it with its
@@ -293,6 +297,7 @@ func CreateClient(ctx context.Context, db *sql.DB, reg ClientRegistration, now t
 		Public:       reg.Public,
 		Scopes:       reg.Scopes,
 		Grants:       reg.Grants,
+		IDTokenAlg:   reg.IDTokenAlg,
 		CreatedAt:    time.UnixMilli(now.UnixMilli()).UTC(),
 	}
 	if c.Name == "" || len(c.Name) > 200 || strings.IndexFunc(c.Name, isControl) >= 0 {
@@ -318,6 +323,13 @@ func CreateClient(ctx context.Context, db *sql.DB, reg ClientRegistration, now t
 		}
 	}
 	c.Grants = dedupe(c.Grants)
+	switch c.IDTokenAlg {
+	case "":
+		c.IDTokenAlg = AlgRS256
+	case AlgRS256, AlgES256:
+	default:
+		return nil, "", errors.E(errors.InvalidRequest, "Unknown ID Token algorithm "+strconv.Quote(c.IDTokenAlg)+" (want RS256 or ES256)")
+	}
 	if c.Public && c.allows(GrantClientCredentials) {
 		return nil, "", errors.E(errors.InvalidRequest, "A public client cannot use client_credentials (RFC 6749 section 4.4)")
 	}
@@ -345,9 +357,9 @@ func CreateClient(ctx context.Context, db *sql.DB, reg ClientRegistration, now t
 		public = 1
 	}
 	if _, err := db.ExecContext(ctx, `INSERT INTO oauth_clients
-		(id, secret_hash, name, redirect_uris, grant_types, scope, public, created_ms)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		c.ID, secretHex, c.Name, string(uris), strings.Join(c.Grants, " "), strings.Join(c.Scopes, " "), public, c.CreatedAt.UnixMilli()); err != nil {
+		(id, secret_hash, name, redirect_uris, grant_types, scope, public, id_token_alg, created_ms)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		c.ID, secretHex, c.Name, string(uris), strings.Join(c.Grants, " "), strings.Join(c.Scopes, " "), public, c.IDTokenAlg, c.CreatedAt.UnixMilli()); err != nil {
 		return nil, "", errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return c, secret, nil

@@ -52,6 +52,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -72,7 +74,8 @@ import (
 
 // loadPolicies raises every limit far above what a loopback run reaches:
 // every request still pays its limiter decision.
-const loadPolicies = "token=1000000/1s,authorize=1000000/1s,login=1000000/1s,userinfo=1000000/1s,backup_read=1000000/1s,backup_write=1000000/1s"
+const loadPolicies = "token=1000000/1s,authorize=1000000/1s,login=1000000/1s,userinfo=1000000/1s,backup_read=1000000/1s,backup_write=1000000/1s," +
+	"backup_ip=1000000/1s,introspect=1000000/1s,revoke=1000000/1s"
 
 // setup is a way to deploy authd: on Redis and PostgreSQL, or on its
 // embedded defaults (SQLite and an in-process Redis, for development).
@@ -165,7 +168,45 @@ var loadScenarios = []scenario{
 			return func(b *testing.B, n int) loadtest.Op { return rs.introspectOp(s.mint(b, n)) }
 		},
 	},
-	walletFlowScenario("wallet_flow", nil, nil, nil),
+	walletFlowScenario("wallet_flow", nil, nil, idToken(false)),
+	// The same flow as an OpenID Connect sign-in: scope openid profile
+	// and a nonce, so /token also signs an ID Token, RS256 (the default)
+	// or ES256 for a client registered for it.
+	oidcFlowScenario("RS256"),
+	oidcFlowScenario("ES256"),
+}
+
+// oidcFlowScenario is the wallet flow as an OpenID Connect sign-in by a
+// client whose ID Tokens are signed with alg.
+func oidcFlowScenario(alg string) scenario {
+	sc := walletFlowScenario("oidc_flow/alg="+alg, []string{"--scope", "openid profile", "--id-token-alg", alg},
+		func() url.Values { return url.Values{"scope": {"openid profile"}, "nonce": {randomNonce()}} },
+		idToken(true))
+	sc.setups = []setup{redisPostgres}
+	return sc
+}
+
+// idToken checks that a token response carries an ID Token, or none.
+func idToken(want bool) func([]byte) error {
+	return func(body []byte) error {
+		var tr struct {
+			IDToken string `json:"id_token"`
+		}
+		if err := json.Unmarshal(body, &tr); err != nil {
+			return err
+		}
+		if (tr.IDToken != "") != want {
+			return fmt.Errorf("token response: id_token %q, want one: %v", tr.IDToken, want)
+		}
+		return nil
+	}
+}
+
+// randomNonce is an OpenID Connect nonce.
+func randomNonce() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // walletFlowScenario is a complete wallet sign-in by a public client: a

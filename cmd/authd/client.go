@@ -17,6 +17,7 @@ import (
 const clientUsage = `usage:
   authd client create --name NAME --redirect-uri URI [--redirect-uri URI2 ...]
                       [--public] [--scope "S1 S2"] [--grant G1,G2]
+                      [--id-token-alg RS256|ES256]
   authd client list
   authd client delete CLIENT_ID
 
@@ -25,7 +26,8 @@ is shown this once and cannot be recovered. Defaults: --scope profile,
 --grant authorization_code,refresh_token (client_credentials only when asked
 for, and never for --public clients). Redirect URIs must be absolute, without
 a fragment, and https, except http on 127.0.0.1, [::1] or localhost and
-private-use schemes such as com.example.app:/callback.
+private-use schemes such as com.example.app:/callback. ID Tokens (scope
+openid) are signed RS256 unless --id-token-alg ES256 is given.
 `
 
 // runClient is `authd client …`: it registers, lists and deletes OAuth
@@ -84,6 +86,7 @@ func clientCreate(ctx context.Context, db *store.DB, args []string, stdout, stde
 		name   = fs.String("name", "", "client name shown to users on the login page")
 		public = fs.Bool("public", false, "public client (no secret; PKCE required): native and browser apps")
 		scope  = fs.String("scope", "", `space-separated scopes the client may ask for (default "profile")`)
+		idAlg  = fs.String("id-token-alg", "", "algorithm of the client's ID Tokens: RS256 (default) or ES256")
 		uris   listFlag
 		grants listFlag
 	)
@@ -100,7 +103,7 @@ func clientCreate(ctx context.Context, db *store.DB, args []string, stdout, stde
 		fs.Usage()
 		return errors.New("client create: --name is required")
 	}
-	reg := oauth.ClientRegistration{Name: *name, RedirectURIs: uris, Public: *public}
+	reg := oauth.ClientRegistration{Name: *name, RedirectURIs: uris, Public: *public, IDTokenAlg: *idAlg}
 	if *scope != "" {
 		reg.Scopes = strings.Fields(*scope)
 	}
@@ -132,7 +135,7 @@ func clientCreate(ctx context.Context, db *store.DB, args []string, stdout, stde
 		{"client_secret", mustJSON(secret)},
 		{"client_secret_expires_at", mustJSON(0)},
 	}
-	for _, k := range []string{"client_name", "redirect_uris", "grant_types", "scope", "token_endpoint_auth_method", "client_id_issued_at"} {
+	for _, k := range []string{"client_name", "redirect_uris", "grant_types", "scope", "token_endpoint_auth_method", "id_token_signed_response_alg", "client_id_issued_at"} {
 		ordered = append(ordered, kv{k, fields[k]})
 	}
 	return printJSON(stdout, ordered)

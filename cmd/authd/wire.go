@@ -30,6 +30,7 @@ func serverConfig(cfg *config, log *slog.Logger, db *store.DB, rdb *redisConn) s
 		DB:               db,
 		Redis:            rdb,
 		AccessTokenTTL:   cfg.AccessTokenTTL,
+		IDTokenTTL:       cfg.IDTokenTTL,
 		RefreshTokenTTL:  cfg.RefreshTokenTTL,
 		RefreshFamilyMax: cfg.RefreshFamilyMax,
 		KeyEncryption:    cfg.KeyFile.enc,
@@ -38,9 +39,14 @@ func serverConfig(cfg *config, log *slog.Logger, db *store.DB, rdb *redisConn) s
 		SigauthWindow:    cfg.SigauthWindow,
 		TrustedProxies:   cfg.TrustedProxies,
 		RateLimits:       cfg.RateLimits,
-		Upstreams:        ups,
-		MetricsElsewhere: cfg.MetricsAddr != "",
-		Logger:           log,
+
+		SigauthRequireBinding:        cfg.SigauthRequireBinding,
+		SigauthUncompressedAddresses: cfg.SigauthUncompressed,
+		BackupIPDailyBytes:           cfg.BackupIPDailyBytes,
+		BackupIPDailyCreates:         cfg.BackupIPDailyCreates,
+		Upstreams:                    ups,
+		MetricsElsewhere:             cfg.MetricsAddr != "",
+		Logger:                       log,
 	}
 }
 
