@@ -136,9 +136,10 @@ var loadScenarios = []scenario{
 		// A resource server introspects (RFC 7662) tokenPopulation
 		// distinct access tokens in turn, each already introspected once
 		// before the first round: the verified-token cache answers
-		// (expect 100 % hits). Each introspection still authenticates the
+		// (expect 100 % hits). Each introspection still runs the
+		// introspect limiter's script in Redis, authenticates the
 		// resource server (client cache), asks the deny list in Redis
-		// and checks the token's client (client cache).
+		// (one EXISTS) and checks the token's client (client cache).
 		name: "introspect/warm", unit: "introspections/s", setups: []setup{redisPostgres, embedded},
 		env: map[string]string{"AUTHD_ACCESS_TOKEN_TTL": "2h"},
 		start: func(b *testing.B, a *authdProc) roundFunc {
