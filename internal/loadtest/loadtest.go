@@ -8,6 +8,7 @@ package loadtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,9 +39,13 @@ type Measures struct {
 // Result is one load run: what the clients saw, and what one operation
 // cost each server process and store.
 type Result struct {
-	Ops      int
+	Ops int // operations that succeeded
+	// Shed is the number of operations the server turned away with 503
+	// (overloaded: a store call ran out of time), which the run goes on
+	// past; they count in no figure but this one.
+	Shed     int
 	Elapsed  time.Duration
-	Rate     float64 // operations per second
+	Rate     float64 // successful operations per second
 	P50, P99 time.Duration
 	// LoadGenCPU is this process's CPU per operation: the load
 	// generator's, the servers' not included.
@@ -124,12 +129,13 @@ func (r *Result) Breakdown(source string, min float64) string {
 }
 
 // Report reports r as b's metrics, each unit prefixed with prefix (""
-// for the target, "base-" for a baseline): the rate in unit, p50 and p99
-// latency, the CPU per operation of the metered processes (server-cpu,
+// for the target, "base-" for a baseline): the rate in unit, the share of
+// operations answered 503 (shed-%), p50 and p99 latency, the CPU per operation of the metered processes (server-cpu,
 // and each one's when there are several), the load generator's, and the
 // Redis commands and PostgreSQL statements per operation when counted.
 func (r *Result) Report(b *testing.B, prefix, unit string) {
 	b.ReportMetric(r.Rate, prefix+unit)
+	b.ReportMetric(100*float64(r.Shed)/float64(r.Ops+r.Shed), prefix+"shed-%")
 	b.ReportMetric(micros(r.P50), prefix+"p50-µs")
 	b.ReportMetric(micros(r.P99), prefix+"p99-µs")
 	if len(r.CPU) > 1 {
@@ -154,8 +160,10 @@ func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsec
 // process's CPU; right after the last, the CPU first and the counters
 // last, so that reading a counter (a scrape, a query) costs the metered
 // processes nothing inside the window. The increases divided by n are
-// the cost of one operation. The first operation that fails ends the run
-// with its error.
+// the cost of one successful operation. An operation answered 503 (see
+// IsShed) is counted in Result.Shed and the run goes on; the first other
+// failure ends it with its error, and so does shedding more than
+// MaxShed of the operations, when the figures would mean little.
 func Run(ctx context.Context, n int, op Op, m Measures) (*Result, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("loadtest.Run: %d operations", n)
@@ -179,6 +187,7 @@ func Run(ctx context.Context, n int, op Op, m Measures) (*Result, error) {
 	workers := min(n, Parallelism*runtime.GOMAXPROCS(0))
 	var (
 		next     atomic.Int64
+		shed     atomic.Int64
 		failed   atomic.Bool
 		firstErr error
 		errOnce  sync.Once
@@ -197,7 +206,10 @@ func Run(ctx context.Context, n int, op Op, m Measures) (*Result, error) {
 					break
 				}
 				t0 := time.Now()
-				if err := op(client, i); err != nil {
+				if err := op(client, i); IsShed(err) {
+					shed.Add(1)
+					continue
+				} else if err != nil {
 					errOnce.Do(func() { firstErr = fmt.Errorf("operation %d: %w", i, err) })
 					failed.Store(true)
 					break
@@ -223,16 +235,20 @@ func Run(ctx context.Context, n int, op Op, m Measures) (*Result, error) {
 	if countErr != nil {
 		return nil, countErr
 	}
+	ok, turned := len(lat), int(shed.Load())
+	if float64(turned) > MaxShed*float64(n) {
+		return nil, fmt.Errorf("%d of %d operations answered 503: overloaded", turned, n)
+	}
 
-	r := &Result{Ops: n, Elapsed: elapsed, Rate: float64(n) / elapsed.Seconds(), LoadGenCPU: self / time.Duration(n)}
+	r := &Result{Ops: ok, Shed: turned, Elapsed: elapsed, Rate: float64(ok) / elapsed.Seconds(), LoadGenCPU: self / time.Duration(ok)}
 	r.P50, r.P99 = percentiles(lat)
 	for i, c := range m.CPU {
-		r.CPU = append(r.CPU, CPUCost{Name: c.Name, PerOp: (cpu1[i] - cpu0[i]) / time.Duration(n)})
+		r.CPU = append(r.CPU, CPUCost{Name: c.Name, PerOp: (cpu1[i] - cpu0[i]) / time.Duration(ok)})
 	}
 	for i, c := range m.Counters {
 		for k, v := range counts1[i] {
 			if d := v - counts0[i][k]; d != 0 {
-				r.Counts = append(r.Counts, Count{Source: c.Name, Key: k, PerOp: d / float64(n)})
+				r.Counts = append(r.Counts, Count{Source: c.Name, Key: k, PerOp: d / float64(ok)})
 			}
 		}
 	}
@@ -286,7 +302,31 @@ func readCounters(ctx context.Context, cs []Counter) ([]map[string]float64, erro
 	return out, nil
 }
 
-// Send does one request and fails unless it answers want.
+// MaxShed is the share of a run's operations that may be answered 503
+// before Run gives up on it.
+const MaxShed = 0.1
+
+// StatusError is an answer with another status than the one expected.
+type StatusError struct {
+	Method, Path string
+	Status, Want int
+	Body         []byte
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("%s %s: status %d, want %d: %s", e.Method, e.Path, e.Status, e.Want, e.Body)
+}
+
+// IsShed reports whether err is a 503 answer: the server shedding load
+// (authd answers temporarily_unavailable when a store call runs out of
+// time), not a wrong answer.
+func IsShed(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Status == http.StatusServiceUnavailable
+}
+
+// Send does one request and fails with a *StatusError unless it answers
+// want.
 func Send(c *http.Client, req *http.Request, want int) ([]byte, *http.Response, error) {
 	resp, err := c.Do(req)
 	if err != nil {
@@ -298,7 +338,7 @@ func Send(c *http.Client, req *http.Request, want int) ([]byte, *http.Response, 
 		return nil, nil, err
 	}
 	if resp.StatusCode != want {
-		return nil, nil, fmt.Errorf("%s %s: status %d, want %d: %s", req.Method, req.URL.Path, resp.StatusCode, want, body)
+		return nil, nil, &StatusError{Method: req.Method, Path: req.URL.Path, Status: resp.StatusCode, Want: want, Body: body}
 	}
 	return body, resp, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,10 @@ func TestRun(t *testing.T) {
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		served.Add(1)
 		time.Sleep(time.Duration(r.URL.Query().Get("i")[0]-'0') * time.Millisecond)
+		if st := r.URL.Query().Get("status"); st != "" && st != "200" {
+			code, _ := strconv.Atoi(st)
+			w.WriteHeader(code)
+		}
 	}))
 	defer ts.Close()
 	const n = 200
@@ -85,6 +90,34 @@ func TestRun(t *testing.T) {
 	}, Measures{})
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "operation 50") {
 		t.Fatalf("failing run: %v", err)
+	}
+	// 503s are counted and the run goes on, up to MaxShed of it; any
+	// other wrong status ends it.
+	status := func(bad map[int]int) Op {
+		return func(c *http.Client, i int) error {
+			code := 200
+			if s, ok := bad[i]; ok {
+				code = s
+			}
+			req, _ := http.NewRequest("GET", fmt.Sprintf("%s/?i=0&status=%d", ts.URL, code), nil)
+			_, _, err := Send(c, req, 200)
+			return err
+		}
+	}
+	r, err = Run(context.Background(), 100, status(map[int]int{3: 503, 50: 503, 99: 503}), Measures{})
+	if err != nil || r.Ops != 97 || r.Shed != 3 {
+		t.Fatalf("three 503s in 100: %+v, %v", r, err)
+	}
+	eleven := map[int]int{}
+	for i := range 11 {
+		eleven[i*9] = 503
+	}
+	if _, err := Run(context.Background(), 100, status(eleven), Measures{}); err == nil || !strings.Contains(err.Error(), "11 of 100") {
+		t.Fatalf("eleven 503s in 100: %v", err)
+	}
+	var se *StatusError
+	if _, err := Run(context.Background(), 100, status(map[int]int{7: 404}), Measures{}); !errors.As(err, &se) || se.Status != 404 || IsShed(err) {
+		t.Fatalf("a 404: %v", err)
 	}
 	if _, err := Run(context.Background(), 0, op, Measures{}); err == nil {
 		t.Fatal("a run of no operations")
