@@ -19,11 +19,14 @@ check:
 unit:
 	$(GO) test -count=1 ./...
 
-# bench runs the load benchmarks of DESIGN §10 and the package benchmarks
-# (sigauth verification, the rate limiter) against test servers:
+# bench runs the load benchmarks (the authd binary under load on loopback,
+# each target against a bare go-oauth2 server in the same run: README,
+# "Performance") and the package benchmarks (sigauth verification, the rate
+# limiter) against test servers:
 #   scripts/testenv.sh run make bench
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3s ./cmd/authd/ ./sigauth/ ./ratelimit/
+	$(GO) test -run '^$$' -bench Load -benchtime 4000x -count 5 -timeout 90m ./cmd/authd/
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./sigauth/ ./ratelimit/
 
 build:
 	$(GO) build -ldflags "-X main.version=$$(git describe --tags --always --dirty 2>/dev/null || echo dev)" -o bin/authd ./cmd/authd

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/authd-dev/authd/errors"
@@ -143,6 +144,7 @@ func (s *Server) verifyAccessToken(ctx context.Context, tok string) (*accessClai
 	key := sha256.Sum256([]byte(tok))
 	v, ok := s.verified.get(key)
 	if !ok || s.keys.lookup(ctx, v.kid) == nil {
+		s.verified.misses.Add(1)
 		var err error
 		if v, err = s.verifySigned(ctx, tok); err != nil {
 			return nil, err
@@ -229,6 +231,27 @@ type verifiedTokens struct {
 	m    map[[32]byte]verifiedToken
 	ring [][32]byte
 	next int
+
+	// lookups counts calls of get; misses counts the lookups whose token
+	// had to be verified (absent, or its key no longer trusted).
+	lookups, misses atomic.Uint64
+}
+
+// TokenCacheStats counts the lookups of access tokens in the cache of
+// verified tokens since the server started.
+type TokenCacheStats struct {
+	Hits   uint64 // answered from the cache: no signature verification
+	Misses uint64 // not in the cache, or its key no longer trusted: verified
+}
+
+// TokenCacheStats returns the hits and misses of the cache of verified
+// access tokens, which Bearer checks (/userinfo, /backup) and
+// introspection share.
+func (s *Server) TokenCacheStats() TokenCacheStats {
+	// misses is read first: each miss was a lookup first, so Hits never
+	// comes out negative while lookups are under way.
+	m := s.verified.misses.Load()
+	return TokenCacheStats{Hits: s.verified.lookups.Load() - m, Misses: m}
 }
 
 func newVerifiedTokens(size int) *verifiedTokens {
@@ -236,6 +259,7 @@ func newVerifiedTokens(size int) *verifiedTokens {
 }
 
 func (c *verifiedTokens) get(k [32]byte) (verifiedToken, bool) {
+	c.lookups.Add(1)
 	c.mu.Lock()
 	v, ok := c.m[k]
 	c.mu.Unlock()

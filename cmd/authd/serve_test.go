@@ -388,7 +388,7 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the authd binary")
@@ -513,7 +513,7 @@ func TestBinarySIGTERMDrains(t *testing.T) {
 	}
 }
 
-func waitListening(t *testing.T, url string, logs *syncBuffer) {
+func waitListening(t testing.TB, url string, logs *syncBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -527,7 +527,7 @@ func waitListening(t *testing.T, url string, logs *syncBuffer) {
 }
 
 // freeAddr returns a loopback address nothing listens on right now.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

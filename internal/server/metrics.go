@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/ratelimit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -68,6 +69,27 @@ func newMetrics() *metrics {
 		ratelimit.Collector(),
 	)
 	return m
+}
+
+// tokenCacheCollector exports the hits and misses of the cache of
+// verified access tokens, read from the oauth server when scraped.
+type tokenCacheCollector struct {
+	desc  *prometheus.Desc
+	stats func() oauth.TokenCacheStats
+}
+
+func newTokenCacheCollector(stats func() oauth.TokenCacheStats) *tokenCacheCollector {
+	return &tokenCacheCollector{stats: stats, desc: prometheus.NewDesc("authd_access_token_cache_lookups_total",
+		"Access-token verifications by result: hit (answered from the cache of verified tokens) or miss (signature verified).",
+		[]string{"result"}, nil)}
+}
+
+func (c *tokenCacheCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *tokenCacheCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.stats()
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(st.Hits), "hit")
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(st.Misses), "miss")
 }
 
 // observe records one request under labels from closed sets: route is a

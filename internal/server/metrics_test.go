@@ -1,11 +1,13 @@
 package server
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/oauth"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -63,5 +65,32 @@ func TestMetricsLint(t *testing.T) {
 		if strings.HasPrefix(p.Metric, "authd_") {
 			t.Errorf("lint: %s: %s", p.Metric, p.Text)
 		}
+	}
+}
+
+// TestTokenCacheMetric: the verified-token cache's counters are exported
+// as authd_access_token_cache_lookups_total{result="hit"|"miss"}, read
+// when scraped, and pass the lint.
+func TestTokenCacheMetric(t *testing.T) {
+	stats := oauth.TokenCacheStats{Hits: 7, Misses: 3}
+	m := newMetrics()
+	m.registry.MustRegister(newTokenCacheCollector(func() oauth.TokenCacheStats { return stats }))
+	want := func(hits, misses uint64) {
+		t.Helper()
+		exp := fmt.Sprintf(`# HELP authd_access_token_cache_lookups_total Access-token verifications by result: hit (answered from the cache of verified tokens) or miss (signature verified).
+# TYPE authd_access_token_cache_lookups_total counter
+authd_access_token_cache_lookups_total{result="hit"} %d
+authd_access_token_cache_lookups_total{result="miss"} %d
+`, hits, misses)
+		if err := testutil.GatherAndCompare(m.registry, strings.NewReader(exp), "authd_access_token_cache_lookups_total"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want(7, 3)
+	stats = oauth.TokenCacheStats{Hits: 8, Misses: 5}
+	want(8, 5)
+	problems, err := testutil.GatherAndLint(m.registry, "authd_access_token_cache_lookups_total")
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %v", problems, err)
 	}
 }

@@ -183,6 +183,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = newMetrics()
+	s.metrics.registry.MustRegister(newTokenCacheCollector(s.oauth.TokenCacheStats))
 	rt := &routeTable{mux: http.NewServeMux(), patterns: map[string]bool{}}
 	s.routes(rt)
 	s.handler = httperr.Middleware(

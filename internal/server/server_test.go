@@ -210,6 +210,34 @@ func TestMetricsElsewhere(t *testing.T) {
 	}
 }
 
+// TestTokenCacheServed: /metrics reports the server's own verified-token
+// cache: a Bearer token that has to be verified is one miss.
+func TestTokenCacheServed(t *testing.T) {
+	s := newTestServer(t)
+	value := func(series string) string {
+		t.Helper()
+		_, body := s.do("GET", "/metrics", nil, "")
+		for _, l := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(l, series+" "); ok {
+				return v
+			}
+		}
+		t.Fatalf("no %s on /metrics", series)
+		return ""
+	}
+	const hit, miss = `authd_access_token_cache_lookups_total{result="hit"}`, `authd_access_token_cache_lookups_total{result="miss"}`
+	if h, m := value(hit), value(miss); h != "0" || m != "0" {
+		t.Fatalf("a new server: %s hits, %s misses", h, m)
+	}
+	resp, body := s.do("GET", "/userinfo", map[string]string{"Authorization": "Bearer eyJh.eyJz.c2ln"}, "")
+	if resp.StatusCode != 401 {
+		t.Fatalf("/userinfo with a forged token: %d %s", resp.StatusCode, body)
+	}
+	if h, m := value(hit), value(miss); h != "0" || m != "1" {
+		t.Fatalf("after one forged token: %s hits, %s misses, want 0 and 1", h, m)
+	}
+}
+
 // TestBrowserRoutesRenderEveryError: on a browser-facing route, the rate
 // limiter's 429 reaches a person as a page, like the handler's own errors,
 // and a client that asks for JSON gets JSON; other routes answer JSON.
