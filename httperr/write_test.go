@@ -404,9 +404,7 @@ func TestRequestID(t *testing.T) {
 				}
 				r := httptest.NewRequest(http.MethodGet, "/token", nil)
 				r.Header.Set("Accept", jsonAccept)
-				for _, v := range tt.in {
-					r.Header["X-Request-Id"] = append(r.Header["X-Request-Id"], v)
-				}
+				r.Header["X-Request-Id"] = append(r.Header["X-Request-Id"], tt.in...)
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, r)
 				ids := rec.Header().Values("X-Request-Id")

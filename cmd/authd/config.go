@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -421,16 +420,6 @@ func isLoopbackHost(h string) bool {
 	}
 	ip, err := netip.ParseAddr(h)
 	return err == nil && ip.IsLoopback()
-}
-
-// envNames returns the environment variables authd serve reads, sorted.
-func envNames() []string {
-	var names []string
-	for _, s := range settings() {
-		names = append(names, s.env)
-	}
-	sort.Strings(names)
-	return names
 }
 
 // Defaults of the daily per-IP backup quotas (AUTHD_BACKUP_IP_DAILY_BYTES,
