@@ -3,7 +3,7 @@ package authtoken
 import (
 	"crypto/sha256"
 
-	//lint:ignore SA1019 Bitcoin's hash160 is RIPEMD-160 of SHA-256: addresses cannot be derived without it.
+	//lint:ignore SA1019 Bitcoin's hash160 (addresses) is RIPEMD-160 of SHA-256.
 	"golang.org/x/crypto/ripemd160"
 )
 

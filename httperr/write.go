@@ -348,9 +348,9 @@ func writeBody(w http.ResponseWriter, r *http.Request, log *slog.Logger, resp re
 	w.Write(buf.Bytes())
 }
 
-// redirectParams are the only parameters an error redirect adds (RFC 6749
-// §4.1.2.1, RFC 9207); a registered redirect_uri's own parameters of these
-// names are replaced.
+// redirectParams are the only parameters an error redirect adds
+// (RFC 6749 §4.1.2.1, RFC 9207); a registered redirect_uri's own parameters
+// of these names are replaced.
 var redirectParams = []string{"error", "error_description", "error_uri", "state", "iss"}
 
 // redirectURL builds the error redirect of RFC 6749 §4.1.2.1 with the iss

@@ -284,7 +284,8 @@ func TestWrite(t *testing.T) {
 				}
 
 				// Every other case is answered directly, including a Redirect
-				// on a code that must never be redirected (DESIGN §2.4).
+				// on a code that must never be redirected (a 503, a Bitcoin
+				// authentication failure).
 				if rec.Code != c.Status {
 					t.Fatalf("status = %d, want %d", rec.Code, c.Status)
 				}
@@ -895,8 +896,8 @@ func TestStaleHeaders(t *testing.T) {
 
 // TestEvery401HasAChallenge walks every 401 code of the catalog: whatever
 // credentials the request carried, and on JSON and browser routes alike,
-// the answer carries a WWW-Authenticate challenge that parses (RFC 9110
-// §15.5.2), and the catalog documents it.
+// the answer carries a WWW-Authenticate challenge that parses
+// (RFC 9110 §15.5.2), and the catalog documents it.
 func TestEvery401HasAChallenge(t *testing.T) {
 	auths := map[string]string{
 		"no credentials": "",

@@ -137,7 +137,7 @@ func hashHex(s string) string {
 //
 // A provider failure for a pending authorization goes back to the client
 // as access_denied, described as the provider's failure, with error_uri
-// at the provider's catalog entry (DESIGN §2.4). Without a pending
+// at the provider's catalog entry (errors.Error.DocCode). Without a pending
 // authorization (unknown, expired or replayed state) the answer is the
 // provider's code, 401, with provider_error: the provider's own error if
 // it sent one, else invalid_state.

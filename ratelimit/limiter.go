@@ -1,6 +1,6 @@
 // Package ratelimit is authd's exact sliding-window rate limiter on Redis,
 // its policies, the client-IP resolver behind it and the HTTP middleware
-// that limits routes and writes the rate-limit headers (DESIGN §5).
+// that limits routes and writes the rate-limit headers.
 //
 // Each decision is one Lua script run (EVALSHA, falling back to EVAL after
 // a SCRIPT FLUSH or a failover) over a sliding-window log: one ZSET per

@@ -21,8 +21,8 @@ type SubjectFunc func(r *http.Request) (subject string, ok bool)
 //	mux.Handle("GET /userinfo", lim.Middleware(pol[ratelimit.Userinfo], identity)(userinfoHandler))
 //
 // The subject is subject(r) prefixed with "sub:" when subject is non-nil
-// and returns ok and a non-empty string, else the client IP (IPSubject of Proxies.ClientIP with
-// the Limiter's trusted proxies). For subject-keyed routes, put the
+// and returns ok and a non-empty string, else the client IP (IPSubject of
+// Proxies.ClientIP with the Limiter's trusted proxies). For subject-keyed routes, put the
 // authentication middleware before this one: it must record the identity
 // in the request context without failing the request, so that subject can
 // read it and an unauthenticated request is counted against its client IP

@@ -13,8 +13,8 @@ import (
 // (RFC 9728 §3).
 const wellKnown = "/.well-known/oauth-protected-resource"
 
-// metadataURL returns where the metadata of resource is published (RFC
-// 9728 §3.1): the well-known suffix inserted between the host and the
+// metadataURL returns where the metadata of resource is published
+// (RFC 9728 §3.1): the well-known suffix inserted between the host and the
 // resource identifier's path and query.
 func metadataURL(resource string) string {
 	u, _ := url.Parse(resource) // checked by NewVerifier

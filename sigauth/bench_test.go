@@ -122,7 +122,7 @@ func authenticateNoIO(v *Verifier, r *http.Request, now time.Time) (Identity, er
 // BenchmarkOverhead times bare recovery and AuthenticateNoIO alternately
 // within each iteration, so that load from other processes falls on both
 // alike, and reports the overhead of the whole verification over the bare
-// recovery as overhead-% (the DESIGN §10 target is <= 3).
+// recovery as overhead-% (the target is <= 3).
 func BenchmarkOverhead(b *testing.B) {
 	in := newBenchInput(b, TokenOptions{})
 	v := &Verifier{window: DefaultWindow, maxBody: DefaultMaxBody}

@@ -203,9 +203,8 @@ func HasToken(r *http.Request) bool {
 	return false
 }
 
-// bitcoinAuthCredentials returns the credentials of an Authorization
-// header value with the Bitcoin-Auth scheme (case-insensitive, RFC 9110
-// §11.1).
+// bitcoinAuthCredentials returns the credentials of an Authorization header
+// value with the Bitcoin-Auth scheme (case-insensitive, RFC 9110 §11.1).
 func bitcoinAuthCredentials(a string) (string, bool) {
 	const scheme = "bitcoin-auth "
 	if len(a) < len(scheme) || !strings.EqualFold(a[:len(scheme)], scheme) {

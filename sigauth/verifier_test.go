@@ -611,7 +611,7 @@ func TestVerifyLogin(t *testing.T) {
 }
 
 // TestLockoutResetBySameAddress: a user's own typos are forgiven by their
-// own success (DESIGN §3.2: a success resets the level); failures that
+// own success (a success resets the level); failures that
 // named other addresses, or none, are not.
 func TestLockoutResetBySameAddress(t *testing.T) {
 	for _, tc := range []struct {
