@@ -55,7 +55,7 @@ type testWallet struct {
 
 // user makes a new wallet user and returns its address.
 func (tw *testWallet) user() string {
-	wif, addr, err := sigauth.GenerateKey()
+	wif, addr, err := authtoken.GenerateKey()
 	if err != nil {
 		panic(err)
 	}

@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd-dev/authd/authtoken"
 	"github.com/authd-dev/authd/internal/testenv"
 	"github.com/authd-dev/authd/sigauth"
 	"golang.org/x/oauth2"
@@ -82,7 +83,7 @@ func newE2E(t testing.TB, env map[string]string, embedded bool, tweak ...func(*c
 	srv.Config.Handler = a.handler()
 	srv.Start()
 	t.Cleanup(srv.Close)
-	wif, addr, err := sigauth.GenerateKey()
+	wif, addr, err := authtoken.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
