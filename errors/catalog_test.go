@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/internal/charset"
 )
 
 const modulePath = "github.com/authd-dev/authd"
@@ -148,7 +149,7 @@ func TestCatalog(t *testing.T) {
 		if e.Title == "" || e.Description == "" || len(e.UsedBy) == 0 || e.Retry == "" || len(e.Causes) == 0 || e.Fix == "" {
 			t.Errorf("%s: incomplete entry %+v", e.Code, e)
 		}
-		if !validText(e.Description) {
+		if !charset.NQSChars(e.Description) {
 			t.Errorf("%s: description %q is outside the RFC 6749 charset it is sent in", e.Code, e.Description)
 		}
 		if e.Retryable != (e.Status == 429 || e.Status >= 500) {
@@ -439,15 +440,4 @@ var z = &Error{Code: "also_invented"}
 	if !slices.Equal(bad, []string{"invented_inside", "also_invented"}) {
 		t.Errorf("inside errors flagged %q", bad)
 	}
-}
-
-// validText reports whether s is inside the charset of error_description
-// (RFC 6749 Appendix A: %x20-21 / %x23-5B / %x5D-7E).
-func validText(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/internal/charset"
 )
 
 // Realm is the realm of every WWW-Authenticate challenge authd sends.
@@ -187,12 +188,12 @@ func decide(e *errors.Error, entry errors.Entry, uriBase, reqID string) response
 	if resp.desc == "" || entry.Status >= 500 {
 		resp.desc = entry.Description
 	}
-	resp.desc = sanitizeText(resp.desc)
+	resp.desc = charset.SanitizeText(resp.desc)
 	anchor := entry.Code
 	if _, ok := errors.Lookup(e.DocCode); ok {
 		anchor = e.DocCode
 	}
-	resp.uri = sanitizeURI(uriBase + "#" + string(anchor))
+	resp.uri = charset.SanitizeURI(uriBase + "#" + string(anchor))
 	if e.Redirect != nil && entry.Redirectable {
 		if loc, ok := redirectURL(e.Redirect, entry.Code, resp.desc, resp.uri); ok {
 			resp.location, resp.status = loc, http.StatusFound
@@ -206,9 +207,9 @@ func decide(e *errors.Error, entry errors.Entry, uriBase, reqID string) response
 		// handler that forgot to set it still sends the shortest wait.
 		resp.retry = 1
 	}
-	resp.providerError = sanitizeText(e.ProviderError)
+	resp.providerError = charset.SanitizeText(e.ProviderError)
 	if entry.Code == errors.InsufficientScope {
-		resp.scope = sanitizeText(e.Scope)
+		resp.scope = charset.SanitizeText(e.Scope)
 	}
 	return resp
 }
@@ -384,71 +385,7 @@ func redirectURL(rd *errors.Redirect, code errors.Code, desc, uri string) (strin
 		add("state", rd.State) // echoed exactly (RFC 6749 §4.1.2.1); the query encoding keeps any byte safe
 	}
 	if rd.Issuer != "" {
-		add("iss", sanitizeURI(rd.Issuer))
+		add("iss", charset.SanitizeURI(rd.Issuer))
 	}
 	return base + "?" + strings.Join(parts, "&"), true
 }
-
-// sanitizeText forces s into the charset of error and error_description
-// (RFC 6749 Appendix A: %x20-21 / %x23-5B / %x5D-7E). A double quote becomes
-// a single quote, a backslash a slash, anything else outside the set '?'.
-func sanitizeText(s string) string {
-	if validText(s) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, c := range s { // invalid UTF-8 yields one U+FFFD per bad byte
-		switch {
-		case c == '"':
-			b.WriteByte('\'')
-		case c == '\\':
-			b.WriteByte('/')
-		case c >= 0x20 && c <= 0x7e:
-			b.WriteRune(c)
-		default:
-			b.WriteByte('?')
-		}
-	}
-	return b.String()
-}
-
-func validText(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
-// sanitizeURI forces s into the charset of error_uri (RFC 6749 Appendix A:
-// %x21 / %x23-5B / %x5D-7E) by percent-encoding every other byte, which
-// keeps a URI a URI.
-func sanitizeURI(s string) string {
-	ok := true
-	for i := 0; i < len(s); i++ {
-		if !uriByte(s[i]) {
-			ok = false
-			break
-		}
-	}
-	if ok {
-		return s
-	}
-	var b strings.Builder
-	const hex = "0123456789ABCDEF"
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if uriByte(c) {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&0xf])
-	}
-	return b.String()
-}
-
-func uriByte(c byte) bool { return c >= 0x21 && c <= 0x7e && c != '"' && c != '\\' }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/internal/charset"
 )
 
 // wellKnown is the well-known URI suffix of protected resource metadata
@@ -85,7 +86,7 @@ func MetadataHandler(v *Verifier) http.Handler {
 			return
 		default:
 			h.Set("Allow", "GET, HEAD, OPTIONS")
-			v.writeError(w, r, errors.E(errors.MethodNotAllowed, "Method "+sanitizeText(r.Method)+" is not allowed here; use GET"))
+			v.writeError(w, r, errors.E(errors.MethodNotAllowed, "Method "+charset.SanitizeText(r.Method)+" is not allowed here; use GET"))
 			return
 		}
 		h.Set("Content-Type", "application/json")
