@@ -201,7 +201,7 @@ func decide(e *errors.Error, entry errors.Entry, uriBase, reqID string) response
 		}
 	}
 	if e.RetryAfter > 0 {
-		resp.retry = ceilSeconds(e.RetryAfter)
+		resp.retry = DelaySeconds(e.RetryAfter)
 	} else if slices.Contains(entry.Headers, "Retry-After") {
 		// The catalog promises Retry-After for this code (429, 503): a
 		// handler that forgot to set it still sends the shortest wait.
@@ -214,14 +214,19 @@ func decide(e *errors.Error, entry errors.Entry, uriBase, reqID string) response
 	return resp
 }
 
-// ceilSeconds returns d in whole seconds, rounded up, at least 1. It does
-// not overflow for any positive duration.
-func ceilSeconds(d time.Duration) int64 {
+// DelaySeconds returns d in whole seconds, rounded up, so that a client
+// told to wait never comes back early: the delay-seconds of Retry-After
+// (RFC 9110 §10.2.3), retry_after, and the rate-limit fields. It is 0 for
+// d <= 0 and does not overflow.
+func DelaySeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
 	s := int64(d / time.Second)
 	if d%time.Second != 0 {
 		s++
 	}
-	return max(s, 1)
+	return s
 }
 
 // record logs the error and counts it (Config.Count) with the status

@@ -457,6 +457,22 @@ func validRequestID(id string) bool {
 	return true
 }
 
+func TestDelaySeconds(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want int64
+	}{
+		{math.MinInt64, 0}, {-time.Second, 0}, {0, 0},
+		{time.Nanosecond, 1}, {time.Second - time.Nanosecond, 1}, {time.Second, 1},
+		{time.Second + time.Nanosecond, 2}, {90 * time.Second, 90},
+		{math.MaxInt64, math.MaxInt64/int64(time.Second) + 1},
+	} {
+		if got := httperr.DelaySeconds(tt.d); got != tt.want {
+			t.Errorf("DelaySeconds(%v) = %d, want %d", tt.d, got, tt.want)
+		}
+	}
+}
+
 // TestRetryAfter checks that Retry-After and retry_after are the ceiling of
 // RetryAfter in seconds, at least 1, and that a 429 or 503 always has one.
 func TestRetryAfter(t *testing.T) {
