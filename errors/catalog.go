@@ -39,8 +39,8 @@ const (
 	RequestTooLarge         Code = "request_too_large"
 )
 
-// The OpenID Connect authorization errors (OpenID Connect Core 1.0
-// §3.1.2.6).
+// The OpenID Connect authorization errors
+// (OpenID Connect Core 1.0 §3.1.2.6).
 const (
 	LoginRequired            Code = "login_required"
 	ConsentRequired          Code = "consent_required"
@@ -73,8 +73,8 @@ type Entry struct {
 	Redirectable bool `json:"redirectable"`
 }
 
-// catalog is the source of truth for every code. Keep it in the order of the
-// table in DESIGN.md; append new codes at the end.
+// catalog is the source of truth for every code. Codes are wire values:
+// append new codes at the end, and never change a published status.
 var catalog = []Entry{
 	{
 		Code: InvalidRequest, Status: 400,

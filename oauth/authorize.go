@@ -20,11 +20,21 @@ import (
 // WalletUser is a user who proved control of a Bitcoin key.
 type WalletUser struct{ Address, PubKey string } // PubKey "" when unknown
 
-// Wallet verifies Bitcoin-signed sign-ins (sigauth implements it; adapter in cmd/authd).
+// Wallet verifies Bitcoin-signed sign-ins. sigauth.Verifier implements
+// it, through an adapter in internal/server.
 type Wallet interface {
-	// Authenticate verifies the request's X-Auth-Token over the exact request URI (r.RequestURI). Errors are *errors.Error with sigauth's codes (missing_auth_token, malformed_auth_token, invalid_public_key, invalid_signature, invalid_timestamp, rate_limit_exceeded, temporarily_unavailable).
+	// Authenticate verifies the request's X-Auth-Token over the exact
+	// request URI (r.RequestURI), accepting each token once.
+	//
+	// Errors (*errors.Error): missing_auth_token, malformed_auth_token,
+	// invalid_public_key, invalid_signature, invalid_timestamp,
+	// rate_limit_exceeded, temporarily_unavailable.
 	Authenticate(r *http.Request) (WalletUser, error)
-	// VerifyLogin verifies a BSM signature by address over message (login form), with lockout accounting.
+	// VerifyLogin verifies a BSM signature by address over message (the
+	// login form), counting failures towards the lockout.
+	//
+	// Errors (*errors.Error): malformed_auth_token, invalid_signature,
+	// rate_limit_exceeded, temporarily_unavailable.
 	VerifyLogin(r *http.Request, address, message, signature string) (WalletUser, error)
 }
 

@@ -10,8 +10,8 @@ import (
 	"github.com/authd-dev/authd/errors"
 )
 
-// bearerToken returns the access token of r's Authorization header (RFC
-// 6750 §2.1). Tokens anywhere else are refused: an access_token in the
+// bearerToken returns the access token of r's Authorization header
+// (RFC 6750 §2.1). Tokens anywhere else are refused: an access_token in the
 // query is logged by every proxy on the way.
 //
 // Errors: invalid_token.
@@ -90,8 +90,8 @@ func (s *Server) bearerClaims(r *http.Request, scope string) (*accessClaims, err
 	return c, nil
 }
 
-// errInsufficientScope is the 403 for a token that lacks scope (RFC 6750
-// §3.1).
+// errInsufficientScope is the 403 for a token that lacks scope
+// (RFC 6750 §3.1).
 func errInsufficientScope(scope string) *errors.Error {
 	e := errors.E(errors.InsufficientScope, "The access token does not carry the "+scope+" scope")
 	e.Scope = scope

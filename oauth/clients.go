@@ -286,9 +286,8 @@ type ClientRegistration struct {
 // secret (empty for public clients). The secret is 256 random bits and is
 // stored only as its SHA-256: it cannot be shown again.
 //
-// Errors: invalid_request naming the bad field (redirect URIs per DESIGN
-// §4: absolute, no fragment, https except loopback http and private-use
-// schemes); temporarily_unavailable.
+// Errors: invalid_request naming the bad field (redirect URIs as
+// CheckRedirectURI says); temporarily_unavailable.
 func CreateClient(ctx context.Context, db *sql.DB, reg ClientRegistration, now time.Time) (*Client, string, error) {
 	const op = "oauth.CreateClient"
 	c := &Client{
@@ -424,8 +423,8 @@ func DeleteClient(ctx context.Context, db *sql.DB, id string) error {
 	return nil
 }
 
-// CheckRedirectURI validates a redirect URI for registration (DESIGN §4,
-// RFC 8252, RFC 9700 §2.1): absolute, no fragment, no user information,
+// CheckRedirectURI validates a redirect URI for registration (RFC 8252,
+// RFC 9700 §2.1): absolute, no fragment, no user information,
 // and either https with a host, http on a loopback host (127.0.0.1, [::1],
 // localhost), or a private-use scheme in reverse-domain form
 // (com.example.app:/cb).

@@ -33,6 +33,7 @@ import (
 	"github.com/authd-dev/authd/authtoken"
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/httperr"
+	"github.com/authd-dev/authd/internal/charset"
 	"github.com/authd-dev/authd/internal/golden"
 	"github.com/authd-dev/authd/internal/server"
 	"github.com/authd-dev/authd/internal/testenv"
@@ -55,7 +56,7 @@ type testWallet struct {
 
 // user makes a new wallet user and returns its address.
 func (tw *testWallet) user() string {
-	wif, addr, err := sigauth.GenerateKey()
+	wif, addr, err := authtoken.GenerateKey()
 	if err != nil {
 		panic(err)
 	}
@@ -225,17 +226,6 @@ type harness struct {
 // harnessOpt changes the server's configuration before it starts.
 type harnessOpt func(*server.Config)
 
-// withRateLimits sets rate-limit policies ("login=5/1m,…", the syntax of
-// AUTHD_RATE_LIMITS) where a test needs the real limits; the harness
-// otherwise raises every limit out of the way.
-func withRateLimits(t testing.TB, spec string) harnessOpt {
-	ps, err := ratelimit.ParsePolicies(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return func(c *server.Config) { c.RateLimits = ps }
-}
-
 // newHarness starts a server on db and real Redis (rdb nil: the test
 // Redis server; use miniredisClient for fake time).
 func newHarness(t testing.TB, db *store.DB, rdb redis.UniversalClient, opts ...harnessOpt) *harness {
@@ -249,7 +239,7 @@ func newHarness(t testing.TB, db *store.DB, rdb redis.UniversalClient, opts ...h
 	h.ts = httptest.NewUnstartedServer(nil)
 	h.issuer = "http://" + h.ts.Listener.Addr().String()
 	// Many requests from one address: the limits are raised out of the
-	// way unless a test sets them (withRateLimits).
+	// way unless a test sets them (a harnessOpt setting RateLimits).
 	raised := ratelimit.Policies{}
 	for name := range ratelimit.Defaults() {
 		raised[name] = ratelimit.Policy{Name: name, Limit: ratelimit.MaxLimit, Window: time.Minute}
@@ -497,28 +487,10 @@ func (wc *wireChecker) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-func validErrorText(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
-func validErrorURI(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
 // checkErrorTriple checks error, error_description and error_uri.
 func checkErrorTriple(t testing.TB, issuer, where, code, desc, uri string) {
 	t.Helper()
-	if code == "" || !validErrorText(code) || !validErrorText(desc) || !validErrorURI(uri) {
+	if code == "" || !charset.NQSChars(code) || !charset.NQSChars(desc) || !charset.NQChars(uri) {
 		t.Errorf("%s: error fields outside the RFC 6749 charset: %q %q %q", where, code, desc, uri)
 	}
 	base, frag, ok := strings.Cut(uri, "#")
@@ -544,7 +516,7 @@ func checkWire(t testing.TB, issuer string, req *http.Request, resp *http.Respon
 			}
 		}
 		for _, m := range regexp.MustCompile(`(\w+)="([^"]*)"`).FindAllStringSubmatch(c, -1) {
-			if !validErrorText(m[2]) {
+			if !charset.NQSChars(m[2]) {
 				t.Errorf("%s: WWW-Authenticate parameter %s=%q outside the charset", where, m[1], m[2])
 			}
 		}

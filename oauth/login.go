@@ -223,7 +223,7 @@ You will be sent back to <strong>{{$.RedirectHost}}</strong>.</p>
 // Errors: temporarily_unavailable.
 func (s *Server) startLogin(w http.ResponseWriter, r *http.Request, p *Pending) error {
 	nonce := randomToken(32)
-	p.Binding = hashHex(nonce)
+	p.Binding = hashToken(nonce)
 	if err := s.SavePending(r.Context(), p); err != nil {
 		return err
 	}
@@ -239,7 +239,7 @@ func (s *Server) startLogin(w http.ResponseWriter, r *http.Request, p *Pending) 
 // without it. maxAge < 0 deletes it.
 func (s *Server) loginCookie(id, nonce string, maxAge int) *http.Cookie {
 	return &http.Cookie{
-		Name:     "authd_login_" + hashHex(id)[:12],
+		Name:     "authd_login_" + hashToken(id)[:12],
 		Value:    nonce,
 		Path:     s.issuerURL.Path + "/authorize/login",
 		MaxAge:   maxAge,
@@ -265,7 +265,7 @@ func (s *Server) boundLogin(r *http.Request, p *Pending) error {
 	if err != nil || p.Binding == "" {
 		return errForeignLogin("no login cookie for this login")
 	}
-	if subtle.ConstantTimeCompare([]byte(hashHex(c.Value)), []byte(p.Binding)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(hashToken(c.Value)), []byte(p.Binding)) != 1 {
 		return errForeignLogin("login cookie of another login")
 	}
 	return nil

@@ -176,7 +176,7 @@ type Server struct {
 // create the signing key is temporarily_unavailable.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	const op = "oauth.New"
-	iu, err := checkIssuer(cfg.Issuer)
+	iu, err := parseIssuer(cfg.Issuer)
 	if err != nil {
 		return nil, errors.Errorf("%s: Issuer: %w", op, err)
 	}
@@ -317,9 +317,20 @@ func (s *Server) extractExtension(tgr *oauth2.TokenGenerateRequest, ti oauth2.Ex
 	ti.SetExtension(ext)
 }
 
-// checkIssuer enforces RFC 8414 §2 on the issuer, and https unless the
-// host is loopback.
-func checkIssuer(issuer string) (*url.URL, error) {
+// CheckIssuer reports whether issuer can be authd's issuer identifier:
+// an absolute URL without query, fragment, user information or trailing
+// slash (RFC 8414 §2), with https unless the host is loopback
+// (LoopbackHost). The authd command checks its setting with it before
+// anything starts.
+//
+// Errors: a plain error saying what is wrong, for a person to read.
+func CheckIssuer(issuer string) error {
+	_, err := parseIssuer(issuer)
+	return err
+}
+
+// parseIssuer is CheckIssuer, returning the parsed issuer.
+func parseIssuer(issuer string) (*url.URL, error) {
 	if issuer == "" {
 		return nil, errors.New("required")
 	}
@@ -339,7 +350,7 @@ func checkIssuer(issuer string) (*url.URL, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopbackHost(u.Hostname()) {
+		if !LoopbackHost(u.Hostname()) {
 			return nil, errors.New("must use https unless the host is loopback")
 		}
 	default:
@@ -348,7 +359,9 @@ func checkIssuer(issuer string) (*url.URL, error) {
 	return u, nil
 }
 
-func isLoopbackHost(h string) bool {
+// LoopbackHost reports whether host, as url.URL.Hostname returns it,
+// names this machine: "localhost" or a loopback IP address.
+func LoopbackHost(h string) bool {
 	if h == "localhost" {
 		return true
 	}

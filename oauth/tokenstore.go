@@ -50,16 +50,16 @@ func withCodeSignIn(ctx context.Context, in *codeSignIn) context.Context {
 
 // Redis keys. Family and jti keys share a hash tag, so the one EXISTS that
 // checks both works on a Redis Cluster.
-func codeKey(code string) string {
-	h := sha256.Sum256([]byte(code))
-	return "authd:oauth:code:" + hex.EncodeToString(h[:])
-}
+func codeKey(code string) string     { return "authd:oauth:code:" + hashToken(code) }
 func familyKey(family string) string { return "authd:oauth:fam:{" + family + "}" }
 func jtiKey(jti string) string {
 	f, _ := familyOf(jti)
 	return "authd:oauth:jti:{" + f + "}:" + jti
 }
 
+// hashToken returns the SHA-256 of a secret, in hex: what authd keeps of
+// the codes, refresh tokens, states and cookie nonces it hands out, to
+// look them up and compare them without storing them.
 func hashToken(tok string) string {
 	h := sha256.Sum256([]byte(tok))
 	return hex.EncodeToString(h[:])

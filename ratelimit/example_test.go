@@ -46,7 +46,7 @@ func ExampleLimiter_Middleware() {
 	// before the limiter on subject-keyed routes, put in the context.
 	identity := func(r *http.Request) (string, bool) { return "", false }
 
-	var token, userinfo http.Handler = http.NotFoundHandler(), http.NotFoundHandler()
+	token, userinfo := http.NotFoundHandler(), http.NotFoundHandler()
 	mux := http.NewServeMux()
 	mux.Handle("POST /token", lim.Middleware(policies[ratelimit.Token], nil)(token))
 	mux.Handle("GET /userinfo", lim.Middleware(policies[ratelimit.Userinfo], identity)(userinfo))

@@ -8,12 +8,12 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/authd-dev/authd/authtoken"
+	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/provider"
 	"github.com/authd-dev/authd/ratelimit"
 )
@@ -218,8 +218,8 @@ func validate(get func(string) *setting) (*config, error) {
 		s.value = issuerForAddr(host, port)
 		c.issuerFromAddr = true
 	}
-	if reason := checkIssuer(s.value); reason != "" {
-		return nil, fail("AUTHD_ISSUER", reason)
+	if err := oauth.CheckIssuer(s.value); err != nil {
+		return nil, fail("AUTHD_ISSUER", err.Error())
 	}
 	c.Issuer = s.value
 
@@ -382,55 +382,17 @@ func validate(get func(string) *setting) (*config, error) {
 	return c, nil
 }
 
-// checkIssuer returns why u cannot be an issuer (RFC 8414 §2), or "".
-func checkIssuer(u string) string {
-	p, err := url.Parse(u)
-	switch {
-	case err != nil || !p.IsAbs() || p.Host == "":
-		return "want an absolute URL such as https://auth.example.com"
-	case p.RawQuery != "" || p.Fragment != "" || p.User != nil:
-		return "must not have a query, fragment or user info"
-	case strings.HasSuffix(u, "/"):
-		return "must not end with a slash"
-	case p.Scheme == "https":
-		return ""
-	case p.Scheme == "http" && isLoopbackHost(p.Hostname()):
-		return ""
-	case p.Scheme == "http":
-		return "https is required unless the host is loopback"
-	}
-	return "want an https URL"
-}
-
 // behindProxyWarning returns the warning authd logs at start when its
 // issuer is a public name but no proxy is trusted, or "". Behind a
 // reverse proxy every request then comes from the proxy's address, so all
 // users share one client IP for rate limits and sign-in lockouts.
 func (c *config) behindProxyWarning() string {
 	u, err := url.Parse(c.Issuer)
-	if err != nil || isLoopbackHost(u.Hostname()) || c.proxiesSet {
+	if err != nil || oauth.LoopbackHost(u.Hostname()) || c.proxiesSet {
 		return ""
 	}
 	return "AUTHD_TRUSTED_PROXIES is empty but the issuer is not loopback: if authd runs behind a reverse proxy or load balancer, " +
 		"every client shares the proxy's IP for rate limits and sign-in lockouts; set AUTHD_TRUSTED_PROXIES to the proxy's addresses"
-}
-
-func isLoopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(h)
-	return err == nil && ip.IsLoopback()
-}
-
-// envNames returns the environment variables authd serve reads, sorted.
-func envNames() []string {
-	var names []string
-	for _, s := range settings() {
-		names = append(names, s.env)
-	}
-	sort.Strings(names)
-	return names
 }
 
 // Defaults of the daily per-IP backup quotas (AUTHD_BACKUP_IP_DAILY_BYTES,

@@ -338,7 +338,8 @@ func TestMigrateCommand(t *testing.T) {
 			var out bytes.Buffer
 			ctx := context.Background()
 			if err := run(ctx, []string{"migrate", "status", "--database-url", u}, envFunc(nil), nil, &out, io.Discard); err == nil {
-				// status before up is fine on Postgres/SQLite alike; it must list pending work
+				// status before up is fine on Postgres and SQLite
+				// alike; it must list pending work
 				if !strings.Contains(out.String(), "pending") {
 					t.Fatalf("status before up:\n%s", out.String())
 				}

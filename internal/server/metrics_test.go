@@ -11,12 +11,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// TestMetricsLint: the server's metrics pass the Prometheus lint, and
-// the writer's counter is authd_errors_total{code,status}.
+// TestMetricsLint: the server's metrics pass the Prometheus lint, the
+// writer's counter is authd_errors_total{code,status} and the rate
+// limiter's authd_ratelimit_decisions_total{policy,result}.
 func TestMetricsLint(t *testing.T) {
 	m := newMetrics()
 	m.countError(errors.InvalidGrant, 400)
 	m.countError(errors.InvalidGrant, 400)
+	m.countDecision("token", "limited")
+	if got := testutil.ToFloat64(m.decisions.WithLabelValues("token", "limited")); got != 1 {
+		t.Errorf("authd_ratelimit_decisions_total{token,limited} = %v, want 1", got)
+	}
 	m.observe("POST /token", "BREW", 418, time.Millisecond)
 	if got := testutil.ToFloat64(m.errors.WithLabelValues("invalid_grant", "400")); got != 2 {
 		t.Errorf("authd_errors_total{invalid_grant,400} = %v, want 2", got)

@@ -153,8 +153,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		RequireBinding:        cfg.SigauthRequireBinding,
 		UncompressedAddresses: cfg.SigauthUncompressedAddresses,
 	})
+	s.metrics = newMetrics()
 	var err error
-	if s.limiter, err = ratelimit.New(cfg.Redis, ratelimit.Options{Proxies: cfg.TrustedProxies}); err != nil {
+	if s.limiter, err = ratelimit.New(cfg.Redis, ratelimit.Options{Proxies: cfg.TrustedProxies, Count: s.metrics.countDecision}); err != nil {
 		return nil, err
 	}
 	s.oauth, err = oauth.New(ctx, oauth.Config{
@@ -182,7 +183,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Creates: newCreateQuota(s.limiter, cfg.BackupIPDailyCreates)}); err != nil {
 		return nil, err
 	}
-	s.metrics = newMetrics()
 	s.metrics.registry.MustRegister(newTokenCacheCollector(s.oauth.TokenCacheStats))
 	rt := &routeTable{mux: http.NewServeMux(), patterns: map[string]bool{}}
 	s.routes(rt)

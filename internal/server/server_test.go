@@ -196,6 +196,22 @@ func TestMetricLabelsAreClosed(t *testing.T) {
 	}
 }
 
+// TestRateLimitDecisionsOnMetrics: the rate limiter's decisions are
+// counted on this server's /metrics, by policy and result.
+func TestRateLimitDecisionsOnMetrics(t *testing.T) {
+	s := newTestServer(t)
+	const want = `authd_ratelimit_decisions_total{policy="token",result="allowed"}`
+	if slices.Contains(s.series(), want) {
+		t.Fatalf("%s before any request to /token", want)
+	}
+	if resp, _ := s.do("POST", "/token", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "grant_type=x"); resp.StatusCode != 400 {
+		t.Fatalf("POST /token: %d, want 400", resp.StatusCode)
+	}
+	if !slices.Contains(s.series(), want) {
+		t.Errorf("no %s after a request to /token", want)
+	}
+}
+
 // TestMetricsElsewhere: /metrics is on Handler only without
 // MetricsElsewhere, and MetricsHandler serves it in any case.
 func TestMetricsElsewhere(t *testing.T) {
