@@ -81,6 +81,9 @@ var designStatus = map[errors.Code]int{
 	"encryption_required": 400, "backup_conflict": 412, "rate_limit_exceeded": 429,
 	"google_auth_failed": 401, "github_auth_failed": 401, "not_found": 404,
 	"method_not_allowed": 405, "request_too_large": 413,
+	// RFC 8707 §2 and RFC 7591 §3.2.2.
+	"invalid_target": 400, "invalid_redirect_uri": 400, "invalid_client_metadata": 400,
+	"invalid_software_statement": 400,
 }
 
 // designText is the description text DESIGN.md §2.2 fixes for some codes.
@@ -96,7 +99,9 @@ var designText = map[errors.Code]string{
 // redirectable are the authorization errors of RFC 6749 §4.1.2.1 that may
 // go back to a client, minus temporarily_unavailable (DESIGN §2.4: a 503 is
 // never a redirect).
-var redirectable = []errors.Code{"invalid_request", "unauthorized_client", "access_denied", "unsupported_response_type", "invalid_scope", "server_error"}
+var redirectable = []errors.Code{"invalid_request", "unauthorized_client", "access_denied", "unsupported_response_type", "invalid_scope", "server_error",
+	// RFC 8707 §2: about the authorization request itself.
+	"invalid_target"}
 
 // TestCatalog checks that every Code constant has a catalog entry, every
 // entry a constant, and that the entries are complete and match DESIGN.md.

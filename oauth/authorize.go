@@ -54,6 +54,15 @@ type Pending struct {
 	// the browser the login page was shown to (see startLogin); empty for
 	// a pending authorization no login page was made for.
 	Binding string `json:"binding,omitempty"`
+
+	// Resources are the resource indicators (RFC 8707) the authorization
+	// grants: the audience of its tokens. Empty: authd's own APIs.
+	Resources []string `json:"resources,omitempty"`
+	// Unverified is set for a client no operator registered (see
+	// Client.Verified); ClientOrigin is then where its identity comes
+	// from, when it has one (Client.Origin). Pages show both.
+	Unverified   bool   `json:"unverified,omitempty"`
+	ClientOrigin string `json:"client_origin,omitempty"`
 }
 
 // redirect is where errors about p go (RFC 6749 §4.1.2.1, RFC 9207).
@@ -82,7 +91,9 @@ type clientLookup func(ctx context.Context, id string) (*Client, error)
 // Everything after is redirected to the now validated redirect_uri.
 //
 // Errors: invalid_request, unsupported_response_type, unauthorized_client,
-// invalid_scope; temporarily_unavailable.
+// invalid_scope, invalid_target; invalid_client_metadata (directly) for a
+// metadata document client whose document cannot be used;
+// temporarily_unavailable.
 func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup clientLookup) (*Pending, error) {
 	if e := once(v, "client_id"); e != nil {
 		return nil, e
@@ -105,12 +116,12 @@ func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup cli
 	if ru == "" {
 		return nil, missing("redirect_uri")
 	}
-	if !matchRedirectURI(c.RedirectURIs, ru) {
+	if !c.redirectAllowed(ru) {
 		return nil, errors.E(errors.InvalidRequest, "The redirect_uri is not registered for this client")
 	}
 
 	// From here on, errors go back to the client.
-	p := &Pending{ClientID: c.ID, ClientName: c.Name, RedirectURI: ru}
+	p := &Pending{ClientID: c.ID, ClientName: c.displayName(), RedirectURI: ru, Unverified: !c.Verified(), ClientOrigin: c.Origin()}
 	// state is echoed whenever it was present, even empty (RFC 6749
 	// §4.1.2.1); a repeated one is refused just below, echoing neither.
 	if st := v["state"]; len(st) == 1 {
@@ -145,6 +156,14 @@ func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup cli
 		scopes = want
 	}
 	p.Scope = strings.Join(scopes, " ")
+	res, e := requestedResources(v)
+	if e == nil {
+		e = s.allowedResources(c, res)
+	}
+	if e != nil {
+		return nil, fail(e.Code, e.Description)
+	}
+	p.Resources = res
 	cc, ccm := v.Get("code_challenge"), v.Get("code_challenge_method")
 	switch {
 	case cc == "" && ccm != "":
@@ -185,7 +204,7 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.validateAuthorize(ctx, v, s.clients.get)
+	p, err := s.validateAuthorize(ctx, v, s.lookupClient)
 	if err != nil {
 		return err
 	}
@@ -394,19 +413,27 @@ func (s *Server) loadJSON(ctx context.Context, op, key string, take bool, v any)
 // with code, state and iss (RFC 9207). The client is checked again, since
 // it may have changed while the user was signing in.
 //
-// Errors: invalid_request when the client or its redirect_uri is gone
-// (answered directly); temporarily_unavailable; server_error.
+// Errors: invalid_request when the client or its redirect_uri is gone,
+// invalid_client_metadata when its metadata document no longer serves
+// (both answered directly); invalid_target (redirected) when a resource
+// is no longer allowed; temporarily_unavailable; server_error.
 func (s *Server) FinishAuthorization(ctx context.Context, p *Pending, subject string) (string, error) {
 	const op = "oauth.FinishAuthorization"
 	if subject == "" {
 		return "", errors.E(errors.ServerError, "").WithCause(op, errors.New("empty subject"))
 	}
-	c, err := s.clients.get(ctx, p.ClientID)
+	c, err := s.lookupClient(ctx, p.ClientID)
 	if err != nil {
-		return "", err
+		return "", direct(err, op)
 	}
-	if c == nil || !matchRedirectURI(c.RedirectURIs, p.RedirectURI) || !c.allows(GrantAuthorizationCode) {
+	if c == nil || !c.redirectAllowed(p.RedirectURI) || !c.allows(GrantAuthorizationCode) {
 		return "", errors.E(errors.InvalidRequest, "The client or its redirect_uri is no longer registered")
+	}
+	if err := s.allowedResources(c, p.Resources); err != nil {
+		return "", s.RedirectError(p, err.Code, err.Description)
+	}
+	if err := s.rememberDocumentClient(ctx, c); err != nil {
+		return "", err
 	}
 	tgr := &oauth2.TokenGenerateRequest{
 		ClientID:    c.ID,
@@ -418,7 +445,7 @@ func (s *Server) FinishAuthorization(ctx context.Context, p *Pending, subject st
 		tgr.CodeChallenge = p.CodeChallenge
 		tgr.CodeChallengeMethod = oauth2.CodeChallengeS256
 	}
-	ti, err := s.mgr.GenerateAuthToken(withClient(ctx, c), oauth2.Code, tgr)
+	ti, err := s.mgr.GenerateAuthToken(withGrantResources(withClient(ctx, c), p.Resources), oauth2.Code, tgr)
 	if err != nil {
 		return "", direct(s.libError(err, op), op)
 	}
@@ -490,7 +517,16 @@ func (s *Server) loginMessage(p *Pending) string {
 	}
 	var b strings.Builder
 	b.WriteString("Sign in to " + s.issuerURL.Host + "\n")
-	b.WriteString("Application: " + clean(p.ClientName) + "\n")
+	app := clean(p.ClientName)
+	if p.Unverified {
+		// Its name is its own claim: say so, and where it comes from.
+		if o, err := url.Parse(p.ClientOrigin); err == nil && o.Host != "" {
+			app += " (unverified, from " + o.Host + ")"
+		} else {
+			app += " (unverified)"
+		}
+	}
+	b.WriteString("Application: " + app + "\n")
 	b.WriteString("Client ID: " + p.ClientID + "\n")
 	b.WriteString("Redirect to: " + clean(dest) + "\n")
 	b.WriteString("Scopes: " + p.Scope + "\n")

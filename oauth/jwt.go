@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math/big"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,8 +18,9 @@ import (
 )
 
 // Access tokens are RFC 9068 JWTs: header {"alg":"ES256","kid":…,
-// "typ":"at+jwt"}, claims iss, sub, aud (the issuer: the token is for
-// authd's own APIs), client_id, scope, exp, iat, jti. A jti is
+// "typ":"at+jwt"}, claims iss, sub, aud (the resources the client asked
+// for, RFC 8707, or the issuer: authd's own APIs), client_id, scope, exp,
+// iat, jti. A jti is
 // "<family>.<random>", so the deny list can revoke one token or a whole
 // family with one Redis lookup.
 
@@ -82,9 +82,10 @@ type accessGenerator struct{ s *Server }
 func (g *accessGenerator) Token(ctx context.Context, data *oauth2.GenerateBasic, isGenRefresh bool) (string, string, error) {
 	const op = "oauth.accessGenerator.Token"
 	ti := data.TokenInfo
-	family := ""
+	family, granted := "", ""
 	if eti, ok := ti.(oauth2.ExtendableTokenInfo); ok && eti.GetExtension() != nil {
 		family = eti.GetExtension().Get(extFamily)
+		granted = eti.GetExtension().Get(extResources)
 	}
 	if !validFamily(family) {
 		return "", "", errors.E(errors.ServerError, "").WithCause(op, errors.New("token info without a family"))
@@ -93,11 +94,19 @@ func (g *accessGenerator) Token(ctx context.Context, data *oauth2.GenerateBasic,
 	if sub == "" {
 		sub = data.Client.GetID() // RFC 9068 §2.2: client_credentials
 	}
+	c, ok := data.Client.(*Client)
+	if !ok {
+		return "", "", errors.E(errors.ServerError, "").WithCause(op, errors.New("client is not an *oauth.Client"))
+	}
+	aud, err := g.s.tokenAudience(ctx, c, splitResources(granted))
+	if err != nil {
+		return "", "", err
+	}
 	now := g.s.now()
 	claims := accessClaims{
 		Iss:      g.s.issuer,
 		Sub:      sub,
-		Aud:      audience{g.s.issuer},
+		Aud:      aud,
 		ClientID: data.Client.GetID(),
 		Scope:    ti.GetScope(),
 		Iat:      now.Unix(),
@@ -109,7 +118,7 @@ func (g *accessGenerator) Token(ctx context.Context, data *oauth2.GenerateBasic,
 		return "", "", errors.E(errors.ServerError, "").WithCause(op, err)
 	}
 	refresh := ""
-	if c, ok := data.Client.(*Client); isGenRefresh && data.UserID != "" && ok && c.allows(GrantRefreshToken) {
+	if isGenRefresh && data.UserID != "" && c.allows(GrantRefreshToken) {
 		refresh = randomToken(32)
 	}
 	return access, refresh, nil
@@ -146,8 +155,10 @@ func errBadToken(op string, cause error) *errors.Error {
 	return errors.E(errors.InvalidToken, "The access token is invalid or expired").WithCause(op, cause)
 }
 
-// verifyAccessToken checks a JWT's header, signature, issuer, audience and
-// lifetime. It does not consult the deny list (see checkRevoked).
+// verifyAccessToken checks a JWT's header, signature, issuer and
+// lifetime. It does not consult the deny list (see checkRevoked), nor the
+// audience, which is authd itself only for tokens its own APIs accept
+// (see forIssuer): /introspect and /revoke take tokens for any resource.
 //
 // A token whose signature verified is remembered (see verifiedTokens), so
 // a resource server introspecting the same token again costs a hash, not
@@ -181,8 +192,8 @@ func (s *Server) verifyAccessToken(ctx context.Context, tok string) (*accessClai
 }
 
 // verifySigned checks everything about a token that cannot change: its
-// header, its signature by a trusted key, and its issuer, audience,
-// subject, client and jti.
+// header, its signature by a trusted key, and its issuer, subject,
+// client, jti and that it has an audience.
 func (s *Server) verifySigned(ctx context.Context, tok string) (verifiedToken, error) {
 	const op = "oauth.verifyAccessToken"
 	h64, rest, ok1 := strings.Cut(tok, ".")
@@ -232,8 +243,8 @@ func (s *Server) verifySigned(ctx context.Context, tok string) (verifiedToken, e
 	switch {
 	case c.Iss != s.issuer:
 		return verifiedToken{}, errBadToken(op, errors.Errorf("iss %q", c.Iss))
-	case !slices.Contains(c.Aud, s.issuer):
-		return verifiedToken{}, errBadToken(op, errors.Errorf("aud %q", c.Aud))
+	case len(c.Aud) == 0:
+		return verifiedToken{}, errBadToken(op, errors.New("no aud"))
 	case c.Sub == "" || c.ClientID == "":
 		return verifiedToken{}, errBadToken(op, errors.New("no sub or client_id"))
 	}

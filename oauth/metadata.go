@@ -27,6 +27,16 @@ type metadata struct {
 	IntrospectionEndpointAuthMethods  []string `json:"introspection_endpoint_auth_methods_supported"`
 	ServiceDocumentation              string   `json:"service_documentation"`
 	AuthorizationResponseISSSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// RegistrationEndpoint (RFC 8414 §2) only when clients may register
+	// themselves.
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
+	// ClientIDMetadataDocumentSupported: whether a client_id may be the
+	// URL of the client's metadata document
+	// (draft-ietf-oauth-client-id-metadata-document).
+	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported"`
+	// ProtectedResources (RFC 9728 §4) are the server-wide resource
+	// indicators; resources registered for one client are not listed.
+	ProtectedResources []string `json:"protected_resources,omitempty"`
 }
 
 func (s *Server) buildMetadata() []byte {
@@ -38,7 +48,7 @@ func (s *Server) buildMetadata() []byte {
 		JWKSURI:                           s.endpoint("/.well-known/jwks.json"),
 		RevocationEndpoint:                s.endpoint("/revoke"),
 		IntrospectionEndpoint:             s.endpoint("/introspect"),
-		ScopesSupported:                   []string{ScopeProfile, ScopeBackup},
+		ScopesSupported:                   scopesSupported,
 		ResponseTypesSupported:            []string{"code"},
 		ResponseModesSupported:            []string{"query"},
 		GrantTypesSupported:               []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials},
@@ -48,6 +58,9 @@ func (s *Server) buildMetadata() []byte {
 		IntrospectionEndpointAuthMethods:  []string{"client_secret_basic", "client_secret_post"},
 		ServiceDocumentation:              s.endpoint("/docs/errors"),
 		AuthorizationResponseISSSupported: true,
+		ClientIDMetadataDocumentSupported: s.docs != nil,
+		ProtectedResources:                s.cfg.Resources,
+		RegistrationEndpoint:              s.registrationEndpoint(),
 	}, "", "  ")
 	if err != nil {
 		panic("oauth: encoding metadata: " + err.Error()) // plain strings: unreachable
@@ -73,7 +86,7 @@ const exposedHeaders = "WWW-Authenticate, Retry-After, X-Request-Id, X-RateLimit
 
 // CORS lets browser-based public clients call next from any origin,
 // without credentials (cookies are never used by these endpoints): for
-// /token, /revoke, /userinfo and /.well-known/*. Preflight requests are
+// /token, /revoke, /userinfo, /register and /.well-known/*. Preflight requests are
 // answered by Preflight, on the route's OPTIONS pattern.
 func CORS(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -102,7 +115,9 @@ func Preflight(methods ...string) http.Handler {
 			h.Set("Access-Control-Allow-Origin", "*")
 			if r.Header.Get("Access-Control-Request-Method") != "" {
 				h.Set("Access-Control-Allow-Methods", list)
-				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
+				// MCP-Protocol-Version: Model Context Protocol clients
+				// send it with their metadata and registration requests.
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id, MCP-Protocol-Version")
 				h.Set("Access-Control-Max-Age", "86400")
 			}
 		}

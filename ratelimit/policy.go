@@ -24,6 +24,9 @@ const (
 	BackupRead = "backup_read"
 	// BackupWrite limits PUT and DELETE /backup per subject.
 	BackupWrite = "backup_write"
+	// Register limits POST /register (dynamic client registration) per
+	// client IP.
+	Register = "register"
 )
 
 // Bounds of a policy. A window is a whole number of seconds because the
@@ -94,6 +97,7 @@ type Policies map[string]Policy
 //	userinfo     100/1m  subject     GET|POST /userinfo
 //	backup_read   20/1m  subject     GET|HEAD /backup
 //	backup_write  10/1m  subject     PUT|DELETE /backup
+//	register      10/1h  client IP   POST /register
 func Defaults() Policies {
 	return Policies{
 		Token:       {Name: Token, Limit: 10, Window: time.Minute},
@@ -102,6 +106,7 @@ func Defaults() Policies {
 		Userinfo:    {Name: Userinfo, Limit: 100, Window: time.Minute},
 		BackupRead:  {Name: BackupRead, Limit: 20, Window: time.Minute},
 		BackupWrite: {Name: BackupWrite, Limit: 10, Window: time.Minute},
+		Register:    {Name: Register, Limit: 10, Window: time.Hour},
 	}
 }
 
@@ -111,7 +116,7 @@ func Defaults() Policies {
 //	name=limit/window
 //
 // where name is one of the default policy names (token, authorize, login,
-// userinfo, backup_read, backup_write), limit an integer in 1..1000000 and
+// userinfo, backup_read, backup_write, register), limit an integer in 1..1000000 and
 // window a Go duration that is a whole number of seconds from 1s to 24h
 // ("30s", "1m", "1h30m"). Spaces around entries are ignored; an empty spec
 // keeps every default. Example:

@@ -36,6 +36,8 @@ type config struct {
 	Google, GitHub    providerConfig
 	LogFormat         string
 	LogLevel          slog.Level
+	// Onboarding: resource indicators, metadata documents, registration.
+	Onboarding onboardingConfig
 	// KeyFile holds the key-encryption keys of the signing keys
 	// (AUTHD_KEY_ENCRYPTION_KEY_FILE, or the SQLite default beside the
 	// database); see keyFile.
@@ -89,7 +91,7 @@ type setting struct {
 // settings lists every serve setting. Each has a flag and an env twin;
 // a flag beats the environment, which beats the default.
 func settings() []*setting {
-	return []*setting{
+	return append([]*setting{
 		{flag: "addr", env: "AUTHD_ADDR", def: "127.0.0.1:8080", help: "listen address (host:port)"},
 		{flag: "issuer", env: "AUTHD_ISSUER", help: "issuer URL (default http://<addr>, localhost for an unspecified host); https unless loopback"},
 		{flag: "database-url", env: "AUTHD_DATABASE_URL", def: "sqlite://authd.db", help: "sqlite://<path> or postgres://…"},
@@ -105,7 +107,7 @@ func settings() []*setting {
 		{flag: "error-uri-base", env: "AUTHD_ERROR_URI_BASE", help: "base of error_uri (default <issuer>/docs/errors)"},
 		{flag: "sigauth-window", env: "AUTHD_SIGAUTH_WINDOW", def: "5m", help: "accepted clock difference of X-Auth-Token timestamps"},
 		{flag: "trusted-proxies", env: "AUTHD_TRUSTED_PROXIES", help: "comma-separated CIDRs whose X-Forwarded-For is trusted"},
-		{flag: "rate-limits", env: "AUTHD_RATE_LIMITS", help: "rate-limit overrides, name=limit/window,… (token, authorize, login, userinfo, backup_read, backup_write)"},
+		{flag: "rate-limits", env: "AUTHD_RATE_LIMITS", help: "rate-limit overrides, name=limit/window,… (token, authorize, login, userinfo, backup_read, backup_write, register)"},
 		{flag: "google-client-id", env: "AUTHD_GOOGLE_CLIENT_ID", help: "Google OAuth client id (empty: Google sign-in off)"},
 		{flag: "google-client-secret", env: "AUTHD_GOOGLE_CLIENT_SECRET", help: "Google OAuth client secret"},
 		{flag: "github-client-id", env: "AUTHD_GITHUB_CLIENT_ID", help: "GitHub OAuth client id (empty: GitHub sign-in off)"},
@@ -117,7 +119,7 @@ func settings() []*setting {
 		{flag: "github-api-url", env: "AUTHD_GITHUB_API_URL", def: provider.DefaultGitHub.APIURL, help: "GitHub REST API URL (GitHub Enterprise Server: <base>/api/v3)"},
 		{flag: "log-format", env: "AUTHD_LOG_FORMAT", def: "text", help: "text or json"},
 		{flag: "log-level", env: "AUTHD_LOG_LEVEL", def: "info", help: "debug, info, warn or error"},
-	}
+	}, onboardingSettings()...)
 }
 
 // settingError names the setting that is wrong, by its env name and flag,
@@ -130,7 +132,7 @@ type settingError struct {
 func (e *settingError) Error() string {
 	v := e.s.value
 	switch {
-	case strings.HasSuffix(e.s.env, "_SECRET"):
+	case strings.HasSuffix(e.s.env, "_SECRET"), strings.HasSuffix(e.s.env, "_TOKEN"):
 		v = "(hidden)"
 	case strings.HasSuffix(e.s.env, "_URL"):
 		v = redactURL(v) // never print a password
@@ -324,6 +326,10 @@ func validate(get func(string) *setting) (*config, error) {
 			}
 			*dst = v
 		}
+	}
+
+	if err := validateOnboarding(c, get); err != nil {
+		return nil, err
 	}
 
 	s = get("AUTHD_LOG_FORMAT")
