@@ -139,7 +139,9 @@ func (f *Fetcher) IsURL(id string) bool {
 // Document is a fetched Client ID Metadata Document: a JSON object whose
 // client_id is the URL it was fetched from.
 type Document struct {
-	// Fields are the document's members, undecoded.
+	// Body is the document as it was served.
+	Body []byte
+	// Fields are its members, undecoded.
 	Fields map[string]json.RawMessage
 	// Expires is when the document stops being fresh, from its HTTP
 	// caching headers (RFC 9111), bounded to [MinFreshness, MaxFreshness]
@@ -184,9 +186,9 @@ func (f *Fetcher) CheckURL(id string) (*url.URL, error) {
 	}
 	switch {
 	case u.Scheme == "https":
-	case u.Scheme == "http" && f.cfg.AllowLoopback && strings.HasPrefix(id, loopbackPrefix):
-		if u.Hostname() != "127.0.0.1" || u.Port() == "" {
-			return bad("with the loopback exception it must be http://127.0.0.1:PORT/path")
+	case u.Scheme == "http" && f.cfg.AllowLoopback:
+		if !strings.HasPrefix(id, loopbackPrefix) || u.Hostname() != "127.0.0.1" || u.Port() == "" {
+			return bad("it must use https, or with the loopback exception be http://127.0.0.1:PORT/path")
 		}
 	default:
 		return bad("it must use https")
@@ -275,7 +277,7 @@ func (f *Fetcher) Fetch(ctx context.Context, clientID string) (*Document, error)
 	} else if json.Unmarshal(raw, &id) != nil || id != clientID {
 		return nil, errDoc("its client_id member is not exactly the URL it was fetched from", nil)
 	}
-	return &Document{Fields: fields, Expires: start.Add(Freshness(resp.Header, start))}, nil
+	return &Document{Body: body, Fields: fields, Expires: start.Add(Freshness(resp.Header, start))}, nil
 }
 
 // fetchError describes a failed request without the details of the

@@ -152,11 +152,7 @@ func (d *docClients) load(ctx context.Context, s *Server, id string) (*Client, t
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	raw, err := json.Marshal(doc.Fields)
-	if err != nil {
-		return nil, time.Time{}, errors.E(errors.ServerError, "").WithCause("oauth.docClients.load", err)
-	}
-	c, e := s.parseClientMetadata(raw, fromDocument)
+	c, e := s.parseClientMetadata(doc.Body, fromDocument)
 	if e != nil {
 		return nil, time.Time{}, errors.E(e.Code, "Client ID Metadata Document: "+e.Description)
 	}
