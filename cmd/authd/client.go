@@ -92,9 +92,9 @@ func clientCreate(ctx context.Context, db *store.DB, args []string, stdout, stde
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, clientUsage) }
 	var (
-		name   = fs.String("name", "", "client name shown to users on the login page")
-		public = fs.Bool("public", false, "public client (no secret; PKCE required): native and browser apps")
-		scope  = fs.String("scope", "", `space-separated scopes the client may ask for (default "profile")`)
+		name      = fs.String("name", "", "client name shown to users on the login page")
+		public    = fs.Bool("public", false, "public client (no secret; PKCE required): native and browser apps")
+		scope     = fs.String("scope", "", `space-separated scopes the client may ask for (default "profile")`)
 		uris      listFlag
 		grants    listFlag
 		resources listFlag
