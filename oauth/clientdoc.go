@@ -154,7 +154,9 @@ func (d *docClients) load(ctx context.Context, s *Server, id string) (*Client, t
 	}
 	c, e := s.parseClientMetadata(doc.Body, fromDocument)
 	if e != nil {
-		return nil, time.Time{}, errors.E(e.Code, "Client ID Metadata Document: "+e.Description)
+		// Whatever is wrong with a document, bad redirect URIs included,
+		// is invalid_client_metadata.
+		return nil, time.Time{}, errors.E(errors.InvalidClientMetadata, "Client ID Metadata Document: "+e.Description)
 	}
 	c.ID = id
 	c.Registration = RegisteredByDocument
