@@ -18,10 +18,10 @@ import (
 // Resource indicators (RFC 8707) on the wire.
 
 const (
-	apiA  = "https://api-a.example/v1"     // registered for the client
-	apiB  = "https://mcp.example/mcp"      // server-wide
-	apiC  = "https://elsewhere.example/x"  // nobody's
-	apiRu = "https://app.example.com/cb"   // the client's redirect URI
+	apiA  = "https://api-a.example/v1"    // registered for the client
+	apiB  = "https://mcp.example/mcp"     // server-wide
+	apiC  = "https://elsewhere.example/x" // nobody's
+	apiRu = "https://app.example.com/cb"  // the client's redirect URI
 	mcpRu = "http://localhost:33418/callback"
 )
 
