@@ -245,38 +245,41 @@ func TestBitcoinAuthFixtures(t *testing.T) {
 			}
 			if f.Want == "ok" {
 				schemes[f.Scheme+map[bool]string{true: "+body", false: ""}[len(body) > 0]] = true
+				if strings.Contains(f.RequestPath, " ") {
+					schemes[f.Scheme+map[bool]string{true: "+body", false: ""}[len(body) > 0]+" bound"] = true
+				}
 				if !f.JSVerifies {
 					t.Errorf("fixture not accepted by the JS library")
 				}
 			}
 
-			id, err := verifyPath(f.Token, f.RequestPath, body, ts)
+			id, err := verifyFixture(f.Token, f.RequestPath, body, ts)
 			if got := codeOrOK(err); got != f.Want {
 				t.Fatalf("VerifyToken = %s (%v), want %s", got, err, f.Want)
 			}
 			if f.Want != "ok" {
 				return
 			}
-			if id.Address != f.Address || id.PubKey != f.PubKey || id.Scheme != f.Scheme || id.Bound {
+			if id.Address != f.Address || id.PubKey != f.PubKey || id.Scheme != f.Scheme || id.Bound != strings.Contains(f.RequestPath, " ") {
 				t.Errorf("result %+v, want address %s pubkey %s scheme %s", id, f.Address, f.PubKey, f.Scheme)
 			}
 
 			// Tampered variants: all rejected, each with its code.
 			for _, tc := range tamper(f.Token, f.RequestPath, body) {
-				_, err := verifyPath(tc.token, tc.target, tc.body, ts)
+				_, err := verifyFixture(tc.token, tc.target, tc.body, ts)
 				if got := errors.CodeOf(err); got != tc.want {
 					t.Errorf("%s: got %s (%v), want %s", tc.name, got, err, tc.want)
 				}
 			}
 			// One millisecond outside the window, both sides.
 			for _, d := range []time.Duration{DefaultWindow + time.Millisecond, -DefaultWindow - time.Millisecond} {
-				if _, err := verifyPath(f.Token, f.RequestPath, body, ts.Add(d)); errors.CodeOf(err) != errors.InvalidTimestamp {
+				if _, err := verifyFixture(f.Token, f.RequestPath, body, ts.Add(d)); errors.CodeOf(err) != errors.InvalidTimestamp {
 					t.Errorf("now %+v: %v", d, err)
 				}
 			}
 		})
 	}
-	for _, s := range []string{"bsm", "bsm+body", "brc77", "brc77+body"} {
+	for _, s := range []string{"bsm", "bsm+body", "brc77", "brc77+body", "bsm bound", "brc77+body bound"} {
 		if !schemes[s] {
 			t.Errorf("no valid fixture for %s", s)
 		}
@@ -357,4 +360,15 @@ func shiftTimestamp(ts string) string {
 		panic(ts)
 	}
 	return FormatTimestamp(t.Add(time.Millisecond))
+}
+
+// verifyFixture verifies a fixture token for the request its requestPath
+// describes: a GET of that path, or for the bound form the method and URL
+// it names (at testIssuer).
+func verifyFixture(token, requestPath string, body []byte, now time.Time) (Result, error) {
+	req := Request{Method: "GET", Target: requestPath, Issuer: testIssuer}
+	if m, u, ok := splitBound(requestPath); ok && strings.HasPrefix(u, testIssuer) {
+		req.Method, req.Target = m, strings.TrimPrefix(u, testIssuer)
+	}
+	return VerifyToken(token, req, body, now, 0)
 }

@@ -52,10 +52,29 @@ type Config struct {
 	Timeout time.Duration
 	// Now is the clock of updated_at; nil means time.Now.
 	Now func() time.Time
+	// Creates, when set, is asked before a PUT creates a backup (never
+	// before a replace); nil lets every create through.
+	Creates CreateLimiter
+}
+
+// CreateLimiter limits how many backups are created, per client say: a
+// new Bitcoin key costs nothing, so a limit per identity never applies to
+// someone who makes a key per backup.
+type CreateLimiter interface {
+	// ReserveCreate reserves one create for r, just before the backup is
+	// written. It may set response headers on w (the handler has not
+	// written yet). When the write is done, release is called once with
+	// whether a backup was created: a reservation that created nothing
+	// should be given back.
+	//
+	// Errors are *errors.Error: rate_limit_exceeded (the PUT is refused
+	// with it and nothing is written), temporarily_unavailable.
+	ReserveCreate(w http.ResponseWriter, r *http.Request) (release func(created bool), err error)
 }
 
 // Service serves /backup.
 type Service struct {
+	creates CreateLimiter
 	db      *sql.DB
 	wallet  Wallet
 	bearer  Bearer
@@ -73,7 +92,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Wallet == nil {
 		return nil, errors.New("backup.New: Config.Wallet is nil")
 	}
-	s := &Service{db: cfg.DB, wallet: cfg.Wallet, bearer: cfg.Bearer, timeout: cfg.Timeout, now: cfg.Now, newTag: randomTag}
+	s := &Service{db: cfg.DB, wallet: cfg.Wallet, bearer: cfg.Bearer, timeout: cfg.Timeout, now: cfg.Now, newTag: randomTag, creates: cfg.Creates}
 	if s.timeout <= 0 {
 		s.timeout = 5 * time.Second
 	}
@@ -232,7 +251,11 @@ func (s *Service) put(w http.ResponseWriter, r *http.Request, id *identity) erro
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
-	rec, created, err := s.save(ctx, subject, body, c)
+	var reserve func() (func(bool), error)
+	if s.creates != nil {
+		reserve = func() (func(bool), error) { return s.creates.ReserveCreate(w, r) }
+	}
+	rec, created, err := s.save(ctx, subject, body, c, reserve)
 	if err != nil {
 		return err
 	}

@@ -107,7 +107,7 @@ func TestLifecycle(t *testing.T) {
 
 		r = ts.do(t, call{method: "PUT", body: v1, as: alice, header: map[string]string{"If-None-Match": "*"}})
 		must(t, "PUT If-None-Match: * (create)", r, 201, "")
-		checkGolden(t, "put_created", r.body)
+		checkWriteGolden(t, "put_created", r)
 		tag1 := etag(r)
 
 		r = ts.do(t, call{method: "PUT", body: v2, as: alice, header: map[string]string{"If-None-Match": "*"}})
@@ -134,7 +134,7 @@ func TestLifecycle(t *testing.T) {
 
 		r = ts.do(t, call{method: "PUT", body: v2, as: alice, header: map[string]string{"If-Match": `"other", ` + tag1}})
 		must(t, "PUT current If-Match in a list", r, 200, "")
-		checkGolden(t, "put_replaced", r.body)
+		checkWriteGolden(t, "put_replaced", r)
 		tag2 := etag(r)
 		if tag2 == tag1 {
 			t.Fatal("a replace kept the ETag")
@@ -335,13 +335,19 @@ func TestAuthentication(t *testing.T) {
 		})
 
 		t.Run("authenticated once per request", func(t *testing.T) {
+			if r := ts.do(t, call{method: "PUT", body: body, as: alice}); r.status != 200 && r.status != 201 {
+				t.Fatalf("PUT: %d %s", r.status, r.body)
+			}
 			n := ts.wallet.calls.Load()
-			for _, m := range []string{"GET", "HEAD", "PUT", "DELETE"} {
+			for _, tc := range []struct {
+				method string
+				status int
+			}{{"GET", 200}, {"HEAD", 200}, {"PUT", 200}, {"DELETE", 204}} {
 				var b []byte
-				if m == "PUT" {
+				if tc.method == "PUT" {
 					b = body
 				}
-				ts.do(t, call{method: m, body: b, as: alice})
+				must(t, tc.method, ts.do(t, call{method: tc.method, body: b, as: alice}), tc.status, "")
 			}
 			if got := ts.wallet.calls.Load() - n; got != 4 {
 				t.Errorf("4 requests called the Wallet %d times", got)

@@ -42,7 +42,11 @@ func race(t *testing.T, ts *testServer, calls []call) []reply {
 // body, never another's nor a mix. Unconditional PUTs racing to create a
 // backup all succeed (one 201, the rest 200).
 func TestConcurrentWrites(t *testing.T) {
-	const racers, rounds = 8, 5
+	const racers = 8
+	rounds := 20
+	if testing.Short() {
+		rounds = 5
+	}
 	testenv.EachDB(t, func(t *testing.T, db *store.DB) {
 		ts := newTestServer(t, db.DB, serverOptions{randomTags: true})
 		ts.wallet.register(alice)

@@ -28,6 +28,7 @@ type serverOptions struct {
 	noBearer    bool // a service without Bearer support
 	noLimitBody bool // leave httperr.LimitBody out: the handler must bound the body itself
 	randomTags  bool // real random ETags instead of a predictable sequence
+	creates     CreateLimiter
 }
 
 // testServer runs the service on a real listener the way cmd/authd wires
@@ -59,6 +60,7 @@ func newTestServer(t *testing.T, db *sql.DB, opt serverOptions) *testServer {
 	if opt.noBearer {
 		cfg.Bearer = nil
 	}
+	cfg.Creates = opt.creates
 	svc, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

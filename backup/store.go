@@ -64,8 +64,13 @@ func (s *Service) load(ctx context.Context, subject string, withData bool) (*rec
 // row; on SQLite the immediate transaction serialises writers. Either way
 // exactly one of several PUTs with the same If-Match wins.
 //
-// Errors: backup_conflict, temporarily_unavailable.
-func (s *Service) save(ctx context.Context, subject string, data []byte, c conditions) (rec record, created bool, err error) {
+// reserve, when not nil, is called once before the first INSERT is tried,
+// that is only when no existing backup was replaced; its error ends save
+// with nothing written, and the release it returns is told whether the
+// backup was created.
+//
+// Errors: backup_conflict, temporarily_unavailable, and reserve's.
+func (s *Service) save(ctx context.Context, subject string, data []byte, c conditions, reserve func() (func(bool), error)) (rec record, created bool, err error) {
 	const op = "backup.save"
 	c = c.storable()
 	rec = record{etag: s.newTag(), size: int64(len(data)), updatedAt: s.now().UnixMilli()}
@@ -94,6 +99,15 @@ func (s *Service) save(ctx context.Context, subject string, data []byte, c condi
 			} else if n == 1 {
 				return rec, false, s.commit(tx, op)
 			}
+		}
+		if canInsert && reserve != nil {
+			release, rerr := reserve()
+			if rerr != nil {
+				return record{}, false, rerr
+			}
+			reserve = nil
+			// created and err are save's results, as returned.
+			defer func() { release(created && err == nil) }()
 		}
 		if canInsert {
 			res, err := tx.ExecContext(ctx,

@@ -39,6 +39,18 @@ const (
 	RequestTooLarge         Code = "request_too_large"
 )
 
+// The OpenID Connect authorization errors (OpenID Connect Core 1.0
+// §3.1.2.6).
+const (
+	LoginRequired            Code = "login_required"
+	ConsentRequired          Code = "consent_required"
+	InteractionRequired      Code = "interaction_required"
+	AccountSelectionRequired Code = "account_selection_required"
+	RequestNotSupported      Code = "request_not_supported"
+	RequestURINotSupported   Code = "request_uri_not_supported"
+	RegistrationNotSupported Code = "registration_not_supported"
+)
+
 // The client onboarding errors: RFC 8707 §2 invalid_target, and the
 // client registration errors of RFC 7591 §3.2.2.
 const (
@@ -238,8 +250,13 @@ var catalog = []Entry{
 			"The token has the wrong number of parts or an unknown scheme.",
 			"The address is not a base58check mainnet P2PKH address (starting with 1).",
 			"The signature is not 88 characters of strict, padded base64 (65 bytes).",
+			"A bitcoin-auth requestPath with a space is not the bound form <METHOD> <absolute http(s) URL>.",
+			"The server requires the bound form (AUTHD_SIGAUTH_REQUIRE_BINDING) and the token signs the path alone, on a POST, PUT, PATCH or DELETE or at /authorize.",
+			"A sigma signature by an uncompressed key (header 27-30) for an address the server is not configured to accept from uncompressed keys (AUTHD_SIGAUTH_UNCOMPRESSED_ADDRESSES).",
 		},
-		Fix: "Build the token exactly in one of the two syntaxes; the bitcoin-auth npm library and authd token sign do.",
+		Fix: "Build the token exactly in one of the two syntaxes; the bitcoin-auth npm library and authd token sign do. " +
+			"Sign the bound form, <METHOD> <absolute URL> such as DELETE https://auth.example.com/backup: in a sigma-bound: token, " +
+			"or as the requestPath of a bitcoin-auth token (authd token sign does by default). Sign with a compressed key.",
 	},
 	{
 		Code: InvalidPublicKey, Status: 400,
@@ -259,10 +276,13 @@ var catalog = []Entry{
 		Retry:       "No. Repeated failures lock the client out for a while (rate_limit_exceeded).",
 		Causes: []string{
 			"The signature was made by another key, or over another message.",
-			"The request path, query or body differs from what was signed (the message is <path?query>|<timestamp>|<sha256(body) hex>).",
+			"The request path, query or body differs from what was signed (the message is <target>|<timestamp>|<sha256(body) hex>, the target being <path?query> or, bound, <METHOD> <issuer><path?query>).",
+			"A bound token for another method, another server (issuer) or another request target.",
 			"The signature uses a segwit header (BIP-137 35-42); only P2PKH signatures are accepted.",
+			"The key's uncompressed address is the one configured for it, and the token names its compressed address.",
 		},
-		Fix: "Sign exactly <request path with query>|<timestamp>|<lowercase hex SHA-256 of the body, or empty> with the key of the address.",
+		Fix: "Sign exactly <target>|<timestamp>|<lowercase hex SHA-256 of the body, or empty> with the key of the address, " +
+			"where target is the path and query as sent or, in the bound form, <METHOD> <issuer URL><path and query as sent>.",
 	},
 	{
 		Code: InvalidTimestamp, Status: 401,
@@ -271,7 +291,7 @@ var catalog = []Entry{
 		UsedBy:      []string{"Bitcoin-authenticated routes"},
 		Headers:     []string{`WWW-Authenticate: Bitcoin-Auth realm="authd"`},
 		Retry:       "Only with a newly signed token.",
-		Causes:      []string{"The timestamp is more than the window (5 minutes by default) from the server's clock, in either direction.", "The timestamp is not RFC 3339 UTC.", "The same signed POST, PUT, PATCH or DELETE was sent twice.", "A token already used for a GET or HEAD was sent with POST, PUT, PATCH or DELETE: the method is not part of the signed message, so each unsafe request needs a token of its own."},
+		Causes:      []string{"The timestamp is more than the window (5 minutes by default) from the server's clock, in either direction.", "The timestamp is not RFC 3339 UTC.", "The same signed POST, PUT, PATCH or DELETE, or signed sign-in at /authorize, was sent twice, also with the signature re-encoded (its high-S twin, another header byte, the other token syntax): once is per signing key and signed message.", "An unbound token already used for a GET or HEAD was sent with POST, PUT, PATCH or DELETE: that form does not sign the method, so each unsafe request needs a token of its own."},
 		Fix:         "Sign each request just before sending it, with an accurate clock, and never resend a signed unsafe request.",
 	},
 	{
@@ -327,8 +347,13 @@ var catalog = []Entry{
 		Headers:     []string{"Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "RateLimit-Policy", "RateLimit"},
 		Retryable:   true,
 		Retry:       "Yes, after retry_after seconds.",
-		Causes:      []string{"More requests than the route's policy allows in its window.", "Repeated failed signature verifications: 5 failures lock out for 30 s, then 2 min, then 10 min."},
-		Fix:         "Wait retry_after seconds. Spread requests out, and do not retry failed signatures in a loop.",
+		Causes: []string{
+			"More requests than the route's policy allows in its window, per client IP or per subject (RateLimit-Policy names the policies).",
+			"A daily quota of the client IP is spent: the body bytes of PUT /backup (backup_ip_bytes) or the backups created (backup_ip_creates); they reset at 00:00 UTC.",
+			"Repeated failed signature verifications: 5 failures lock out for 30 s, then 2 min, then 10 min.",
+		},
+		Fix: "Wait retry_after seconds. Spread requests out, and do not retry failed signatures in a loop. " +
+			"Operators: the limits are AUTHD_RATE_LIMITS, AUTHD_BACKUP_IP_DAILY_BYTES and AUTHD_BACKUP_IP_DAILY_CREATES; clients behind one address share them.",
 	},
 	{
 		Code: GoogleAuthFailed, Status: 401,
@@ -385,6 +410,80 @@ var catalog = []Entry{
 		Retry:       "No.",
 		Causes:      []string{"A form post over 64 KiB, or a body over the route's limit."},
 		Fix:         "Send a smaller body; OAuth form posts are a few hundred bytes.",
+	},
+	{
+		Code: LoginRequired, Status: 400,
+		Title:       "Sign-in required",
+		Description: "The user must sign in, and the request forbids showing a page",
+		UsedBy:      []string{"/authorize (OpenID Connect)"},
+		Retry:       "Yes, without prompt=none, so the user can sign in.",
+		Causes: []string{
+			"prompt=none on an authorization request that is not signed by the wallet (X-Auth-Token): signing in would need the login page.",
+			"prompt=none with provider=google or provider=github: the provider's pages would be needed.",
+			"id_token_hint names another user than the one who signed in.",
+		},
+		Fix:          "Send the authorization request again without prompt=none, or sign it with the wallet; with id_token_hint, let the user it names sign in.",
+		Redirectable: true,
+	},
+	{
+		Code: ConsentRequired, Status: 400,
+		Title:        "Consent required",
+		Description:  "The user must consent, and the request forbids showing a page",
+		UsedBy:       []string{"/authorize (OpenID Connect)"},
+		Retry:        "Yes, without prompt=none, so the user can consent.",
+		Causes:       []string{"prompt=none and the signed-in user has not consented to this client and these scopes. A wallet-signed authorization request is consent in itself and never gets this error."},
+		Fix:          "Send the authorization request again without prompt=none.",
+		Redirectable: true,
+	},
+	{
+		Code: InteractionRequired, Status: 400,
+		Title:        "Interaction required",
+		Description:  "The request needs a page the user must act on, and it forbids showing one",
+		UsedBy:       []string{"/authorize (OpenID Connect)"},
+		Retry:        "Yes, without prompt=none.",
+		Causes:       []string{"prompt=none, and authd would need to show a page other than sign-in or consent."},
+		Fix:          "Send the authorization request again without prompt=none.",
+		Redirectable: true,
+	},
+	{
+		Code: AccountSelectionRequired, Status: 400,
+		Title:        "Account selection required",
+		Description:  "The user must choose an account, and the request forbids showing a page",
+		UsedBy:       []string{"/authorize (OpenID Connect)"},
+		Retry:        "Yes, without prompt=none.",
+		Causes:       []string{"prompt=none, and more than one account could answer the request, so the user would have to choose."},
+		Fix:          "Send the authorization request again without prompt=none, or with an id_token_hint or login_hint naming the account.",
+		Redirectable: true,
+	},
+	{
+		Code: RequestNotSupported, Status: 400,
+		Title:        "Request objects not supported",
+		Description:  "The request parameter (a request object) is not supported",
+		UsedBy:       []string{"/authorize"},
+		Retry:        "No. Send the parameters in the query instead.",
+		Causes:       []string{"The authorization request carried a request parameter: a signed or plain request object (OpenID Connect Core 1.0 §6.1, RFC 9101). Without a registered redirect_uri in the query the error is answered directly, 400."},
+		Fix:          "Send every authorization parameter (client_id, redirect_uri, scope, state, nonce, …) in the query string. The server metadata says request_parameter_supported: false.",
+		Redirectable: true,
+	},
+	{
+		Code: RequestURINotSupported, Status: 400,
+		Title:        "request_uri not supported",
+		Description:  "The request_uri parameter is not supported",
+		UsedBy:       []string{"/authorize"},
+		Retry:        "No. Send the parameters in the query instead.",
+		Causes:       []string{"The authorization request carried request_uri: a request object by reference, or a pushed authorization request (OpenID Connect Core 1.0 §6.2, RFC 9126). Without a registered redirect_uri in the query the error is answered directly, 400."},
+		Fix:          "Send every authorization parameter in the query string. The server metadata says request_uri_parameter_supported: false.",
+		Redirectable: true,
+	},
+	{
+		Code: RegistrationNotSupported, Status: 400,
+		Title:        "registration parameter not supported",
+		Description:  "The registration parameter is not supported",
+		UsedBy:       []string{"/authorize"},
+		Retry:        "No.",
+		Causes:       []string{"The authorization request carried registration: client metadata for a client that is not registered (OpenID Connect Core 1.0 §7.2.1). Without a registered redirect_uri in the query the error is answered directly, 400."},
+		Fix:          "Register the client first (authd client create, or dynamic registration at /register where the server offers it) and send its client_id.",
+		Redirectable: true,
 	},
 	{
 		Code: InvalidTarget, Status: 400,

@@ -81,6 +81,10 @@ var designStatus = map[errors.Code]int{
 	"encryption_required": 400, "backup_conflict": 412, "rate_limit_exceeded": 429,
 	"google_auth_failed": 401, "github_auth_failed": 401, "not_found": 404,
 	"method_not_allowed": 405, "request_too_large": 413,
+	// OpenID Connect Core 1.0 §3.1.2.6: redirected, 400 when answered directly.
+	"login_required": 400, "consent_required": 400, "interaction_required": 400,
+	"account_selection_required": 400, "request_not_supported": 400,
+	"request_uri_not_supported": 400, "registration_not_supported": 400,
 	// RFC 8707 §2 and RFC 7591 §3.2.2.
 	"invalid_target": 400, "invalid_redirect_uri": 400, "invalid_client_metadata": 400,
 	"invalid_software_statement": 400,
@@ -100,6 +104,9 @@ var designText = map[errors.Code]string{
 // go back to a client, minus temporarily_unavailable (DESIGN §2.4: a 503 is
 // never a redirect).
 var redirectable = []errors.Code{"invalid_request", "unauthorized_client", "access_denied", "unsupported_response_type", "invalid_scope", "server_error",
+	// OpenID Connect Core 1.0 §3.1.2.6.
+	"login_required", "consent_required", "interaction_required", "account_selection_required",
+	"request_not_supported", "request_uri_not_supported", "registration_not_supported",
 	// RFC 8707 §2: about the authorization request itself.
 	"invalid_target"}
 
@@ -331,9 +338,15 @@ func TestModuleCodes(t *testing.T) {
 		}
 		files++
 		inErrors := filepath.Dir(path) == errorsDir
+		// The Go SDK's client reads codes out of authd's responses (a
+		// newer server may send one this catalog lacks): converting what
+		// it parsed is reading a code, not inventing one. Its literals
+		// and constants are checked like everyone's.
+		reads := filepath.Dir(path) == filepath.Join(root, "client")
 		for _, u := range codeUses(fset, f, consts, inErrors) {
 			refs++
 			switch {
+			case reads && u.what == "Code conversion of something other than a string literal":
 			case u.code == "":
 				t.Errorf("%s: %s: a code must be one of the errors package's constants", u.pos, u.what)
 			default:

@@ -63,6 +63,19 @@ type Pending struct {
 	// from, when it has one (Client.Origin). Pages show both.
 	Unverified   bool   `json:"unverified,omitempty"`
 	ClientOrigin string `json:"client_origin,omitempty"`
+	// OpenID Connect parameters (OpenID Connect Core 1.0 §3.1.2.1), read
+	// only when Scope has openid: the nonce to echo in the ID Token, the
+	// validated prompt values, max_age, the subject of a verified
+	// id_token_hint (the user who must sign in) and a login_hint to
+	// pre-fill the login page with. With no sessions every sign-in is
+	// fresh, so max_age and prompt=login always hold; they are kept for
+	// sign-ins that a session could answer.
+	Nonce       string `json:"nonce,omitempty"`
+	Prompt      string `json:"prompt,omitempty"`
+	MaxAge      int64  `json:"max_age,omitempty"`
+	HasMaxAge   bool   `json:"has_max_age,omitempty"`
+	HintSubject string `json:"hint_subject,omitempty"`
+	LoginHint   string `json:"login_hint,omitempty"`
 }
 
 // redirect is where errors about p go (RFC 6749 §4.1.2.1, RFC 9207).
@@ -91,9 +104,11 @@ type clientLookup func(ctx context.Context, id string) (*Client, error)
 // Everything after is redirected to the now validated redirect_uri.
 //
 // Errors: invalid_request, unsupported_response_type, unauthorized_client,
-// invalid_scope, invalid_target; invalid_client_metadata (directly) for a
-// metadata document client whose document cannot be used;
-// temporarily_unavailable.
+// invalid_scope, invalid_target, request_not_supported,
+// request_uri_not_supported, registration_not_supported (directly when
+// redirect_uri is missing or unregistered, else redirected);
+// invalid_client_metadata (directly) for a metadata document client whose
+// document cannot be used; temporarily_unavailable.
 func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup clientLookup) (*Pending, error) {
 	if e := once(v, "client_id"); e != nil {
 		return nil, e
@@ -113,10 +128,15 @@ func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup cli
 		return nil, e
 	}
 	ru := v.Get("redirect_uri")
-	if ru == "" {
-		return nil, missing("redirect_uri")
-	}
-	if !c.redirectAllowed(ru) {
+	if ru == "" || !c.redirectAllowed(ru) {
+		// A request object may carry redirect_uri itself (OpenID Connect
+		// Core 1.0 §6.1): say what is not supported, directly.
+		if e := unsupportedRequestParam(v); e != nil {
+			return nil, e
+		}
+		if ru == "" {
+			return nil, missing("redirect_uri")
+		}
 		return nil, errors.E(errors.InvalidRequest, "The redirect_uri is not registered for this client")
 	}
 
@@ -129,6 +149,9 @@ func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup cli
 	}
 	fail := func(code errors.Code, desc string) error { return s.RedirectError(p, code, desc) }
 	if e := once(v, authorizeParams...); e != nil {
+		return nil, fail(e.Code, e.Description)
+	}
+	if e := unsupportedRequestParam(v); e != nil {
 		return nil, fail(e.Code, e.Description)
 	}
 	switch rt := v.Get("response_type"); rt {
@@ -179,6 +202,11 @@ func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup cli
 	default:
 		p.CodeChallenge, p.CodeChallengeMethod = cc, "S256"
 	}
+	if hasScope(p.Scope, ScopeOpenID) {
+		if e := s.readOIDC(ctx, v, p); e != nil {
+			return nil, fail(e.Code, e.Description)
+		}
+	}
 	return p, nil
 }
 
@@ -190,14 +218,22 @@ func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup cli
 // JSON, missing_auth_token).
 //
 // Wallet failures, 429 and 503 are answered directly, never redirected
-// (DESIGN §2.4): JSON when the request prefers it, else the login page
-// with the error shown.
+// (only errors about the authorization request itself go back to the
+// client): JSON when the request prefers it, else the login page with the
+// error shown.
+//
+// With openid in the scope it is an OpenID Connect authentication request
+// (OpenID Connect Core 1.0 §3.1.2): see readOIDC for its parameters.
+// prompt=none is honoured only by a wallet-signed request, the one kind
+// that needs no page.
 //
 // Errors: invalid_request, unsupported_response_type, unauthorized_client,
-// invalid_scope (redirected once the client and redirect_uri are valid);
-// missing_auth_token, malformed_auth_token, invalid_public_key,
-// invalid_signature, invalid_timestamp, rate_limit_exceeded (from the
-// Wallet); request_too_large; temporarily_unavailable; server_error.
+// invalid_scope, login_required, request_not_supported,
+// request_uri_not_supported, registration_not_supported (redirected once
+// the client and redirect_uri are valid); missing_auth_token,
+// malformed_auth_token, invalid_public_key, invalid_signature,
+// invalid_timestamp, rate_limit_exceeded (from the Wallet);
+// request_too_large; temporarily_unavailable; server_error.
 func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	v, body, err := s.authorizeRequest(w, r)
@@ -210,6 +246,13 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) error {
 	}
 	if e := once(v, "provider"); e != nil {
 		return s.RedirectError(p, e.Code, e.Description)
+	}
+	// prompt=none: no page may be shown (OpenID Connect Core 1.0
+	// §3.1.2.1). A wallet-signed request signs the user in and consents
+	// without one; anything else would need the login page or the
+	// provider's.
+	if p.promptNone() && (v.Has("provider") || !hasWalletToken(r)) {
+		return s.errLoginRequired(p)
 	}
 	if v.Has("provider") {
 		return s.startUpstream(w, r, p, v.Get("provider"))
@@ -408,19 +451,27 @@ func (s *Server) loadJSON(ctx context.Context, op, key string, take bool, v any)
 	return true, nil
 }
 
-// FinishAuthorization issues a code for p to subject (who signed in and
-// consented) and returns the URL to send the browser to: p's redirect_uri
-// with code, state and iss (RFC 9207). The client is checked again, since
-// it may have changed while the user was signing in.
+// FinishAuthorization issues a code for p to the user who signed in (and
+// consented) as in, and returns the URL to send the browser to: p's
+// redirect_uri with code, state and iss (RFC 9207). The code remembers
+// in, for the ID Token. The client is checked again, since it may have
+// changed while the user was signing in.
 //
 // Errors: invalid_request when the client or its redirect_uri is gone,
 // invalid_client_metadata when its metadata document no longer serves
-// (both answered directly); invalid_target (redirected) when a resource
-// is no longer allowed; temporarily_unavailable; server_error.
-func (s *Server) FinishAuthorization(ctx context.Context, p *Pending, subject string) (string, error) {
+// (both answered directly); login_required (redirected) when p's
+// id_token_hint names another user; invalid_target (redirected) when a
+// resource is no longer allowed; temporarily_unavailable; server_error.
+func (s *Server) FinishAuthorization(ctx context.Context, p *Pending, in SignIn) (string, error) {
 	const op = "oauth.FinishAuthorization"
-	if subject == "" {
-		return "", errors.E(errors.ServerError, "").WithCause(op, errors.New("empty subject"))
+	subject := in.Subject
+	if subject == "" || in.AuthTime.IsZero() {
+		return "", errors.E(errors.ServerError, "").WithCause(op, errors.New("sign-in without a subject or time"))
+	}
+	if p.HintSubject != "" && p.HintSubject != subject {
+		// OpenID Connect Core 1.0 §3.1.2.1: the hint names who must be
+		// signed in.
+		return "", s.RedirectError(p, errors.LoginRequired, "The user who signed in is not the one named by id_token_hint")
 	}
 	c, err := s.lookupClient(ctx, p.ClientID)
 	if err != nil {
@@ -445,7 +496,8 @@ func (s *Server) FinishAuthorization(ctx context.Context, p *Pending, subject st
 		tgr.CodeChallenge = p.CodeChallenge
 		tgr.CodeChallengeMethod = oauth2.CodeChallengeS256
 	}
-	ti, err := s.mgr.GenerateAuthToken(withGrantResources(withClient(ctx, c), p.Resources), oauth2.Code, tgr)
+	ctx = withGrantResources(withCodeSignIn(withClient(ctx, c), &codeSignIn{SignIn: in, Nonce: p.Nonce}), p.Resources)
+	ti, err := s.mgr.GenerateAuthToken(ctx, oauth2.Code, tgr)
 	if err != nil {
 		return "", direct(s.libError(err, op), op)
 	}
@@ -620,7 +672,7 @@ func (s *Server) finishWallet(w http.ResponseWriter, r *http.Request, p *Pending
 	if err != nil {
 		return err
 	}
-	loc, err := s.FinishAuthorization(ctx, p, sub)
+	loc, err := s.FinishAuthorization(ctx, p, s.walletSignIn(sub))
 	if err != nil {
 		return err
 	}

@@ -62,46 +62,46 @@ func validB64Token(t string) bool {
 	return true
 }
 
-// bearer validates r's access token and checks scope. subject is set
-// whenever the token is genuine and not revoked, also when err is
-// insufficient_scope.
-func (s *Server) bearer(r *http.Request, scope string) (subject string, err error) {
-	subject, _, err = s.bearerClaims(r, scope)
-	return subject, err
-}
-
-// bearerClaims is bearer, also returning the token's client_id.
-func (s *Server) bearerClaims(r *http.Request, scope string) (subject, clientID string, err error) {
+// bearerClaims validates r's access token (genuine, not revoked) and
+// returns its claims; with a scope it also checks the token carries it
+// (the claims are returned with the insufficient_scope error).
+func (s *Server) bearerClaims(r *http.Request, scope string) (*accessClaims, error) {
 	tok, e := bearerToken(r)
 	if e != nil {
-		return "", "", e
+		return nil, e
 	}
 	c, err := s.verifyAccessToken(r.Context(), tok)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
 	revoked, err := s.tokens.revoked(r.Context(), c.Jti)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
 	if revoked {
-		return "", "", errBadToken("oauth.bearer", errors.New("revoked"))
+		return nil, errBadToken("oauth.bearer", errors.New("revoked"))
 	}
 	if !s.forIssuer(c.Aud) {
 		// RFC 8707: a token for another resource is no key to authd's
 		// own APIs, even a genuine one.
-		return "", "", errors.E(errors.InvalidToken, "The access token was issued for another resource: its audience does not include this server").
+		return nil, errors.E(errors.InvalidToken, "The access token was issued for another resource: its audience does not include this server").
 			WithCause("oauth.bearer", errors.Errorf("aud %q", c.Aud))
 	}
 	if err := s.clientExists(r.Context(), c.ClientID, c.Iat); err != nil {
-		return "", "", err
+		return nil, err
 	}
 	if scope != "" && !slices.Contains(c.scopes(), scope) {
-		e := errors.E(errors.InsufficientScope, "The access token does not carry the "+scope+" scope")
-		e.Scope = scope
-		return c.Sub, c.ClientID, e
+		return c, errInsufficientScope(scope)
 	}
-	return c.Sub, c.ClientID, nil
+	return c, nil
+}
+
+// errInsufficientScope is the 403 for a token that lacks scope (RFC 6750
+// §3.1).
+func errInsufficientScope(scope string) *errors.Error {
+	e := errors.E(errors.InsufficientScope, "The access token does not carry the "+scope+" scope")
+	e.Scope = scope
+	return e
 }
 
 // AuthenticateBearer validates the request's access token (RFC 6750: the
@@ -115,81 +115,122 @@ func (s *Server) bearerClaims(r *http.Request, scope string) (subject, clientID 
 // Errors: invalid_token (401, also for a token that names no user);
 // insufficient_scope (403, with Error.Scope set); temporarily_unavailable.
 func (s *Server) AuthenticateBearer(r *http.Request, scope string) (string, error) {
-	sub, client, err := s.bearerClaims(r, scope)
+	c, err := s.bearerClaims(r, scope)
 	if err != nil {
 		return "", err
 	}
-	if sub == client {
+	if c.Sub == c.ClientID {
 		return "", errBadToken("oauth.AuthenticateBearer", errors.New("client_credentials token names no user"))
 	}
-	return sub, nil
+	return c.Sub, nil
 }
 
 type identifiedKey struct{}
 
 type identified struct {
-	subject string // the token's subject when the token is genuine
-	err     error  // the answer /userinfo gives, or nil
+	claims *accessClaims // the token's claims when it is genuine
+	err    error         // the answer /userinfo gives, or nil
+}
+
+// userinfoClaims validates the token of a /userinfo request: it must
+// carry openid or profile (OpenID Connect Core 1.0 §5.3; profile for
+// plain OAuth 2.0 clients). claims is set whenever the token is genuine.
+func (s *Server) userinfoClaims(r *http.Request) (*accessClaims, error) {
+	c, err := s.bearerClaims(r, "")
+	if err != nil {
+		return nil, err
+	}
+	if sc := c.scopes(); !slices.Contains(sc, ScopeOpenID) && !slices.Contains(sc, ScopeProfile) {
+		return c, errInsufficientScope(ScopeProfile)
+	}
+	return c, nil
 }
 
 // Identify is the middleware for GET|POST /userinfo that runs before the
-// rate limiter: it validates the Bearer token (scope profile) and records
-// the outcome in the request context without answering anything, so the
-// limiter can key on SubjectFromContext and UserInfo then returns the
-// recorded error, if any. A request without a genuine token has no
-// subject (the limiter falls back to the client IP).
+// rate limiter: it validates the Bearer token (scope openid or profile)
+// and records the outcome in the request context without answering
+// anything, so the limiter can key on SubjectFromContext and UserInfo then
+// returns the recorded error, if any. A request without a genuine token
+// has no subject (the limiter falls back to the client IP).
 func (s *Server) Identify(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sub, err := s.bearer(r, ScopeProfile)
-		ctx := context.WithValue(r.Context(), identifiedKey{}, &identified{subject: sub, err: err})
+		c, err := s.userinfoClaims(r)
+		ctx := context.WithValue(r.Context(), identifiedKey{}, &identified{claims: c, err: err})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
 // SubjectFromContext returns the subject Identify found for this request:
 // ok is true when a genuine, unrevoked access token was presented (even
-// one that lacks the profile scope).
+// one that lacks the scope /userinfo needs).
 func SubjectFromContext(ctx context.Context) (string, bool) {
 	id, _ := ctx.Value(identifiedKey{}).(*identified)
-	if id == nil || id.subject == "" {
+	if id == nil || id.claims == nil {
 		return "", false
 	}
-	return id.subject, true
+	return id.claims.Sub, true
 }
 
-// UserInfo handles GET and POST /userinfo: the signed-in user, as
-// {"sub", "address", "pubkey"} for a wallet user ("pubkey" when known) or
-// {"sub", "email"} for a provider user. It uses Identify's result when
-// Identify ran, else validates the token itself.
+// userInfo is the /userinfo response (OpenID Connect Core 1.0 §5.1, §5.3.2):
+// sub always; the rest by scope, and only what is known.
+type userInfo struct {
+	Sub string `json:"sub"`
+	// profile
+	PreferredUsername string `json:"preferred_username,omitempty"`
+	Name              string `json:"name,omitempty"`
+	Picture           string `json:"picture,omitempty"`
+	Address           string `json:"address,omitempty"` // the Bitcoin address (wallet users)
+	PubKey            string `json:"pubkey,omitempty"`  // the wallet's public key, when known
+	// email (provider users)
+	Email         string `json:"email,omitempty"`
+	EmailVerified *bool  `json:"email_verified,omitempty"`
+}
+
+// UserInfo handles GET and POST /userinfo: the signed-in user's claims,
+// by the token's scope (OpenID Connect Core 1.0 §5.4). Always sub (the
+// Bitcoin address, or google:<id> / github:<id>). With profile:
+// preferred_username (the address, or the GitHub login), address and
+// pubkey (when known) for a wallet user, name and picture for a provider
+// user when the provider said. With email: email and email_verified, for
+// provider users whose provider gave an address. It uses Identify's result
+// when Identify ran, else validates the token itself.
 //
 // Errors: invalid_token (401, also for a token that names no user, such
 // as a client_credentials token); insufficient_scope (403, scope
-// profile); temporarily_unavailable.
+// profile, for a token with neither openid nor profile);
+// temporarily_unavailable.
 func (s *Server) UserInfo(w http.ResponseWriter, r *http.Request) error {
 	setNoStore(w.Header())
-	var sub string
+	var c *accessClaims
 	var err error
 	if id, ok := r.Context().Value(identifiedKey{}).(*identified); ok {
-		sub, err = id.subject, id.err
+		c, err = id.claims, id.err
 	} else {
-		sub, err = s.bearer(r, ScopeProfile)
+		c, err = s.userinfoClaims(r)
 	}
 	if err != nil {
 		return err
 	}
-	id, err := s.LookupIdentity(r.Context(), sub)
+	id, err := s.LookupIdentity(r.Context(), c.Sub)
 	if err != nil {
 		return err
 	}
 	if id == nil {
 		return errBadToken("oauth.UserInfo", errors.New("token subject is not a user"))
 	}
-	out := struct {
-		Sub     string `json:"sub"`
-		Address string `json:"address,omitempty"`
-		PubKey  string `json:"pubkey,omitempty"`
-		Email   string `json:"email,omitempty"`
-	}{Sub: id.Subject, Address: id.Address, PubKey: id.PubKey, Email: id.Email}
+	out := userInfo{Sub: id.Subject}
+	scopes := c.scopes()
+	if slices.Contains(scopes, ScopeProfile) {
+		out.Name, out.Picture = id.Name, id.Picture
+		out.PreferredUsername = id.Login
+		if id.Kind == KindWallet {
+			out.PreferredUsername, out.Address, out.PubKey = id.Address, id.Address, id.PubKey
+		}
+	}
+	if slices.Contains(scopes, ScopeEmail) && id.Email != "" {
+		out.Email = id.Email
+		out.EmailVerified = &id.EmailVerified
+	}
 	return writeJSON(w, http.StatusOK, out)
 }
 

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,7 +47,8 @@ func TestUserInfo(t *testing.T) {
 		resp, body := h.userinfo(tr.AccessToken)
 		var ui map[string]string
 		json.Unmarshal(body, &ui)
-		if resp.StatusCode != 200 || ui["sub"] != addr || ui["address"] != addr || ui["pubkey"] != h.wallet.pubkey(addr) || len(ui) != 3 {
+		if resp.StatusCode != 200 || ui["sub"] != addr || ui["address"] != addr || ui["pubkey"] != h.wallet.pubkey(addr) ||
+			ui["preferred_username"] != addr || len(ui) != 4 {
 			t.Fatalf("userinfo %d %v", resp.StatusCode, ui)
 		}
 		if resp.Header.Get("Cache-Control") != "no-store" {
@@ -325,7 +328,7 @@ func TestIntrospect(t *testing.T) {
 		}
 		h.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}}, c.ID, secret).wantOK(t)
 		resp, body = h.postForm("/introspect", url.Values{"token": {tr.RefreshToken}, "client_id": {c.ID}, "client_secret": {secret}}, nil)
-		if !strings.Contains(string(body), `"active":false`) {
+		if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != `{"active":false}` {
 			t.Errorf("rotated refresh token active: %s", body)
 		}
 		resp, _ = h.postForm("/introspect", url.Values{"token": {tr.AccessToken}, "client_id": {pub.ID}}, nil)
@@ -339,8 +342,11 @@ func TestIntrospect(t *testing.T) {
 	})
 }
 
-// TestMetadata: both well-known paths serve the same RFC 8414 document,
-// pinned by a golden file, true to behaviour.
+// TestMetadata: /.well-known/oauth-authorization-server serves the RFC
+// 8414 document and /.well-known/openid-configuration the OpenID Provider
+// metadata, each pinned by a golden file; every member the two share has
+// the same value, and the OpenID one has every member OpenID Connect
+// Discovery 1.0 §3 requires.
 func TestMetadata(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	_, rdb := miniredisClient(t)
@@ -348,26 +354,67 @@ func TestMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var bodies []string
-	for _, p := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"} {
+	docs := map[string]map[string]any{}
+	for _, tc := range []struct {
+		path, golden string
+		h            httperr.HandlerFunc
+	}{
+		{"/.well-known/oauth-authorization-server", "metadata.golden", s.Metadata},
+		{"/.well-known/openid-configuration", "openid-configuration.golden", s.OpenIDConfiguration},
+	} {
 		rec := httptest.NewRecorder()
-		httperr.HandlerFunc(s.Metadata).ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		tc.h.ServeHTTP(rec, httptest.NewRequest("GET", tc.path, nil))
 		if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/json;charset=UTF-8" {
-			t.Fatalf("%s: %d %s", p, rec.Code, rec.Header().Get("Content-Type"))
+			t.Fatalf("%s: %d %s", tc.path, rec.Code, rec.Header().Get("Content-Type"))
 		}
-		bodies = append(bodies, rec.Body.String())
+		checkGolden(t, tc.golden, rec.Body.Bytes())
+		var m map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+			t.Fatal(err)
+		}
+		docs[tc.path] = m
 	}
-	if bodies[0] != bodies[1] {
-		t.Error("the two metadata documents differ")
+	oauthDoc, op := docs["/.well-known/oauth-authorization-server"], docs["/.well-known/openid-configuration"]
+	for k, v := range oauthDoc {
+		if !reflect.DeepEqual(op[k], v) {
+			t.Errorf("%s: %v in the RFC 8414 document, %v in the OpenID one", k, v, op[k])
+		}
 	}
-	checkGolden(t, "metadata.golden", []byte(bodies[0]))
-	var m map[string]any
-	json.Unmarshal([]byte(bodies[0]), &m)
-	if m["issuer"] != "https://auth.example.com" || m["authorization_response_iss_parameter_supported"] != true {
+	if m := oauthDoc; m["issuer"] != "https://auth.example.com" || m["authorization_response_iss_parameter_supported"] != true {
 		t.Errorf("metadata %v", m)
 	}
-	if ccm, _ := m["code_challenge_methods_supported"].([]any); len(ccm) != 1 || ccm[0] != "S256" {
+	if ccm, _ := oauthDoc["code_challenge_methods_supported"].([]any); len(ccm) != 1 || ccm[0] != "S256" {
 		t.Errorf("code_challenge_methods_supported %v", ccm)
+	}
+	// OpenID Connect Discovery 1.0 §3: REQUIRED members, and the ones
+	// whose default would be untrue (request_uri_parameter_supported
+	// defaults to true).
+	for _, k := range []string{"issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "response_types_supported",
+		"subject_types_supported", "id_token_signing_alg_values_supported", "userinfo_endpoint", "scopes_supported", "claims_supported"} {
+		if op[k] == nil {
+			t.Errorf("OpenID metadata lacks %s", k)
+		}
+	}
+	for k, want := range map[string]any{
+		"request_parameter_supported": false, "request_uri_parameter_supported": false, "claims_parameter_supported": false,
+		"subject_types_supported": []any{"public"}, "id_token_signing_alg_values_supported": []any{"RS256", "ES256"},
+		"prompt_values_supported": []any{"none", "login", "consent", "select_account"},
+	} {
+		if !reflect.DeepEqual(op[k], want) {
+			t.Errorf("%s = %v, want %v", k, op[k], want)
+		}
+	}
+	scopes, _ := op["scopes_supported"].([]any)
+	for _, sc := range []string{"openid", "profile", "email", "offline_access"} {
+		if !slices.Contains(scopes, any(sc)) {
+			t.Errorf("scopes_supported %v lacks %s", scopes, sc)
+		}
+	}
+	// No endpoint the server does not have.
+	for _, k := range []string{"end_session_endpoint", "registration_endpoint", "check_session_iframe"} {
+		if _, ok := op[k]; ok {
+			t.Errorf("advertises %s", k)
+		}
 	}
 }
 
@@ -419,12 +466,12 @@ func TestCORS(t *testing.T) {
 		}
 	}
 	resp, _ := h.postForm("/token", url.Values{}, map[string]string{"Origin": "https://spa.example.org"})
-	if resp.Header.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "WWW-Authenticate") {
-		t.Errorf("error response without CORS headers: %v", resp.Header)
+	if resp.StatusCode != 400 || resp.Header.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "WWW-Authenticate") {
+		t.Errorf("error response %d without CORS headers: %v", resp.StatusCode, resp.Header)
 	}
 	resp, _ = h.get("/authorize", map[string]string{"Origin": "https://spa.example.org"})
-	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
-		t.Error("/authorize allows cross-origin reads")
+	if resp.StatusCode != 400 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("/authorize without parameters, cross-origin: %d, Access-Control-Allow-Origin %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
 	}
 }
 
@@ -466,13 +513,24 @@ func TestKeys(t *testing.T) {
 			Keys []map[string]string `json:"keys"`
 		}
 		json.Unmarshal(body, &set)
-		if len(set.Keys) != 2 || set.Keys[0]["kid"] != kid(fresh.AccessToken) || set.Keys[1]["kid"] != kid(old.AccessToken) {
-			t.Errorf("JWKS %s", body)
-		}
+		var ec []map[string]string
 		for _, k := range set.Keys {
-			if k["kty"] != "EC" || k["crv"] != "P-256" || k["alg"] != "ES256" || k["use"] != "sig" || k["d"] != "" {
+			switch k["alg"] {
+			case "ES256":
+				if k["kty"] != "EC" || k["crv"] != "P-256" || k["use"] != "sig" || k["d"] != "" || k["x"] == "" || k["y"] == "" {
+					t.Errorf("JWK %v", k)
+				}
+				ec = append(ec, k)
+			case "RS256":
+				if k["kty"] != "RSA" || k["use"] != "sig" || k["d"] != "" || k["p"] != "" || k["e"] != "AQAB" || len(k["n"]) != 342 { // 2048 bits
+					t.Errorf("JWK %v", k)
+				}
+			default:
 				t.Errorf("JWK %v", k)
 			}
+		}
+		if len(set.Keys) != 3 || len(ec) != 2 || ec[0]["kid"] != kid(fresh.AccessToken) || ec[1]["kid"] != kid(old.AccessToken) {
+			t.Errorf("JWKS %s", body)
 		}
 		if resp, _ := h.userinfo(old.AccessToken); resp.StatusCode != 200 {
 			t.Errorf("token of the previous key: %d", resp.StatusCode)
@@ -498,7 +556,9 @@ func TestKeys(t *testing.T) {
 		}
 		rotateNow(t, db)
 		keys, err := ListKeys(context.Background(), db.DB, time.Now())
-		if err != nil || len(keys) != 3 || keys[0].Status != "current" || keys[1].Status != "previous" || keys[2].Status != "superseded" {
+		if err != nil || len(keys) != 4 || keys[0].Status != "current" || keys[1].Status != "previous" || keys[2].Status != "superseded" ||
+			keys[0].Algorithm != AlgES256 || keys[1].Algorithm != AlgES256 || keys[2].Algorithm != AlgES256 ||
+			keys[3].Algorithm != AlgRS256 || keys[3].Status != "current" {
 			t.Errorf("ListKeys %+v %v", keys, err)
 		}
 	})

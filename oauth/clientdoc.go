@@ -211,14 +211,15 @@ func (s *Server) rememberDocumentClient(ctx context.Context, c *Client) error {
 	// WHERE keeps it so regardless.
 	if _, err := s.db.ExecContext(qctx, `INSERT INTO oauth_clients
 		(id, secret_hash, name, redirect_uris, grant_types, scope, public, created_ms,
-		 registration, resources, application_type, registration_token_hash, metadata)
-		VALUES ($1, '', $2, $3, $4, $5, 1, $6, 'metadata_document', '[]', $7, '', $8)
+		 registration, resources, application_type, registration_token_hash, metadata, id_token_alg)
+		VALUES ($1, '', $2, $3, $4, $5, 1, $6, 'metadata_document', '[]', $7, '', $8, $9)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, redirect_uris = excluded.redirect_uris,
 			grant_types = excluded.grant_types, scope = excluded.scope,
-			application_type = excluded.application_type, metadata = excluded.metadata
+			application_type = excluded.application_type, metadata = excluded.metadata,
+			id_token_alg = excluded.id_token_alg
 		WHERE oauth_clients.registration = 'metadata_document'`,
 		c.ID, c.Name, string(uris), strings.Join(c.Grants, " "), strings.Join(c.Scopes, " "), s.now().UnixMilli(),
-		c.ApplicationType, string(md)); err != nil {
+		c.ApplicationType, string(md), c.IDTokenAlg); err != nil {
 		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	s.clients.forget(c.ID)
@@ -229,5 +230,5 @@ func (s *Server) rememberDocumentClient(ctx context.Context, c *Client) error {
 // document client b says.
 func sameSnapshot(a, b *Client) bool {
 	return a.Name == b.Name && slices.Equal(a.RedirectURIs, b.RedirectURIs) && slices.Equal(a.Grants, b.Grants) &&
-		slices.Equal(a.Scopes, b.Scopes) && a.ApplicationType == b.ApplicationType
+		slices.Equal(a.Scopes, b.Scopes) && a.ApplicationType == b.ApplicationType && a.IDTokenAlg == b.IDTokenAlg
 }

@@ -33,6 +33,9 @@ type clientMetadata struct {
 	Contacts        []string `json:"contacts"`
 	SoftwareID      *string  `json:"software_id"`
 	SoftwareVersion *string  `json:"software_version"`
+	// IDTokenAlg is OpenID Connect Dynamic Client Registration 1.0 §2's
+	// id_token_signed_response_alg: RS256 (the default) or ES256.
+	IDTokenAlg *string `json:"id_token_signed_response_alg"`
 	// Resources is authd's own member: resource indicators (RFC 8707)
 	// the client will ask for, among the server-wide ones.
 	Resources []string `json:"resources"`
@@ -63,7 +66,7 @@ const (
 
 // scopesSupported are the scopes authd offers: those in its metadata,
 // and the only ones a client that registers itself may ask for.
-var scopesSupported = []string{ScopeProfile, ScopeBackup}
+var scopesSupported = []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeOfflineAccess, ScopeBackup}
 
 // metaError is invalid_client_metadata with a description.
 func metaError(desc string) *errors.Error {
@@ -246,6 +249,13 @@ func (s *Server) parseClientMetadata(raw []byte, src metadataSource) (*Client, *
 				return nil, errors.E(errors.InvalidRedirectURI, "Redirect URI "+quoted(u, 200)+" must use https: a web client's redirect URIs are https (register application_type native for loopback http or a private-use scheme)")
 			}
 		}
+	}
+
+	if md.IDTokenAlg != nil && *md.IDTokenAlg != "" {
+		if *md.IDTokenAlg != AlgRS256 && *md.IDTokenAlg != AlgES256 {
+			return nil, metaError("id_token_signed_response_alg " + quoted(*md.IDTokenAlg, 20) + " is not supported (want RS256 or ES256)")
+		}
+		c.IDTokenAlg = *md.IDTokenAlg
 	}
 
 	// Resources: a client no operator registered may name only

@@ -40,6 +40,7 @@ type Client struct {
 	Grants       []string  `json:"grant_types"`
 	Scopes       []string  `json:"-"`
 	Public       bool      `json:"-"`
+	IDTokenAlg   string    `json:"-"` // id_token_signed_response_alg: AlgRS256 (default) or AlgES256
 	CreatedAt    time.Time `json:"-"`
 	secretHash   []byte    // SHA-256 of the secret; nil for public clients
 
@@ -145,9 +146,10 @@ func (c *Client) MarshalJSON() ([]byte, error) {
 		AuthMethod   string       `json:"token_endpoint_auth_method"`
 		Resources    []string     `json:"resources"`
 		AppType      string       `json:"application_type,omitempty"`
+		IDTokenAlg   string       `json:"id_token_signed_response_alg"`
 		Registration Registration `json:"registration"`
 		IssuedAt     int64        `json:"client_id_issued_at"`
-	}{c.ID, c.Name, uris, c.Grants, strings.Join(c.Scopes, " "), c.authMethod(), res, c.ApplicationType, reg, c.CreatedAt.Unix()})
+	}{c.ID, c.Name, uris, c.Grants, strings.Join(c.Scopes, " "), c.authMethod(), res, c.ApplicationType, c.IDTokenAlg, reg, c.CreatedAt.Unix()})
 }
 
 // redirectAllowed reports whether uri is one of the client's redirect
@@ -225,7 +227,7 @@ type cachedClient struct {
 	until time.Time
 }
 
-const clientColumns = `id, secret_hash, name, redirect_uris, grant_types, scope, public, created_ms,
+const clientColumns = `id, secret_hash, name, redirect_uris, grant_types, scope, public, id_token_alg, created_ms,
 	registration, resources, application_type, registration_token_hash, metadata`
 
 // prepare prepares the hot statements.
@@ -336,7 +338,7 @@ func scanClient(row scanner) (*Client, error) {
 		created                         int64
 		resources, regHash, metadata    string
 	)
-	if err := row.Scan(&c.ID, &secretHex, &c.Name, &uris, &grants, &scopes, &public, &created,
+	if err := row.Scan(&c.ID, &secretHex, &c.Name, &uris, &grants, &scopes, &public, &c.IDTokenAlg, &created,
 		&c.Registration, &resources, &c.ApplicationType, &regHash, &metadata); err != nil {
 		return nil, err
 	}
@@ -394,6 +396,8 @@ type ClientRegistration struct {
 	Scopes []string
 	// Grants defaults to authorization_code and refresh_token.
 	Grants []string
+	// IDTokenAlg defaults to AlgRS256.
+	IDTokenAlg string
 	// Resources are the resource URIs (RFC 8707) the client may ask
 	// tokens for besides the server-wide ones: absolute URIs without a
 	// fragment.
@@ -415,6 +419,7 @@ func CreateClient(ctx context.Context, db *sql.DB, reg ClientRegistration, now t
 		Public:       reg.Public,
 		Scopes:       reg.Scopes,
 		Grants:       reg.Grants,
+		IDTokenAlg:   reg.IDTokenAlg,
 		Resources:    reg.Resources,
 		Registration: RegisteredByOperator,
 		CreatedAt:    time.UnixMilli(now.UnixMilli()).UTC(),
@@ -464,6 +469,13 @@ func (c *Client) check() *errors.Error {
 		}
 	}
 	c.Grants = dedupe(c.Grants)
+	switch c.IDTokenAlg {
+	case "":
+		c.IDTokenAlg = AlgRS256
+	case AlgRS256, AlgES256:
+	default:
+		return errors.E(errors.InvalidClientMetadata, "Unknown ID Token algorithm "+quoted(c.IDTokenAlg, 40)+" (want RS256 or ES256)")
+	}
 	if c.Public && c.allows(GrantClientCredentials) {
 		return errors.E(errors.InvalidClientMetadata, "A public client cannot use client_credentials (RFC 6749 section 4.4)")
 	}
@@ -517,10 +529,10 @@ func insertClient(ctx context.Context, db *sql.DB, c *Client, withRegistrationTo
 	res, _ := json.Marshal(nonNil(c.Resources))
 	md, _ := json.Marshal(c.metadata)
 	if _, err := db.ExecContext(ctx, `INSERT INTO oauth_clients
-		(id, secret_hash, name, redirect_uris, grant_types, scope, public, created_ms,
+		(id, secret_hash, name, redirect_uris, grant_types, scope, public, id_token_alg, created_ms,
 		 registration, resources, application_type, registration_token_hash, metadata)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		c.ID, hexOrEmpty(c.secretHash), c.Name, string(uris), strings.Join(c.Grants, " "), strings.Join(c.Scopes, " "), boolInt(c.Public), c.CreatedAt.UnixMilli(),
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		c.ID, hexOrEmpty(c.secretHash), c.Name, string(uris), strings.Join(c.Grants, " "), strings.Join(c.Scopes, " "), boolInt(c.Public), c.IDTokenAlg, c.CreatedAt.UnixMilli(),
 		string(c.Registration), string(res), c.ApplicationType, hexOrEmpty(c.registrationHash), string(md)); err != nil {
 		return "", "", errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // The internals the external tests (package oauth_test) reach. They test
@@ -71,17 +73,17 @@ func (sk *signingKey) KID() string { return sk.kid }
 // SignAccessToken signs an access token with the key, as the token
 // endpoint does.
 func (sk *signingKey) SignAccessToken(iss, sub, clientID, scope, jti string, iat, exp time.Time) (string, error) {
-	return sk.sign(&accessClaims{Iss: iss, Sub: sub, Aud: audience{iss}, ClientID: clientID, Scope: scope,
+	return sk.sign(&accessClaims{Iss: iss, Sub: sub, Aud: jwt.Audience{iss}, ClientID: clientID, Scope: scope,
 		Iat: iat.Unix(), Exp: exp.Unix(), Jti: jti})
 }
 
 // ParseSigningKey is parseSigningKey.
 var ParseSigningKey = parseSigningKey
 
-// PublicKID is the kid of a public key.
+// PublicKID is the kid of an ES256 public key.
 func PublicKID(pub *ecdsa.PublicKey) (string, error) {
-	j, err := publicJWK(pub)
-	return j.Kid, err
+	j, err := publicJWK(AlgES256, pub)
+	return j.KeyID, err
 }
 
 // Open decrypts a stored signing key.

@@ -19,18 +19,27 @@ const (
 // Identity is a user of authd. Subject is the Bitcoin address for a wallet
 // user, "google:<id>" or "github:<id>" for a provider user.
 type Identity struct {
-	Subject   string
-	Kind      string
-	Address   string // wallets
-	PubKey    string // wallets, when known
-	Email     string // providers, when known
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Subject string
+	Kind    string
+	Address string // wallets
+	PubKey  string // wallets, when known
+	// What the provider says, for provider users, when known: the e-mail
+	// address and whether the provider verified it, the login (GitHub's
+	// user name), the name and a picture URL.
+	Email         string
+	EmailVerified bool
+	Login         string
+	Name          string
+	Picture       string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // UpsertIdentity finds or creates the identity id.Subject. An existing
-// identity learns a public key it did not know and a changed e-mail; it
-// is written only when something changed.
+// identity learns a public key it did not know, and what a provider says
+// anew (e-mail with its verification, login, name, picture; an empty
+// value keeps the stored one); it is written only when something
+// changed.
 //
 // Errors: server_error for an identity that breaks the rules of its kind
 // (a caller's bug); temporarily_unavailable.
@@ -51,15 +60,27 @@ func (s *Server) UpsertIdentity(ctx context.Context, id Identity) error {
 	now := s.now().UnixMilli()
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO identities (subject, kind, address, pubkey, email, created_ms, updated_ms)
-		VALUES ($1, $2, $3, $4, $5, $6, $6)
+	verified := 0
+	if id.EmailVerified && id.Email != "" {
+		verified = 1
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO identities
+		(subject, kind, address, pubkey, email, email_verified, login, name, picture, created_ms, updated_ms)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
 		ON CONFLICT (subject) DO UPDATE SET
 			pubkey = CASE WHEN identities.pubkey = '' THEN excluded.pubkey ELSE identities.pubkey END,
 			email = CASE WHEN excluded.email <> '' THEN excluded.email ELSE identities.email END,
+			email_verified = CASE WHEN excluded.email <> '' THEN excluded.email_verified ELSE identities.email_verified END,
+			login = CASE WHEN excluded.login <> '' THEN excluded.login ELSE identities.login END,
+			name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE identities.name END,
+			picture = CASE WHEN excluded.picture <> '' THEN excluded.picture ELSE identities.picture END,
 			updated_ms = excluded.updated_ms
 		WHERE (identities.pubkey = '' AND excluded.pubkey <> '')
-			OR (excluded.email <> '' AND excluded.email <> identities.email)`,
-		id.Subject, id.Kind, id.Address, id.PubKey, id.Email, now); err != nil {
+			OR (excluded.email <> '' AND (excluded.email <> identities.email OR excluded.email_verified <> identities.email_verified))
+			OR (excluded.login <> '' AND excluded.login <> identities.login)
+			OR (excluded.name <> '' AND excluded.name <> identities.name)
+			OR (excluded.picture <> '' AND excluded.picture <> identities.picture)`,
+		id.Subject, id.Kind, id.Address, id.PubKey, id.Email, verified, id.Login, id.Name, id.Picture, now); err != nil {
 		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return nil
@@ -75,15 +96,17 @@ func (s *Server) LookupIdentity(ctx context.Context, subject string) (*Identity,
 	defer cancel()
 	var id Identity
 	var created, updated int64
-	err := s.db.QueryRowContext(ctx, `SELECT subject, kind, address, pubkey, email, created_ms, updated_ms
+	var verified int
+	err := s.db.QueryRowContext(ctx, `SELECT subject, kind, address, pubkey, email, email_verified, login, name, picture, created_ms, updated_ms
 		FROM identities WHERE subject = $1`, subject).
-		Scan(&id.Subject, &id.Kind, &id.Address, &id.PubKey, &id.Email, &created, &updated)
+		Scan(&id.Subject, &id.Kind, &id.Address, &id.PubKey, &id.Email, &verified, &id.Login, &id.Name, &id.Picture, &created, &updated)
 	if err == sql.ErrNoRows {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
+	id.EmailVerified = verified == 1
 	id.CreatedAt = time.UnixMilli(created).UTC()
 	id.UpdatedAt = time.UnixMilli(updated).UTC()
 	return &id, nil

@@ -5,9 +5,14 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
+	"log/slog"
 	"net/url"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/authd-dev/authd/errors"
 )
@@ -22,14 +27,22 @@ import (
 func FuzzAuthorizeParams(f *testing.F) {
 	const id, ru = "client-1", "https://app.example.com/cb"
 	c := &Client{ID: id, Name: "Fuzz", RedirectURIs: []string{ru, "http://127.0.0.1/cb"}, Grants: []string{GrantAuthorizationCode},
-		Scopes: []string{"profile", "backup"}, Public: true, Resources: []string{"https://api.example/v1"}}
+		Scopes: []string{"openid", "profile", "backup"}, Public: true, Resources: []string{"https://api.example/v1"}}
 	lookup := func(ctx context.Context, got string) (*Client, error) {
 		if got == id {
 			return c, nil
 		}
 		return nil, nil
 	}
-	s := &Server{issuer: "https://auth.example.com", cfg: Config{Resources: []string{"urn:example:api"}}}
+	s := &Server{issuer: "https://auth.example.com", now: time.Now, cfg: Config{Resources: []string{"urn:example:api"}}}
+	// ID Token hints verify against the one key of a keyring without a
+	// database.
+	sk := testSigningKey(f, AlgRS256)
+	s.keys = staticKeyring(sk)
+	hint, err := signJWT(sk.idToken, idTokenClaims{Iss: s.issuer, Sub: "1HintSubject", Aud: id, Exp: time.Now().Unix()})
+	if err != nil {
+		f.Fatal(err)
+	}
 	sum := sha256.Sum256([]byte(randomToken(32)))
 	challenge := base64.RawURLEncoding.EncodeToString(sum[:])
 	base := url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {ru}, "code_challenge": {challenge},
@@ -43,6 +56,22 @@ func FuzzAuthorizeParams(f *testing.F) {
 	f.Add(base.Encode() + "&resource=https%3A%2F%2Fapi.example%2Fv1%23f")
 	f.Add("client_id=%zz")
 	f.Add("scope=%22&client_id=client-1&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb")
+	oidc := func(extra string) string {
+		v := url.Values{}
+		for k, x := range base {
+			v[k] = x
+		}
+		v.Set("scope", "openid profile")
+		return v.Encode() + "&" + extra
+	}
+	f.Add(oidc("nonce=n&prompt=none&max_age=30&login_hint=1abc"))
+	f.Add(oidc("prompt=none+login"))
+	f.Add(oidc("prompt=login%20consent&max_age=-1"))
+	f.Add(oidc("id_token_hint=" + hint))
+	f.Add(oidc("id_token_hint=" + hint + "x"))
+	f.Add(oidc("request=a.b.c"))
+	f.Add("client_id=client-1&request_uri=urn%3Ax")
+	f.Add(oidc("registration=%7B%7D&display=page&claims=%7B%7D"))
 	f.Fuzz(func(t *testing.T, raw string) {
 		v, err := url.ParseQuery(raw)
 		if err != nil {
@@ -91,7 +120,65 @@ func FuzzAuthorizeParams(f *testing.F) {
 		if !subset(v["resource"], p.Resources) {
 			t.Fatalf("resources %q dropped some of %q", p.Resources, v["resource"])
 		}
+		if v.Has("request") || v.Has("request_uri") || v.Has("registration") {
+			t.Fatalf("accepted a request object or registration: %q", raw)
+		}
+		if !slices.Contains(sc, ScopeOpenID) {
+			if p.Nonce != "" || p.Prompt != "" || p.HasMaxAge || p.HintSubject != "" || p.LoginHint != "" {
+				t.Fatalf("read OpenID Connect parameters without openid: %+v", p)
+			}
+			return
+		}
+		for _, k := range oidcParams {
+			if len(v[k]) > 1 {
+				t.Fatalf("accepted repeated %s", k)
+			}
+		}
+		prompts := strings.Fields(p.Prompt)
+		if slices.Contains(prompts, PromptNone) && len(prompts) > 1 || len(p.Nonce) > maxNonceLen || p.MaxAge < 0 ||
+			p.HintSubject != "" && p.HintSubject != "1HintSubject" {
+			t.Fatalf("accepted OpenID Connect parameters %+v", p)
+		}
 	})
+}
+
+// testSigningKey makes a signing key of alg, ready to sign, as the
+// keyring loads one.
+func testSigningKey(t testing.TB, alg string) *signingKey {
+	priv, err := generateKey(alg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := publicJWK(alg, priv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	sk, err := parseSigningKey(j.KeyID, alg, der, time.Now().UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sk
+}
+
+// staticKeyring is a keyring of keys (the first of each algorithm signs)
+// that never reloads: it has no database.
+func staticKeyring(keys ...*signingKey) *keyring {
+	ks := &keySet{byKid: map[string]*signingKey{}}
+	for _, sk := range keys {
+		ks.byKid[sk.kid] = sk
+		switch {
+		case sk.alg == AlgES256 && ks.current == nil:
+			ks.current = sk
+		case sk.alg == AlgRS256 && ks.currentRS256 == nil:
+			ks.currentRS256 = sk
+		}
+	}
+	k := &keyring{log: slog.New(slog.DiscardHandler), now: time.Now}
+	k.set.Store(ks)
+	k.loadedAt.Store(time.Now().Add(time.Hour).UnixNano())
+	k.lastForced.Store(time.Now().Add(time.Hour).UnixNano())
+	return k
 }
 
 // TestSuccessRedirectKeepsQuery: the registered redirect_uri's own query

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/internal/server"
 	"github.com/authd-dev/authd/internal/testenv"
 	. "github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
@@ -93,6 +94,23 @@ func TestVerifiedTokenCache(t *testing.T) {
 	}
 }
 
+// jwksKids returns the kids of the JWKS's keys of alg, in its order.
+func jwksKids(t testing.TB, h *harness, alg string) []string {
+	t.Helper()
+	_, body := h.get("/.well-known/jwks.json", nil)
+	var set struct{ Keys []struct{ Kid, Alg string } }
+	if err := json.Unmarshal(body, &set); err != nil {
+		t.Fatal(err)
+	}
+	var kids []string
+	for _, k := range set.Keys {
+		if k.Alg == alg {
+			kids = append(kids, k.Kid)
+		}
+	}
+	return kids
+}
+
 // kidOf returns the kid of a JWT's header.
 func kidOf(tok string) string {
 	hb, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
@@ -105,7 +123,7 @@ func kidOf(tok string) string {
 // millisecond RotateKey may add to keep keys apart.
 func rotateNow(t *testing.T, db *store.DB) KeyInfo {
 	t.Helper()
-	k, err := RotateKey(context.Background(), db.DB, testKeyEncryption, time.Now())
+	k, err := RotateKey(context.Background(), db.DB, testKeyEncryption, AlgES256, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,19 +176,10 @@ func TestStagedRotation(t *testing.T) {
 		json.Unmarshal(hb, &hdr)
 		return hdr["kid"]
 	}
-	jwksKids := func() []string {
-		_, body := h.get("/.well-known/jwks.json", nil)
-		var set struct{ Keys []struct{ Kid string } }
-		json.Unmarshal(body, &set)
-		var kids []string
-		for _, k := range set.Keys {
-			kids = append(kids, k.Kid)
-		}
-		return kids
-	}
+	jwksKids := func() []string { return jwksKids(t, h, AlgES256) }
 	old := kidOf()
 	now := time.Now()
-	next, err := RotateKey(ctx, db.DB, testKeyEncryption, now.Add(KeyActivationDelay))
+	next, err := RotateKey(ctx, db.DB, testKeyEncryption, AlgES256, now.Add(KeyActivationDelay))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +217,7 @@ func TestRotateNowWhilePending(t *testing.T) {
 	}
 	leakedTok := issue()
 	leaked := kidOf(leakedTok)
-	pending, err := RotateKey(ctx, db.DB, testKeyEncryption, time.Now().Add(KeyActivationDelay))
+	pending, err := RotateKey(ctx, db.DB, testKeyEncryption, AlgES256, time.Now().Add(KeyActivationDelay))
 	if err != nil || pending.Status != "next" {
 		t.Fatalf("routine rotation: %+v %v", pending, err)
 	}
@@ -252,7 +261,7 @@ func TestRotateNowWhilePending(t *testing.T) {
 // pending key only; the server still gets a key that signs at once.
 func TestFirstStartWithPendingKey(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
-	if _, err := RotateKey(context.Background(), db.DB, testKeyEncryption, time.Now().Add(KeyActivationDelay)); err != nil {
+	if _, err := RotateKey(context.Background(), db.DB, testKeyEncryption, AlgES256, time.Now().Add(KeyActivationDelay)); err != nil {
 		t.Fatal(err)
 	}
 	h := newHarness(t, db, nil)
@@ -262,17 +271,18 @@ func TestFirstStartWithPendingKey(t *testing.T) {
 }
 
 // TestSupersededKeysVerifyForATokenLifetime: two rotations within one
-// access-token lifetime do not kill the tokens of the key two back.
+// access-token lifetime do not kill the tokens of the key two back. (ES256
+// keys also sign ID Tokens: here those live as long as access tokens.)
 func TestSupersededKeysVerifyForATokenLifetime(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
-	h := newHarness(t, db, nil)
+	h := newHarness(t, db, nil, func(c *server.Config) { c.IDTokenTTL = DefaultAccessTokenTTL })
 	c, secret := h.client(ClientRegistration{Grants: []string{GrantClientCredentials}})
 	ctx := context.Background()
 	tr := h.token(url.Values{"grant_type": {"client_credentials"}}, c.ID, secret)
 	tr.wantOK(t)
 	base := time.Now()
 	for i := 1; i <= 2; i++ {
-		if _, err := RotateKey(ctx, db.DB, testKeyEncryption, base.Add(time.Duration(i)*time.Minute)); err != nil {
+		if _, err := RotateKey(ctx, db.DB, testKeyEncryption, AlgES256, base.Add(time.Duration(i)*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -295,11 +305,8 @@ func TestSupersededKeysVerifyForATokenLifetime(t *testing.T) {
 		}
 	}
 	// Past the lifetime the old key leaves the JWKS: current and previous only.
-	_, body := h.get("/.well-known/jwks.json", nil)
-	var set struct{ Keys []json.RawMessage }
-	json.Unmarshal(body, &set)
-	if len(set.Keys) != 2 {
-		t.Errorf("JWKS has %d keys long after the rotations, want 2", len(set.Keys))
+	if kids := jwksKids(t, h, AlgES256); len(kids) != 2 {
+		t.Errorf("JWKS has %d ES256 keys long after the rotations, want 2", len(kids))
 	}
 }
 
@@ -309,7 +316,7 @@ func TestActivationReloadsOnce(t *testing.T) {
 	db := testenv.DB(t, store.SQLite)
 	h := newHarness(t, db, nil)
 	ctx := context.Background()
-	next, err := RotateKey(ctx, db.DB, testKeyEncryption, time.Now().Add(KeyActivationDelay))
+	next, err := RotateKey(ctx, db.DB, testKeyEncryption, AlgES256, time.Now().Add(KeyActivationDelay))
 	if err != nil {
 		t.Fatal(err)
 	}

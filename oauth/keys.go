@@ -2,11 +2,13 @@ package oauth
 
 import (
 	"context"
+	"crypto"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"database/sql"
@@ -15,6 +17,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,18 +25,31 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/go-jose/go-jose/v4"
 )
 
-// Signing keys: ES256 (ECDSA P-256 with SHA-256, RFC 7518 §3.4), persisted
-// in oauth_signing_keys so tokens survive restarts and every node signs
-// with the same keys. A key's created_ms is the moment it starts signing.
-// A rotated key is published in the JWKS at once but signs only after
-// KeyActivationDelay, so relying parties that cache the JWKS know it before
-// any token it signed reaches them ("next"). The newest active key signs
-// ("current"); the one before ("previous"), and any older key superseded
-// less than an access-token lifetime ago, still verify and are published,
-// so a rotation never invalidates a live token. A leaked key is rotated
-// out with an immediate rotation and then deleted (RetireKey).
+// Signing keys, persisted in oauth_signing_keys so tokens survive restarts
+// and every node signs with the same keys. Two algorithms, each with its
+// own current key:
+//
+//   - ES256 (ECDSA P-256 with SHA-256, RFC 7518 §3.4) signs access tokens
+//     and the ID Tokens of clients registered for ES256;
+//   - RS256 (RSASSA-PKCS1-v1_5 with SHA-256, RFC 7518 §3.3, 2048-bit keys)
+//     signs every other ID Token: it is OpenID Connect's default
+//     id_token_signed_response_alg, the one every relying party supports.
+//
+// A key's created_ms is the moment it starts signing. A rotated key is
+// published in the JWKS at once but signs only after KeyActivationDelay,
+// so relying parties that cache the JWKS know it before any token it
+// signed reaches them ("next"). The newest active key of an algorithm
+// signs ("current"); the one before ("previous"), and any older key
+// superseded less than a token lifetime ago, still verify and are
+// published, so a rotation never invalidates a live token. A leaked key is
+// rotated out with an immediate rotation and then deleted (RetireKey).
+//
+// Keys are parsed once per load and kept in memory with their signers:
+// parsing PKCS#8, or an RSA key's CRT precomputation, per token would cost
+// more than the signature.
 //
 // Keys are encrypted at rest (KeyEncryption): a row holds the key's PKCS#8
 // DER sealed with AES-256-GCM under a key-encryption key that never enters
@@ -43,8 +59,19 @@ import (
 // is kept per row, and parseSigningKey is the one place that turns DER of
 // a given alg into a signer.
 
+// Key algorithms (RFC 7518 §3.1).
 const (
-	algES256 = "ES256"
+	AlgES256 = "ES256"
+	AlgRS256 = "RS256"
+)
+
+// KeyAlgorithms are the algorithms of the keyring, in the order keys are
+// made and listed.
+var KeyAlgorithms = []string{AlgES256, AlgRS256}
+
+const (
+	// rsaBits is the size of RS256 keys (RFC 7518 §3.3: at least 2048).
+	rsaBits = 2048
 	// keyReload is how often a running server looks for a rotated key.
 	keyReload = time.Minute
 	// jwksMaxAge is how long relying parties may cache the JWKS.
@@ -57,34 +84,49 @@ const (
 	unknownKidReload = 5 * time.Second
 )
 
-// signingKey is a parsed key, ready to sign: parsing PEM or DER per token
-// would cost more than the signature.
+// JWS "typ" header values: RFC 9068 §2.1 for access tokens; ID Tokens say
+// JWT (RFC 7519 §5.1), so neither can pass for the other.
+const (
+	typAccessToken = "at+jwt"
+	typIDToken     = "JWT"
+)
+
+// signingKey is a parsed key with its signers, ready to sign.
 type signingKey struct {
 	kid     string
-	priv    *ecdsa.PrivateKey
+	alg     string
+	priv    crypto.Signer // *ecdsa.PrivateKey or *rsa.PrivateKey
 	created time.Time
-	header  string // base64url JWS header for this key
-	jwk     jwk
+	jwk     jose.JSONWebKey // the public key as published
+	// access signs access tokens (ES256 keys only; nil for RSA keys);
+	// idToken signs ID Tokens.
+	access, idToken jose.Signer
 }
 
-type jwk struct {
-	Kty string `json:"kty"`
-	Crv string `json:"crv"`
-	X   string `json:"x"`
-	Y   string `json:"y"`
-	Kid string `json:"kid"`
-	Use string `json:"use"`
-	Alg string `json:"alg"`
-}
+// public returns the key to verify the key's signatures with.
+func (sk *signingKey) public() crypto.PublicKey { return sk.jwk.Key }
 
 // keySet is one loaded generation of keys; it is replaced, never changed.
 type keySet struct {
-	current *signingKey
-	byKid   map[string]*signingKey
-	jwks    []byte
+	// current is the ES256 key that signs access tokens and ES256 ID
+	// Tokens; currentRS256 signs RS256 ID Tokens.
+	current, currentRS256 *signingKey
+	byKid                 map[string]*signingKey
+	jwks                  []byte
 	// nextAt is when the earliest published-but-not-yet-signing key
 	// starts to sign (zero: none); the set is reloaded then.
 	nextAt time.Time
+}
+
+// signer returns the current key of alg, nil when there is none.
+func (ks *keySet) signer(alg string) *signingKey {
+	switch alg {
+	case AlgES256:
+		return ks.current
+	case AlgRS256:
+		return ks.currentRS256
+	}
+	return nil
 }
 
 type keyring struct {
@@ -93,8 +135,9 @@ type keyring struct {
 	log     *slog.Logger
 	now     func() time.Time
 	timeout time.Duration
-	// verifyFor is how long a superseded key keeps verifying: the access
-	// token lifetime, so no token it signed dies early.
+	// verifyFor is how long a superseded key keeps verifying: the longest
+	// token lifetime (access token or ID Token), so no token it signed
+	// dies early.
 	verifyFor time.Duration
 
 	set        atomic.Pointer[keySet]
@@ -107,7 +150,8 @@ type keyring struct {
 	mu        sync.Mutex // one reload at a time
 }
 
-// init loads the keys, generating the first one on a new installation.
+// init loads the keys, generating a first key for each algorithm that has
+// none signing (a new installation, or one from before RS256 ID Tokens).
 func (k *keyring) init(ctx context.Context) error {
 	const op = "oauth.keyring.init"
 	n, err := SealKeys(ctx, k.db, k.enc)
@@ -120,28 +164,37 @@ func (k *keyring) init(ctx context.Context) error {
 	if err := k.reload(ctx); err != nil {
 		return err
 	}
-	if k.set.Load().current != nil {
+	made := false
+	for _, alg := range KeyAlgorithms {
+		if k.set.Load().signer(alg) != nil {
+			continue
+		}
+		info, err := RotateKey(ctx, k.db, k.enc, alg, k.now()) // the first key signs at once
+		if err != nil {
+			return err
+		}
+		k.log.LogAttrs(ctx, slog.LevelInfo, "generated the first signing key", slog.String("alg", alg), slog.String("kid", info.KID))
+		made = true
+	}
+	if !made {
 		return nil
 	}
-	info, err := RotateKey(ctx, k.db, k.enc, k.now()) // the first key signs at once
-	if err != nil {
-		return err
-	}
-	k.log.LogAttrs(ctx, slog.LevelInfo, "generated the first access-token signing key", slog.String("kid", info.KID))
 	if err := k.reload(ctx); err != nil {
 		return err
 	}
-	if k.set.Load().current == nil {
-		return errors.E(errors.ServerError, "").WithCause(op, errors.New("no signing key after generating one"))
+	for _, alg := range KeyAlgorithms {
+		if k.set.Load().signer(alg) == nil {
+			return errors.E(errors.ServerError, "").WithCause(op, errors.Errorf("no %s signing key after generating one", alg))
+		}
 	}
 	return nil
 }
 
-// reload reads the keys from SQL: those waiting to sign, the current one,
-// and the superseded ones that may still have signed a live token (the
-// previous key always, older ones superseded less than verifyFor ago).
+// reload reads the keys from SQL, for each algorithm: those waiting to
+// sign, the current one, and the superseded ones that may still have
+// signed a live token (the previous key always, older ones superseded less
+// than verifyFor ago).
 func (k *keyring) reload(ctx context.Context) error {
-	const op = "oauth.keyring.reload"
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.loadedAt.Store(time.Now().UnixNano())
@@ -149,23 +202,72 @@ func (k *keyring) reload(ctx context.Context) error {
 	defer cancel()
 	nowMS := k.now().UnixMilli()
 	ks := &keySet{byKid: map[string]*signingKey{}}
-	var list []jwk
-	for _, q := range []string{
-		`SELECT kid, alg, kek_id, private_key, created_ms FROM oauth_signing_keys WHERE created_ms > $1 ORDER BY created_ms, kid LIMIT 4`,
-		`SELECT kid, alg, kek_id, private_key, created_ms FROM oauth_signing_keys WHERE created_ms <= $1 ORDER BY created_ms DESC, kid DESC LIMIT 10`,
-	} {
-		rows, err := k.db.QueryContext(ctx, q, nowMS)
+	var list []jose.JSONWebKey
+	for _, alg := range KeyAlgorithms {
+		keys, err := k.loadAlg(ctx, alg, nowMS)
 		if err != nil {
-			return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+			return err
+		}
+		for _, sk := range keys {
+			if sk.created.UnixMilli() > nowMS {
+				if ks.nextAt.IsZero() || sk.created.Before(ks.nextAt) {
+					ks.nextAt = sk.created
+				}
+			} else if ks.signer(alg) == nil {
+				switch alg {
+				case AlgES256:
+					ks.current = sk
+				case AlgRS256:
+					ks.currentRS256 = sk
+				}
+			}
+			ks.byKid[sk.kid] = sk
+			list = append(list, sk.jwk)
+		}
+	}
+	old := k.set.Load()
+	if ks.current == nil && old != nil && old.current != nil {
+		// Keys never disappear in normal operation; keep signing with
+		// the loaded ones rather than with none.
+		k.log.LogAttrs(ctx, slog.LevelError, "no signing keys in the database; keeping the loaded ones", slog.String("kid", old.current.kid))
+		return nil
+	}
+	if list == nil {
+		list = []jose.JSONWebKey{}
+	}
+	ks.jwks, _ = json.Marshal(jose.JSONWebKeySet{Keys: list})
+	if old != nil {
+		for _, alg := range KeyAlgorithms {
+			if o, n := old.signer(alg), ks.signer(alg); o != nil && n != nil && o.kid != n.kid {
+				k.log.LogAttrs(ctx, slog.LevelInfo, "signing key changed", slog.String("alg", alg), slog.String("kid", n.kid), slog.String("previous", o.kid))
+			}
+		}
+	}
+	k.set.Store(ks)
+	return nil
+}
+
+// loadAlg reads the keys of one algorithm that matter at nowMS: waiting
+// ones first (oldest first), then the active ones (newest first).
+func (k *keyring) loadAlg(ctx context.Context, alg string, nowMS int64) ([]*signingKey, error) {
+	const op = "oauth.keyring.reload"
+	var out []*signingKey
+	for _, q := range []string{
+		`SELECT kid, alg, kek_id, private_key, created_ms FROM oauth_signing_keys WHERE alg = $2 AND created_ms > $1 ORDER BY created_ms, kid LIMIT 4`,
+		`SELECT kid, alg, kek_id, private_key, created_ms FROM oauth_signing_keys WHERE alg = $2 AND created_ms <= $1 ORDER BY created_ms DESC, kid DESC LIMIT 10`,
+	} {
+		rows, err := k.db.QueryContext(ctx, q, nowMS, alg)
+		if err != nil {
+			return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 		}
 		active := 0
 		var successor int64 // activation of the next newer active key
 		for rows.Next() {
-			var kid, alg, kekID, stored string
+			var kid, a, kekID, stored string
 			var created int64
-			if err := rows.Scan(&kid, &alg, &kekID, &stored, &created); err != nil {
+			if err := rows.Scan(&kid, &a, &kekID, &stored, &created); err != nil {
 				rows.Close()
-				return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+				return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 			}
 			if created <= nowMS {
 				// Past the previous key, a key matters only while a token
@@ -179,47 +281,22 @@ func (k *keyring) reload(ctx context.Context) error {
 			der, err := k.enc.open(kid, kekID, stored)
 			if err != nil {
 				rows.Close()
-				return errors.E(errors.ServerError, "").WithCause(op, err)
+				return nil, errors.E(errors.ServerError, "").WithCause(op, err)
 			}
-			sk, err := parseSigningKey(kid, alg, der, created)
+			sk, err := parseSigningKey(kid, a, der, created)
 			if err != nil {
 				rows.Close()
-				return errors.E(errors.ServerError, "").WithCause(op, err)
+				return nil, errors.E(errors.ServerError, "").WithCause(op, err)
 			}
-			switch {
-			case created > nowMS:
-				if ks.nextAt.IsZero() {
-					ks.nextAt = sk.created
-				}
-			case ks.current == nil:
-				ks.current = sk
-			}
-			ks.byKid[kid] = sk
-			list = append(list, sk.jwk)
+			out = append(out, sk)
 		}
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+			return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 		}
 	}
-	if ks.current == nil {
-		if old := k.set.Load(); old != nil && old.current != nil {
-			// Keys never disappear in normal operation; keep signing
-			// with the loaded ones rather than with none.
-			k.log.LogAttrs(ctx, slog.LevelError, "no signing keys in the database; keeping the loaded ones", slog.String("kid", old.current.kid))
-			return nil
-		}
-		list = []jwk{}
-	}
-	ks.jwks, _ = json.Marshal(struct {
-		Keys []jwk `json:"keys"`
-	}{list})
-	if old := k.set.Load(); old != nil && old.current != nil && ks.current != nil && old.current.kid != ks.current.kid {
-		k.log.LogAttrs(ctx, slog.LevelInfo, "access-token signing key changed", slog.String("kid", ks.current.kid), slog.String("previous", old.current.kid))
-	}
-	k.set.Store(ks)
-	return nil
+	return out, nil
 }
 
 // keys returns the loaded key set, reloading it once a minute and once
@@ -263,52 +340,84 @@ func (k *keyring) lookup(ctx context.Context, kid string) *signingKey {
 }
 
 // parseSigningKey turns a stored key's PKCS#8 DER into a key ready to
-// sign with alg. A new algorithm is a new case here: the storage and its
-// encryption are the same for every key type.
+// sign with alg. A new algorithm is a new case in checkKeyType and
+// generateKey: the storage and its encryption are the same for every key
+// type.
 func parseSigningKey(kid, alg string, der []byte, created int64) (*signingKey, error) {
-	if alg != algES256 {
-		return nil, errors.Errorf("signing key %s: unsupported alg %q", kid, alg)
-	}
 	pk, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
 		return nil, errors.Errorf("signing key %s: %w", kid, err)
 	}
-	priv, ok := pk.(*ecdsa.PrivateKey)
-	if !ok || priv.Curve != elliptic.P256() {
-		return nil, errors.Errorf("signing key %s: not a P-256 key", kid)
+	priv, ok := pk.(crypto.Signer)
+	if !ok {
+		return nil, errors.Errorf("signing key %s: not a signing key", kid)
 	}
-	j, err := publicJWK(&priv.PublicKey)
+	if err := checkKeyType(alg, priv); err != nil {
+		return nil, errors.Errorf("signing key %s: %w", kid, err)
+	}
+	pub, err := publicJWK(alg, priv.Public())
 	if err != nil {
 		return nil, errors.Errorf("signing key %s: %w", kid, err)
 	}
-	if j.Kid != kid {
+	if pub.KeyID != kid {
 		return nil, errors.Errorf("signing key %s: kid does not match the key's thumbprint", kid)
 	}
-	h, _ := json.Marshal(struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid"`
-		Typ string `json:"typ"`
-	}{algES256, kid, typAccessToken})
-	return &signingKey{
-		kid:     kid,
-		priv:    priv,
-		created: time.UnixMilli(created).UTC(),
-		header:  base64.RawURLEncoding.EncodeToString(h),
-		jwk:     j,
-	}, nil
+	sk := &signingKey{kid: kid, alg: alg, priv: priv, created: time.UnixMilli(created).UTC(), jwk: pub}
+	signer := func(typ string) (jose.Signer, error) {
+		return jose.NewSigner(
+			jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: jose.JSONWebKey{Key: priv, KeyID: kid, Algorithm: alg}},
+			(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
+	}
+	if alg == AlgES256 {
+		if sk.access, err = signer(typAccessToken); err != nil {
+			return nil, errors.Errorf("signing key %s: %w", kid, err)
+		}
+	}
+	if sk.idToken, err = signer(typIDToken); err != nil {
+		return nil, errors.Errorf("signing key %s: %w", kid, err)
+	}
+	return sk, nil
 }
 
-// publicJWK returns the key's JWK with kid = its RFC 7638 thumbprint.
-func publicJWK(pub *ecdsa.PublicKey) (jwk, error) {
-	b, err := pub.Bytes() // 0x04 || X || Y
-	if err != nil || len(b) != 65 {
-		return jwk{}, errors.New("cannot encode public key")
+// checkKeyType checks that priv is the kind of key alg signs with.
+func checkKeyType(alg string, priv crypto.Signer) error {
+	switch k := priv.(type) {
+	case *ecdsa.PrivateKey:
+		if alg == AlgES256 && k.Curve == elliptic.P256() {
+			return nil
+		}
+	case *rsa.PrivateKey:
+		if alg == AlgRS256 && k.N.BitLen() >= rsaBits {
+			return nil
+		}
 	}
-	x := base64.RawURLEncoding.EncodeToString(b[1:33])
-	y := base64.RawURLEncoding.EncodeToString(b[33:])
-	// RFC 7638 §3.2: required members, lexicographic order, no spaces.
-	tp := sha256.Sum256([]byte(`{"crv":"P-256","kty":"EC","x":"` + x + `","y":"` + y + `"}`))
-	return jwk{Kty: "EC", Crv: "P-256", X: x, Y: y, Kid: base64.RawURLEncoding.EncodeToString(tp[:]), Use: "sig", Alg: algES256}, nil
+	if !slices.Contains(KeyAlgorithms, alg) {
+		return errors.Errorf("unsupported alg %q", alg)
+	}
+	return errors.Errorf("not a key for %s", alg)
+}
+
+// publicJWK returns a public key as a JWK for the JWKS (RFC 7517), with
+// kid = its RFC 7638 SHA-256 thumbprint.
+func publicJWK(alg string, pub crypto.PublicKey) (jose.JSONWebKey, error) {
+	j := jose.JSONWebKey{Key: pub, Algorithm: alg, Use: "sig"}
+	tp, err := j.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return jose.JSONWebKey{}, err
+	}
+	j.KeyID = base64.RawURLEncoding.EncodeToString(tp)
+	return j, nil
+}
+
+// generateKey makes a new private key for alg.
+func generateKey(alg string) (crypto.Signer, error) {
+	switch alg {
+	case AlgES256:
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case AlgRS256:
+		return rsa.GenerateKey(rand.Reader, rsaBits)
+	}
+	return nil, errors.Errorf("unsupported alg %q (want ES256 or RS256)", alg)
 }
 
 // KeyInfo describes a signing key, without its private part.
@@ -317,31 +426,39 @@ type KeyInfo struct {
 	Algorithm string `json:"alg"`
 	// ActiveFrom is when the key starts (or started) to sign.
 	ActiveFrom time.Time `json:"active_from"`
-	// Status is "next" (published, signs from ActiveFrom), "current"
-	// (signs), "previous" (the key before: verifies, published) or
-	// "superseded" (older: verifies only while a token it signed may be
-	// alive, then is unused; RetireKey deletes it).
+	// Status, among the keys of its algorithm, is "next" (published,
+	// signs from ActiveFrom), "current" (signs), "previous" (the key
+	// before: verifies, published) or "superseded" (older: verifies only
+	// while a token it signed may be alive, then is unused; RetireKey
+	// deletes it).
 	Status string `json:"status"`
 	// KEK is the id of the key-encryption key the key is stored under;
 	// empty for a key still in plaintext (see SealKeys).
 	KEK string `json:"kek"`
 }
 
-// RotateKey generates a new ES256 signing key and stores it to start
-// signing at activeFrom; until then it is published as the next key, and
-// the key it replaces stays published as the previous one. Pass
-// now.Add(KeyActivationDelay) for a routine rotation, so that relying
-// parties caching the JWKS know the key before its first token; now itself
-// when the current key must stop signing at once (it leaked; then retire
-// it with RetireKey). A key active now signs even if a routine rotation is
-// pending: the pending key takes over at its own time. Running servers
-// pick a key up within a minute of its activation. The key is stored
-// encrypted under enc's first key-encryption key.
+// ErrUnknownAlg is returned by RotateKey for an algorithm other than
+// ES256 and RS256.
+var ErrUnknownAlg = errors.New("oauth: unknown key algorithm (want ES256 or RS256)")
+
+// RotateKey generates a new signing key for alg (ES256 or RS256) and
+// stores it to start signing at activeFrom; until then it is published as
+// the next key, and the key it replaces stays published as the previous
+// one. Pass now.Add(KeyActivationDelay) for a routine rotation, so that
+// relying parties caching the JWKS know the key before its first token;
+// now itself when the current key must stop signing at once (it leaked;
+// then retire it with RetireKey). A key active now signs even if a
+// routine rotation is pending: the pending key takes over at its own
+// time. Running servers pick a key up within a minute of its activation.
+// The key is stored encrypted under enc's first key-encryption key.
 //
-// Errors: temporarily_unavailable.
-func RotateKey(ctx context.Context, db *sql.DB, enc *KeyEncryption, activeFrom time.Time) (KeyInfo, error) {
+// Errors: ErrUnknownAlg; temporarily_unavailable.
+func RotateKey(ctx context.Context, db *sql.DB, enc *KeyEncryption, alg string, activeFrom time.Time) (KeyInfo, error) {
 	const op = "oauth.RotateKey"
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if !slices.Contains(KeyAlgorithms, alg) {
+		return KeyInfo{}, ErrUnknownAlg
+	}
+	priv, err := generateKey(alg)
 	if err != nil {
 		return KeyInfo{}, errors.E(errors.ServerError, "").WithCause(op, err)
 	}
@@ -349,20 +466,20 @@ func RotateKey(ctx context.Context, db *sql.DB, enc *KeyEncryption, activeFrom t
 	if err != nil {
 		return KeyInfo{}, errors.E(errors.ServerError, "").WithCause(op, err)
 	}
-	j, err := publicJWK(&priv.PublicKey)
+	j, err := publicJWK(alg, priv.Public())
 	if err != nil {
 		return KeyInfo{}, errors.E(errors.ServerError, "").WithCause(op, err)
 	}
-	kekID, sealed, err := enc.seal(j.Kid, der)
+	kekID, sealed, err := enc.seal(j.KeyID, der)
 	if err != nil {
 		return KeyInfo{}, errors.E(errors.ServerError, "").WithCause(op, err)
 	}
-	// Keys are ordered by activation time, so no two may share a
-	// millisecond: a collision moves the new key on by one.
+	// Keys of an algorithm are ordered by activation time, so no two
+	// may share a millisecond: a collision moves the new key on by one.
 	active := activeFrom.UnixMilli()
 	for {
 		var n int
-		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM oauth_signing_keys WHERE created_ms = $1`, active).Scan(&n); err != nil {
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM oauth_signing_keys WHERE created_ms = $1 AND alg = $2`, active, alg).Scan(&n); err != nil {
 			return KeyInfo{}, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 		}
 		if n == 0 {
@@ -371,18 +488,18 @@ func RotateKey(ctx context.Context, db *sql.DB, enc *KeyEncryption, activeFrom t
 		active++
 	}
 	if _, err := db.ExecContext(ctx, `INSERT INTO oauth_signing_keys (kid, alg, kek_id, private_key, created_ms) VALUES ($1, $2, $3, $4, $5)`,
-		j.Kid, algES256, kekID, sealed, active); err != nil {
+		j.KeyID, alg, kekID, sealed, active); err != nil {
 		return KeyInfo{}, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
-	ki := KeyInfo{KID: j.Kid, Algorithm: algES256, ActiveFrom: time.UnixMilli(active).UTC(), Status: "current", KEK: kekID}
+	ki := KeyInfo{KID: j.KeyID, Algorithm: alg, ActiveFrom: time.UnixMilli(active).UTC(), Status: "current", KEK: kekID}
 	if ki.ActiveFrom.After(time.Now()) {
 		ki.Status = "next"
 	}
 	return ki, nil
 }
 
-// ErrKeyInUse is returned by RetireKey for the key that signs now.
-var ErrKeyInUse = errors.New("oauth: the key signs access tokens now; rotate with --now first")
+// ErrKeyInUse is returned by RetireKey for a key that signs now.
+var ErrKeyInUse = errors.New("oauth: the key signs tokens now; rotate with --now first")
 
 // ErrNoKey is returned by RetireKey for a kid that is not stored.
 var ErrNoKey = errors.New("oauth: no such signing key")
@@ -391,11 +508,14 @@ var ErrNoKey = errors.New("oauth: no such signing key")
 // leaked: tokens it signed stop verifying and it leaves the JWKS. Running
 // servers drop it at their next reload, within a minute.
 //
-// Errors: ErrKeyInUse for the current key, ErrNoKey; temporarily_unavailable.
+// Errors: ErrKeyInUse for the current key of its algorithm, ErrNoKey;
+// temporarily_unavailable.
 func RetireKey(ctx context.Context, db *sql.DB, kid string, now time.Time) error {
 	const op = "oauth.RetireKey"
 	var current string
-	err := db.QueryRowContext(ctx, `SELECT kid FROM oauth_signing_keys WHERE created_ms <= $1 ORDER BY created_ms DESC, kid DESC LIMIT 1`, now.UnixMilli()).Scan(&current)
+	err := db.QueryRowContext(ctx, `SELECT kid FROM oauth_signing_keys
+		WHERE alg = (SELECT alg FROM oauth_signing_keys WHERE kid = $2) AND created_ms <= $1
+		ORDER BY created_ms DESC, kid DESC LIMIT 1`, now.UnixMilli(), kid).Scan(&current)
 	if err != nil && err != sql.ErrNoRows {
 		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
@@ -415,7 +535,7 @@ func RetireKey(ctx context.Context, db *sql.DB, kid string, now time.Time) error
 }
 
 // ListKeys lists the signing keys, the latest to sign first, with their
-// status at now.
+// status at now among the keys of their algorithm.
 //
 // Errors: temporarily_unavailable.
 func ListKeys(ctx context.Context, db *sql.DB, now time.Time) ([]KeyInfo, error) {
@@ -426,7 +546,7 @@ func ListKeys(ctx context.Context, db *sql.DB, now time.Time) ([]KeyInfo, error)
 	}
 	defer rows.Close()
 	out := []KeyInfo{}
-	active := 0
+	active := map[string]int{} // active keys seen so far, per algorithm
 	for rows.Next() {
 		var ki KeyInfo
 		var created int64
@@ -434,15 +554,18 @@ func ListKeys(ctx context.Context, db *sql.DB, now time.Time) ([]KeyInfo, error)
 			return nil, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 		}
 		ki.ActiveFrom = time.UnixMilli(created).UTC()
-		switch {
+		switch n := active[ki.Algorithm]; {
 		case ki.ActiveFrom.After(now):
 			ki.Status = "next"
-		case active == 0:
-			ki.Status, active = "current", 1
-		case active == 1:
-			ki.Status, active = "previous", 2
+		case n == 0:
+			ki.Status = "current"
+		case n == 1:
+			ki.Status = "previous"
 		default:
 			ki.Status = "superseded"
+		}
+		if !ki.ActiveFrom.After(now) {
+			active[ki.Algorithm]++
 		}
 		out = append(out, ki)
 	}
@@ -452,9 +575,9 @@ func ListKeys(ctx context.Context, db *sql.DB, now time.Time) ([]KeyInfo, error)
 	return out, nil
 }
 
-// JWKS serves the public signing keys (RFC 7517): the keys waiting to
-// sign, the current one, and the superseded ones that may have signed a
-// live token.
+// JWKS serves the public signing keys (RFC 7517) of both algorithms: the
+// keys waiting to sign, the current ones, and the superseded ones that
+// may have signed a live token.
 //
 // Errors: none (the keys are in memory).
 func (s *Server) JWKS(w http.ResponseWriter, r *http.Request) error {

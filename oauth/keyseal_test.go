@@ -63,61 +63,69 @@ func storedKeys(t *testing.T, db *store.DB) []storedKey {
 
 // TestSigningKeysEncryptedAtRest: what the database holds of a signing key
 // is AES-256-GCM ciphertext bound to its kid: no PKCS#8 in it, no key
-// without the key-encryption key, no moving it to another row.
+// without the key-encryption key, no moving it to another row. RSA keys
+// are stored as the ECDSA ones are.
 func TestSigningKeysEncryptedAtRest(t *testing.T) {
 	testenv.EachDB(t, func(t *testing.T, db *store.DB) {
 		h := newHarness(t, db, nil)
 		keys := storedKeys(t, db)
-		if len(keys) != 1 {
-			t.Fatalf("%d keys after start", len(keys))
+		if len(keys) != 2 || keys[0].alg == keys[1].alg {
+			t.Fatalf("keys after start: %+v", keys)
 		}
-		k := keys[0]
-		if k.kekID != testKeyEncryption.ID() || k.alg != "ES256" {
-			t.Fatalf("stored under %q (alg %s), want %q", k.kekID, k.alg, testKeyEncryption.ID())
-		}
-		raw, err := base64.StdEncoding.DecodeString(k.privateKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := x509.ParsePKCS8PrivateKey(raw); err == nil {
-			t.Fatal("the stored key parses as PKCS#8: not encrypted")
-		}
-		// The key signs: the server's own JWKS has its kid.
-		resp, body := h.get("/.well-known/jwks.json", nil)
-		if resp.StatusCode != 200 || !strings.Contains(string(body), k.kid) {
-			t.Fatalf("JWKS %d %s", resp.StatusCode, body)
-		}
-
-		// Another key-encryption key opens nothing.
-		other := newTestKeyEncryption()
-		if _, err := other.Open(k.kid, k.kekID, k.privateKey); !errors.Is(err, ErrKeyEncryption) {
-			t.Errorf("opened with a key that is not the one: %v", err)
-		}
-		// The ciphertext is bound to its kid (GCM additional data).
-		if _, err := testKeyEncryption.Open("another-kid", k.kekID, k.privateKey); !errors.Is(err, ErrKeyEncryption) {
-			t.Errorf("opened under another kid: %v", err)
-		}
-		// A flipped bit is refused.
-		flipped := bytes.Clone(raw)
-		flipped[len(flipped)-1] ^= 1
-		if _, err := testKeyEncryption.Open(k.kid, k.kekID, base64.StdEncoding.EncodeToString(flipped)); !errors.Is(err, ErrKeyEncryption) {
-			t.Errorf("opened an altered key: %v", err)
-		}
-		der, err := testKeyEncryption.Open(k.kid, k.kekID, k.privateKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ParseSigningKey(k.kid, k.alg, der, 0); err != nil {
-			t.Errorf("decrypted key: %v", err)
+		for _, k := range keys {
+			t.Run(k.alg, func(t *testing.T) { checkSealed(t, h, k) })
 		}
 
 		// A server without the key-encryption key does not start.
 		_, rdb := miniredisClient(t)
-		_, err = New(context.Background(), Config{Issuer: h.issuer, DB: db.DB, Dialect: string(db.Dialect), Redis: rdb, Wallet: noWallet{}, KeyEncryption: other, Logger: quiet})
+		_, err := New(context.Background(), Config{Issuer: h.issuer, DB: db.DB, Dialect: string(db.Dialect), Redis: rdb, Wallet: noWallet{}, KeyEncryption: newTestKeyEncryption(), Logger: quiet})
 		if !errors.Is(err, ErrKeyEncryption) {
 			t.Errorf("New with the wrong key-encryption key: %v", err)
 		}
 	})
+}
+
+// checkSealed checks one stored key: encrypted under the test
+// key-encryption key, bound to its kid, published by the server.
+func checkSealed(t *testing.T, h *harness, k storedKey) {
+	if k.kekID != testKeyEncryption.ID() {
+		t.Fatalf("stored under %q (alg %s), want %q", k.kekID, k.alg, testKeyEncryption.ID())
+	}
+	raw, err := base64.StdEncoding.DecodeString(k.privateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x509.ParsePKCS8PrivateKey(raw); err == nil {
+		t.Fatal("the stored key parses as PKCS#8: not encrypted")
+	}
+	// The key signs: the server's own JWKS has its kid.
+	resp, body := h.get("/.well-known/jwks.json", nil)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), k.kid) {
+		t.Fatalf("JWKS %d %s", resp.StatusCode, body)
+	}
+
+	// Another key-encryption key opens nothing.
+	other := newTestKeyEncryption()
+	if _, err := other.Open(k.kid, k.kekID, k.privateKey); !errors.Is(err, ErrKeyEncryption) {
+		t.Errorf("opened with a key that is not the one: %v", err)
+	}
+	// The ciphertext is bound to its kid (GCM additional data).
+	if _, err := testKeyEncryption.Open("another-kid", k.kekID, k.privateKey); !errors.Is(err, ErrKeyEncryption) {
+		t.Errorf("opened under another kid: %v", err)
+	}
+	// A flipped bit is refused.
+	flipped := bytes.Clone(raw)
+	flipped[len(flipped)-1] ^= 1
+	if _, err := testKeyEncryption.Open(k.kid, k.kekID, base64.StdEncoding.EncodeToString(flipped)); !errors.Is(err, ErrKeyEncryption) {
+		t.Errorf("opened an altered key: %v", err)
+	}
+	der, err := testKeyEncryption.Open(k.kid, k.kekID, k.privateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseSigningKey(k.kid, k.alg, der, 0); err != nil {
+		t.Errorf("decrypted key: %v", err)
+	}
 }
 
 // plaintextKey stores an ES256 key as authd stored keys before they were
@@ -155,7 +163,9 @@ func TestPlaintextKeysEncryptedAtStart(t *testing.T) {
 		old := plaintextKey(t, db, time.Now().Add(-time.Hour))
 		h := newHarness(t, db, nil)
 		keys := storedKeys(t, db)
-		if len(keys) != 1 || keys[0].kid != old.KID() || keys[0].kekID != testKeyEncryption.ID() {
+		// The old ES256 key, encrypted, and a new RS256 key for ID Tokens.
+		if len(keys) != 2 || keys[0].kid != old.KID() || keys[0].kekID != testKeyEncryption.ID() ||
+			keys[1].alg != AlgRS256 || keys[1].kekID != testKeyEncryption.ID() {
 			t.Fatalf("after start: %+v", keys)
 		}
 		// A token the plaintext key signed before the upgrade verifies.
@@ -185,7 +195,7 @@ func TestReencryptKeys(t *testing.T) {
 		oldKEK := randomKEK()
 		oldEnc, _ := NewKeyEncryption(oldKEK)
 		for i := range 2 {
-			if _, err := RotateKey(ctx, db.DB, oldEnc, time.Now().Add(time.Duration(i-2)*time.Minute)); err != nil {
+			if _, err := RotateKey(ctx, db.DB, oldEnc, AlgES256, time.Now().Add(time.Duration(i-2)*time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -39,8 +39,11 @@ type scopeText struct{ Scope, Text string }
 type providerButton struct{ Name, Label string }
 
 var scopeTexts = map[string]string{
-	ScopeProfile: "Know your Bitcoin address",
-	ScopeBackup:  "Store and read your encrypted wallet backup",
+	ScopeOpenID:        "Confirm who you are: your Bitcoin address",
+	ScopeProfile:       "Know your Bitcoin address",
+	ScopeEmail:         "Know your e-mail address, if you sign in with Google or GitHub",
+	ScopeOfflineAccess: "Stay signed in when you are not using it",
+	ScopeBackup:        "Store and read your encrypted wallet backup",
 }
 
 var providerLabels = map[string]string{"google": "Google", "github": "GitHub"}
@@ -71,6 +74,9 @@ func (s *Server) executeLogin(w io.Writer, v loginView) error {
 		Action:    s.issuerURL.Path + "/authorize/login",
 	}
 	if p := v.Pending; p != nil {
+		if d.Address == "" {
+			d.Address = p.LoginHint
+		}
 		d.RedirectHost = p.RedirectURI
 		if u, err := url.Parse(p.RedirectURI); err == nil {
 			if u.Host != "" {

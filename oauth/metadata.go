@@ -39,8 +39,37 @@ type metadata struct {
 	ProtectedResources []string `json:"protected_resources,omitempty"`
 }
 
-func (s *Server) buildMetadata() []byte {
-	b, err := json.MarshalIndent(metadata{
+// providerMetadata is the OpenID Provider metadata (OpenID Connect
+// Discovery 1.0 §3): the RFC 8414 members with the same values, and the
+// OpenID Connect ones.
+type providerMetadata struct {
+	metadata
+	SubjectTypesSupported            []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported"`
+	ClaimsSupported                  []string `json:"claims_supported"`
+	ClaimTypesSupported              []string `json:"claim_types_supported"`
+	PromptValuesSupported            []string `json:"prompt_values_supported"`
+	RequestParameterSupported        bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported     bool     `json:"request_uri_parameter_supported"`
+	ClaimsParameterSupported         bool     `json:"claims_parameter_supported"`
+	// EndSessionEndpoint (OpenID Connect RP-Initiated Logout 1.0 §2.1)
+	// stays empty, and so absent, until the server has /logout. The
+	// registration_endpoint of OpenID Connect Discovery 1.0 §3 is the
+	// RFC 8414 member of metadata, with the same value.
+	EndSessionEndpoint string `json:"end_session_endpoint,omitempty"`
+}
+
+// claimsSupported are the claims authd can give: in the ID Token, and at
+// /userinfo by scope.
+var claimsSupported = []string{
+	"iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "at_hash", "amr",
+	"preferred_username", "name", "picture", "email", "email_verified", "address", "pubkey",
+}
+
+// buildMetadata returns the RFC 8414 document and the OpenID Provider
+// metadata.
+func (s *Server) buildMetadata() (oauthDoc, openidDoc []byte) {
+	m := metadata{
 		Issuer:                            s.issuer,
 		AuthorizationEndpoint:             s.endpoint("/authorize"),
 		TokenEndpoint:                     s.endpoint("/token"),
@@ -61,23 +90,48 @@ func (s *Server) buildMetadata() []byte {
 		ClientIDMetadataDocumentSupported: s.docs != nil,
 		ProtectedResources:                s.cfg.Resources,
 		RegistrationEndpoint:              s.registrationEndpoint(),
-	}, "", "  ")
+	}
+	op := providerMetadata{
+		metadata:                         m,
+		SubjectTypesSupported:            []string{"public"},
+		IDTokenSigningAlgValuesSupported: []string{AlgRS256, AlgES256},
+		ClaimsSupported:                  claimsSupported,
+		ClaimTypesSupported:              []string{"normal"},
+		PromptValuesSupported:            promptValues,
+	}
+	return marshalMetadata(m), marshalMetadata(op)
+}
+
+func marshalMetadata(v any) []byte {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		panic("oauth: encoding metadata: " + err.Error()) // plain strings: unreachable
 	}
 	return append(b, '\n')
 }
 
-// Metadata serves the authorization server metadata (RFC 8414) at both
-// /.well-known/oauth-authorization-server and
-// /.well-known/openid-configuration, identically.
+// Metadata serves the authorization server metadata (RFC 8414) at
+// /.well-known/oauth-authorization-server.
 //
 // Errors: none.
 func (s *Server) Metadata(w http.ResponseWriter, r *http.Request) error {
+	return serveMetadata(w, s.metadata)
+}
+
+// OpenIDConfiguration serves the OpenID Provider metadata (OpenID Connect
+// Discovery 1.0 §4) at /.well-known/openid-configuration: the RFC 8414
+// document's members with the same values, and the OpenID Connect ones.
+//
+// Errors: none.
+func (s *Server) OpenIDConfiguration(w http.ResponseWriter, r *http.Request) error {
+	return serveMetadata(w, s.openidMetadata)
+}
+
+func serveMetadata(w http.ResponseWriter, doc []byte) error {
 	h := w.Header()
 	h.Set("Content-Type", "application/json;charset=UTF-8")
 	h.Set("Cache-Control", "public, max-age=3600")
-	_, err := w.Write(s.metadata)
+	_, err := w.Write(doc)
 	return err
 }
 

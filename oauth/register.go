@@ -42,6 +42,7 @@ type registrationResponse struct {
 	ClientName              string   `json:"client_name,omitempty"`
 	Scope                   string   `json:"scope"`
 	ApplicationType         string   `json:"application_type"`
+	IDTokenAlg              string   `json:"id_token_signed_response_alg"`
 	Resources               []string `json:"resources,omitempty"`
 	ClientURI               string   `json:"client_uri,omitempty"`
 	Contacts                []string `json:"contacts,omitempty"`
@@ -74,6 +75,7 @@ func (s *Server) clientInformation(c *Client, secret, regToken string) registrat
 		ClientName:              c.Name,
 		Scope:                   strings.Join(c.Scopes, " "),
 		ApplicationType:         c.ApplicationType,
+		IDTokenAlg:              c.IDTokenAlg,
 		Resources:               c.Resources,
 		ClientURI:               c.metadata.ClientURI,
 		Contacts:                c.metadata.Contacts,
@@ -215,10 +217,10 @@ func (s *Server) UpdateRegistration(w http.ResponseWriter, r *http.Request) erro
 	ctx, cancel := s.opCtx(r.Context())
 	defer cancel()
 	result, err := s.db.ExecContext(ctx, `UPDATE oauth_clients SET secret_hash = $2, name = $3, redirect_uris = $4,
-		grant_types = $5, scope = $6, public = $7, resources = $8, application_type = $9, metadata = $10
+		grant_types = $5, scope = $6, public = $7, resources = $8, application_type = $9, metadata = $10, id_token_alg = $11
 		WHERE id = $1 AND registration = 'dynamic'`,
 		c.ID, hexOrEmpty(c.secretHash), c.Name, string(uris), strings.Join(c.Grants, " "), strings.Join(c.Scopes, " "),
-		boolInt(c.Public), string(res), c.ApplicationType, string(md))
+		boolInt(c.Public), string(res), c.ApplicationType, string(md), c.IDTokenAlg)
 	if err != nil {
 		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}

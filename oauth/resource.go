@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // Resource indicators (RFC 8707). A client names the APIs it wants a
@@ -122,13 +123,13 @@ func withAudience(ctx context.Context, res []string) context.Context {
 // away ends the grants for it at their next token.
 //
 // Errors: invalid_target.
-func (s *Server) tokenAudience(ctx context.Context, c *Client, granted []string) (audience, error) {
+func (s *Server) tokenAudience(ctx context.Context, c *Client, granted []string) (jwt.Audience, error) {
 	res, _ := ctx.Value(audienceKey{}).([]string)
 	if len(res) == 0 {
 		res = granted
 	}
 	if len(res) == 0 {
-		return audience{s.issuer}, nil
+		return jwt.Audience{s.issuer}, nil
 	}
 	for _, r := range res {
 		if !s.resourceAllowed(c, r) {
@@ -136,9 +137,9 @@ func (s *Server) tokenAudience(ctx context.Context, c *Client, granted []string)
 				WithCause("oauth.tokenAudience", errors.New("resource of the grant no longer allowed"))
 		}
 	}
-	return audience(slices.Clone(res)), nil
+	return jwt.Audience(slices.Clone(res)), nil
 }
 
 // forIssuer reports whether an access token's audience includes authd
 // itself, the one audience authd's own APIs accept.
-func (s *Server) forIssuer(aud audience) bool { return slices.Contains(aud, s.issuer) }
+func (s *Server) forIssuer(aud jwt.Audience) bool { return aud.Contains(s.issuer) }

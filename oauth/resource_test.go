@@ -64,14 +64,14 @@ func wantAud(t *testing.T, tok string, want ...string) {
 
 // withResourceParams adds resource parameters to v.
 func withResourceParams(v url.Values, res ...string) url.Values {
-	v = maps(v)
+	v = cloneValues(v)
 	for _, r := range res {
 		v.Add("resource", r)
 	}
 	return v
 }
 
-func maps(v url.Values) url.Values {
+func cloneValues(v url.Values) url.Values {
 	out := url.Values{}
 	for k, vs := range v {
 		out[k] = append([]string(nil), vs...)

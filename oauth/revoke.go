@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // Revoke handles POST /revoke (RFC 7009). The client authenticates as at
@@ -63,16 +64,16 @@ func (s *Server) Revoke(w http.ResponseWriter, r *http.Request) error {
 
 // introspection is the RFC 7662 §2.2 response.
 type introspection struct {
-	Active    bool     `json:"active"`
-	Scope     string   `json:"scope,omitempty"`
-	ClientID  string   `json:"client_id,omitempty"`
-	TokenType string   `json:"token_type,omitempty"`
-	Exp       int64    `json:"exp,omitempty"`
-	Iat       int64    `json:"iat,omitempty"`
-	Sub       string   `json:"sub,omitempty"`
-	Aud       audience `json:"aud,omitempty"`
-	Iss       string   `json:"iss,omitempty"`
-	Jti       string   `json:"jti,omitempty"`
+	Active    bool         `json:"active"`
+	Scope     string       `json:"scope,omitempty"`
+	ClientID  string       `json:"client_id,omitempty"`
+	TokenType string       `json:"token_type,omitempty"`
+	Exp       int64        `json:"exp,omitempty"`
+	Iat       int64        `json:"iat,omitempty"`
+	Sub       string       `json:"sub,omitempty"`
+	Aud       jwt.Audience `json:"aud,omitempty"`
+	Iss       string       `json:"iss,omitempty"`
+	Jti       string       `json:"jti,omitempty"`
 }
 
 // Introspect handles POST /introspect (RFC 7662) for confidential clients

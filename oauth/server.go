@@ -1,6 +1,8 @@
-// Package oauth is authd's OAuth 2.0 authorization server: /authorize with
-// Bitcoin sign-in, /token, /userinfo, /revoke (RFC 7009), /introspect (RFC
-// 7662), server metadata (RFC 8414) and the JWKS.
+// Package oauth is authd's OAuth 2.0 authorization server and OpenID
+// Provider: /authorize with Bitcoin sign-in, /token (with ID Tokens for
+// OpenID Connect, see oidc.go), /userinfo, /revoke (RFC 7009), /introspect
+// (RFC 7662), server metadata (RFC 8414, OpenID Connect Discovery 1.0) and
+// the JWKS.
 //
 // It is built on github.com/go-oauth2/oauth2/v4's manager, with authd's own
 // stores and generators plugged into it, and with every request validated
@@ -19,9 +21,10 @@
 //   - refresh tokens hashed in SQL, redeemed by a conditional UPDATE, bound
 //     to their client, narrowing scope only, and revoking their family when
 //     a rotated one comes back;
-//   - RFC 9068 access tokens (ES256, typ at+jwt, kid) from persisted,
-//     rotatable keys, with a Redis deny list for revoked tokens and
-//     families;
+//   - RFC 9068 access tokens (ES256, typ at+jwt, kid) and OpenID Connect
+//     ID Tokens (RS256, or ES256 per client) from persisted, rotatable
+//     keys signed with go-jose, with a Redis deny list for revoked tokens
+//     and families;
 //   - resource indicators (RFC 8707), Client ID Metadata Documents and
 //     dynamic client registration (RFC 7591, RFC 7592) for clients that
 //     have never met authd (resource.go, clientdoc.go, register.go);
@@ -42,8 +45,8 @@
 //	GET|POST /userinfo                  CORS → Identify → limit(subject) → UserInfo
 //	POST /revoke                        CORS → form → Revoke
 //	POST /introspect                    form → Introspect
-//	GET  /.well-known/oauth-authorization-server, /.well-known/openid-configuration
-//	                                    CORS → Metadata
+//	GET  /.well-known/oauth-authorization-server  CORS → Metadata
+//	GET  /.well-known/openid-configuration        CORS → OpenIDConfiguration
 //	GET  /.well-known/jwks.json         CORS → JWKS
 //	POST /register                      CORS → limit → body → Register (when registration is on)
 //	GET|PUT|DELETE /register/{client_id}
@@ -78,7 +81,7 @@ const (
 	ScopeBackup  = "backup"  // the backup API by Bearer token
 )
 
-// Default lifetimes (DESIGN §4).
+// Default lifetimes.
 const (
 	DefaultAccessTokenTTL  = 15 * time.Minute
 	DefaultRefreshTokenTTL = 720 * time.Hour
@@ -98,6 +101,7 @@ type Config struct {
 	Issuer string
 
 	AccessTokenTTL  time.Duration // default 15m
+	IDTokenTTL      time.Duration // default 1h
 	RefreshTokenTTL time.Duration // default 720h
 	CodeTTL         time.Duration // default 10m
 	LoginTTL        time.Duration // default 10m: a login page's challenge
@@ -192,7 +196,9 @@ type Server struct {
 	tokens  *tokenStore
 	keys    *keyring
 
-	metadata []byte
+	// metadata and openidMetadata are the RFC 8414 document and the
+	// OpenID Provider metadata, built once.
+	metadata, openidMetadata []byte
 
 	// upstreams are the configured sign-in providers, by name.
 	upstreams map[string]Upstream
@@ -254,6 +260,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		name string
 	}{
 		{&cfg.AccessTokenTTL, DefaultAccessTokenTTL, "AccessTokenTTL"},
+		{&cfg.IDTokenTTL, DefaultIDTokenTTL, "IDTokenTTL"},
 		{&cfg.RefreshTokenTTL, DefaultRefreshTokenTTL, "RefreshTokenTTL"},
 		{&cfg.CodeTTL, DefaultCodeTTL, "CodeTTL"},
 		{&cfg.LoginTTL, DefaultLoginTTL, "LoginTTL"},
@@ -264,7 +271,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	if cfg.AccessTokenTTL < time.Second || cfg.CodeTTL < time.Second || cfg.LoginTTL < time.Second || cfg.RefreshTokenTTL < time.Second || cfg.RefreshFamilyMax < time.Second {
+	if cfg.AccessTokenTTL < time.Second || cfg.IDTokenTTL < time.Second || cfg.CodeTTL < time.Second || cfg.LoginTTL < time.Second ||
+		cfg.RefreshTokenTTL < time.Second || cfg.RefreshFamilyMax < time.Second {
 		return nil, errors.Errorf("%s: token, code, login and grant lifetimes must be at least 1s", op)
 	}
 	if cfg.Logger == nil {
@@ -297,7 +305,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.tokens = &tokenStore{s: s}
-	s.keys = &keyring{db: cfg.DB, enc: cfg.KeyEncryption, log: cfg.Logger, now: cfg.Now, timeout: cfg.Timeout, verifyFor: cfg.AccessTokenTTL}
+	s.keys = &keyring{db: cfg.DB, enc: cfg.KeyEncryption, log: cfg.Logger, now: cfg.Now, timeout: cfg.Timeout, verifyFor: max(cfg.AccessTokenTTL, cfg.IDTokenTTL)}
 	if err := s.keys.init(ctx); err != nil {
 		return nil, err
 	}
@@ -309,7 +317,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.log.LogAttrs(ctx, slog.LevelDebug, "restored the deny list of recently revoked grants", slog.Int("count", n))
 	}
 	s.mgr = s.newManager()
-	s.metadata = s.buildMetadata()
+	s.metadata, s.openidMetadata = s.buildMetadata()
 	return s, nil
 }
 
@@ -387,7 +395,8 @@ func (s *Server) extractExtension(tgr *oauth2.TokenGenerateRequest, ti oauth2.Ex
 	ti.SetExtension(ext)
 }
 
-// checkIssuer enforces RFC 8414 §2 and DESIGN §8 on the issuer.
+// checkIssuer enforces RFC 8414 §2 on the issuer, and https unless the
+// host is loopback.
 func checkIssuer(issuer string) (*url.URL, error) {
 	if issuer == "" {
 		return nil, errors.New("required")

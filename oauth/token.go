@@ -25,9 +25,11 @@ func setNoStore(h http.Header) {
 }
 
 // Token handles POST /token (RFC 6749 §3.2): the authorization_code (with
-// PKCE), refresh_token and client_credentials grants. Clients authenticate
-// with client_secret_basic (form-decoded, RFC 6749 §2.3.1),
-// client_secret_post, or — public clients — none; never two at once.
+// PKCE), refresh_token and client_credentials grants; a grant of an
+// OpenID Connect authorization (scope openid) also gets an ID Token (see
+// idTokenFor). Clients authenticate with client_secret_basic
+// (form-decoded, RFC 6749 §2.3.1), client_secret_post, or — public
+// clients — none; never two at once.
 //
 // Every grant takes resource parameters (RFC 8707 §2.2): the access
 // token's audience. A client may name only resources it may ask for and,
@@ -89,7 +91,11 @@ func (s *Server) Token(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return s.libError(err, op)
 	}
-	return writeToken(w, ti)
+	idToken, err := s.idTokenFor(ctx, c, ti)
+	if err != nil {
+		return err
+	}
+	return writeToken(w, ti, idToken)
 }
 
 func (s *Server) exchangeCode(ctx context.Context, r *http.Request, c *Client, secret string, form url.Values) (oauth2.TokenInfo, error) {
@@ -215,15 +221,17 @@ type tokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
+	IDToken      string `json:"id_token,omitempty"` // OpenID Connect Core 1.0 §3.1.3.3
 }
 
-func writeToken(w http.ResponseWriter, ti oauth2.TokenInfo) error {
+func writeToken(w http.ResponseWriter, ti oauth2.TokenInfo, idToken string) error {
 	b, err := json.Marshal(tokenResponse{
 		AccessToken:  ti.GetAccess(),
 		TokenType:    "Bearer",
 		ExpiresIn:    int64(ti.GetAccessExpiresIn().Seconds()),
 		RefreshToken: ti.GetRefresh(),
 		Scope:        ti.GetScope(),
+		IDToken:      idToken,
 	})
 	if err != nil {
 		return errors.E(errors.ServerError, "").WithCause("oauth.writeToken", err)

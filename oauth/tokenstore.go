@@ -22,8 +22,35 @@ const (
 	extFamily       = "family"        // token family, fixed when the code is issued
 	extFamilyStart  = "family_start"  // unix ms the family's first token was issued
 	extRefreshScope = "refresh_scope" // a refreshed grant's own scope (RFC 6749 §6)
-	extResources    = "resources"     // the resources the grant granted (RFC 8707), space-separated
+
+	// How the user signed in, from the code to the grant's refresh
+	// tokens, for ID Tokens: auth_time (unix milliseconds), amr
+	// (space-separated); nonce and sid reach the code's ID Token only.
+	extAuthTime = "auth_time"
+	extAMR      = "amr"
+	extNonce    = "nonce"
+	extSID      = "sid"
+
+	// The resources the grant granted (RFC 8707), space-separated, from
+	// the code to the grant's refresh tokens.
+	extResources = "resources"
 )
+
+// codeSignIn is what a new code remembers besides what go-oauth2 keeps:
+// the sign-in and the request's nonce.
+type codeSignIn struct {
+	SignIn
+	Nonce string
+}
+
+type codeSignInKey struct{}
+
+// withCodeSignIn hands the sign-in of the code being issued to
+// tokenStore.Create, through go-oauth2's manager, which carries only its
+// own fields.
+func withCodeSignIn(ctx context.Context, in *codeSignIn) context.Context {
+	return context.WithValue(ctx, codeSignInKey{}, in)
+}
 
 // Redis keys. Family and jti keys share a hash tag, so the one EXISTS that
 // checks both works on a Redis Cluster.
@@ -96,6 +123,10 @@ func (ts *tokenStore) putCode(ctx context.Context, info oauth2.TokenInfo) error 
 	if !validFamily(family) {
 		return errors.E(errors.ServerError, "").WithCause(op, errors.New("code without a family"))
 	}
+	in, _ := ctx.Value(codeSignInKey{}).(*codeSignIn)
+	if in == nil {
+		return errors.E(errors.ServerError, "").WithCause(op, errors.New("code without a sign-in"))
+	}
 	ttl := info.GetCodeExpiresIn()
 	key := codeKey(info.GetCode())
 	ctx, cancel := ts.s.opCtx(ctx)
@@ -109,6 +140,10 @@ func (ts *tokenStore) putCode(ctx context.Context, info oauth2.TokenInfo) error 
 			"cc", info.GetCodeChallenge(),
 			"ccm", string(info.GetCodeChallengeMethod()),
 			"family", family,
+			extAuthTime, strconv.FormatInt(in.AuthTime.UnixMilli(), 10),
+			extAMR, strings.Join(in.Methods, " "),
+			extNonce, in.Nonce,
+			extSID, in.SessionID,
 			"resource", strings.Join(grantResourcesFrom(ctx), " "),
 			"created_ms", strconv.FormatInt(ts.s.now().UnixMilli(), 10),
 			"ttl_ms", strconv.FormatInt(ttl.Milliseconds(), 10),
@@ -272,7 +307,8 @@ func (ts *tokenStore) GetByCode(ctx context.Context, code string) (oauth2.TokenI
 	// remaining lifetime from now.
 	ti.SetCodeCreateAt(time.Now())
 	ti.SetCodeExpiresIn(time.Duration(created+ttlMS-ts.s.now().UnixMilli()) * time.Millisecond)
-	ti.SetExtension(url.Values{extFamily: {f["family"]}, extResources: {f["resource"]}})
+	ti.SetExtension(url.Values{extFamily: {f["family"]}, extAuthTime: {f[extAuthTime]}, extAMR: {f[extAMR]},
+		extNonce: {f[extNonce]}, extSID: {f[extSID]}, extResources: {f["resource"]}})
 	return ti, nil
 }
 
@@ -282,6 +318,8 @@ type refreshRow struct {
 	created, expires, used           int64
 	familyCreated                    int64 // unix ms the family started
 	familyRevoked                    bool
+	authTime                         int64  // unix milliseconds; 0 when unknown
+	amr                              string // space-separated
 	resources                        string // granted by the authorization, space-separated
 }
 
@@ -342,9 +380,9 @@ func (ts *tokenStore) GetByRefresh(ctx context.Context, refresh string) (oauth2.
 	err := ts.s.db.QueryRowContext(qctx, `UPDATE oauth_refresh_tokens SET used_ms = $2
 		WHERE hash = $1 AND used_ms = 0 AND expires_ms > $2 AND family_created_ms > $3
 		AND NOT EXISTS (SELECT 1 FROM oauth_revoked_families f WHERE f.family = oauth_refresh_tokens.family)
-		RETURNING family, client_id, subject, scope, created_ms, expires_ms, family_created_ms, resources`,
+		RETURNING family, client_id, subject, scope, created_ms, expires_ms, family_created_ms, auth_time_ms, amr, resources`,
 		hashToken(refresh), now, now-ts.s.cfg.RefreshFamilyMax.Milliseconds()).
-		Scan(&r.family, &r.clientID, &r.subject, &r.scope, &r.created, &r.expires, &r.familyCreated, &r.resources)
+		Scan(&r.family, &r.clientID, &r.subject, &r.scope, &r.created, &r.expires, &r.familyCreated, &r.authTime, &r.amr, &r.resources)
 	cancel()
 	if err == sql.ErrNoRows {
 		row, perr := ts.peekRefresh(ctx, refresh)
@@ -380,24 +418,31 @@ func (ts *tokenStore) GetByRefresh(ctx context.Context, refresh string) (oauth2.
 		extFamily:       {r.family},
 		extFamilyStart:  {strconv.FormatInt(r.familyCreated, 10)},
 		extRefreshScope: {r.scope},
+		extAuthTime:     {strconv.FormatInt(r.authTime, 10)},
+		extAMR:          {r.amr},
 		extResources:    {r.resources},
 	})
 	return ti, nil
 }
 
 // insertRefresh stores the refresh token of a new or rotated grant, hashed.
-// A rotated grant keeps its family, its family's start and its own scope
-// even when the access token was narrowed (RFC 6749 §6). A new token lives
-// the refresh-token lifetime, but never past its family's maximum
-// lifetime (RFC 9700 §4.14.2): rotation does not extend a grant forever.
+// A rotated grant keeps its family, its family's start, its own scope
+// even when the access token was narrowed (RFC 6749 §6), and how its user
+// signed in. A new token lives the refresh-token lifetime, but never past
+// its family's maximum lifetime (RFC 9700 §4.14.2): rotation does not
+// extend a grant forever.
 func (ts *tokenStore) insertRefresh(ctx context.Context, info oauth2.TokenInfo) error {
 	const op = "oauth.tokenStore.insertRefresh"
-	var family, scope, start, resources string
+	var family, scope, start, amr, resources string
+	var authTime int64
 	if eti, ok := info.(oauth2.ExtendableTokenInfo); ok {
-		family = eti.GetExtension().Get(extFamily)
-		scope = eti.GetExtension().Get(extRefreshScope)
-		start = eti.GetExtension().Get(extFamilyStart)
-		resources = eti.GetExtension().Get(extResources)
+		ext := eti.GetExtension()
+		family = ext.Get(extFamily)
+		scope = ext.Get(extRefreshScope)
+		start = ext.Get(extFamilyStart)
+		authTime, _ = strconv.ParseInt(ext.Get(extAuthTime), 10, 64)
+		amr = ext.Get(extAMR)
+		resources = ext.Get(extResources)
 	}
 	if !validFamily(family) {
 		return errors.E(errors.ServerError, "").WithCause(op, errors.New("refresh token without a family"))
@@ -421,10 +466,10 @@ func (ts *tokenStore) insertRefresh(ctx context.Context, info oauth2.TokenInfo) 
 	ctx, cancel := ts.s.opCtx(ctx)
 	defer cancel()
 	if _, err := ts.s.db.ExecContext(ctx, `INSERT INTO oauth_refresh_tokens
-		(hash, family, client_id, subject, scope, created_ms, expires_ms, used_ms, family_created_ms, resources)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9)`,
+		(hash, family, client_id, subject, scope, created_ms, expires_ms, used_ms, family_created_ms, auth_time_ms, amr, resources)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11)`,
 		hashToken(info.GetRefresh()), family, info.GetClientID(), info.GetUserID(), scope,
-		now, expires, familyStart, resources); err != nil {
+		now, expires, familyStart, authTime, amr, resources); err != nil {
 		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return nil

@@ -24,21 +24,28 @@ type Upstream interface {
 	// github_auth_failed).
 	Code() errors.Code
 	// AuthCodeURL is the provider's authorization URL for authd's own
-	// state and PKCE verifier.
-	AuthCodeURL(state, verifier string) string
+	// state and PKCE verifier; email asks the provider for the user's
+	// verified e-mail address too (the authorization has scope email).
+	AuthCodeURL(state, verifier string, email bool) string
 	// CallbackError returns the provider's error when the callback query
 	// carries one, else nil. The error is an *errors.Error with Code() and
 	// ProviderError set.
 	CallbackError(q url.Values) error
-	// Exchange swaps the callback's code for the user's profile. Errors
-	// are *errors.Error with Code() and ProviderError set.
-	Exchange(ctx context.Context, code, verifier string) (UpstreamUser, error)
+	// Exchange swaps the callback's code for the user's profile; email
+	// is what AuthCodeURL was given. Errors are *errors.Error with Code()
+	// and ProviderError set.
+	Exchange(ctx context.Context, code, verifier string, email bool) (UpstreamUser, error)
 }
 
-// UpstreamUser is who an upstream provider says the user is.
+// UpstreamUser is who an upstream provider says the user is. Everything
+// but Subject is empty when unknown.
 type UpstreamUser struct {
-	Subject string // "google:<sub>" or "github:<id>"
-	Email   string // when known
+	Subject       string // "google:<sub>" or "github:<id>"
+	Email         string
+	EmailVerified bool   // the provider verified Email
+	Login         string // the provider's user name (GitHub)
+	Name          string
+	Picture       string // URL
 }
 
 // upstreamState is what authd keeps in Redis while the user is at the
@@ -85,7 +92,7 @@ func (s *Server) startUpstream(w http.ResponseWriter, r *http.Request, p *Pendin
 		return direct(errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err), op)
 	}
 	http.SetCookie(w, s.bindingCookie(state, nonce, int(s.cfg.LoginTTL/time.Second)))
-	redirectTo(w, r, up.AuthCodeURL(state, verifier))
+	redirectTo(w, r, up.AuthCodeURL(state, verifier, hasScope(p.Scope, ScopeEmail)))
 	return nil
 }
 
@@ -187,18 +194,18 @@ func (s *Server) Callback(w http.ResponseWriter, r *http.Request) error {
 	if providerErr != nil {
 		return s.upstreamDenied(p, up, providerErr)
 	}
-	user, err := up.Exchange(ctx, q.Get("code"), st.Verifier)
+	user, err := up.Exchange(ctx, q.Get("code"), st.Verifier, hasScope(p.Scope, ScopeEmail))
 	if err != nil {
 		if errors.CodeOf(err) == up.Code() {
 			return s.upstreamDenied(p, up, err)
 		}
 		return direct(err, op)
 	}
-	kind := name
-	if err := s.UpsertIdentity(ctx, Identity{Subject: user.Subject, Kind: kind, Email: user.Email}); err != nil {
+	if err := s.UpsertIdentity(ctx, Identity{Subject: user.Subject, Kind: name, Email: user.Email, EmailVerified: user.EmailVerified,
+		Login: user.Login, Name: user.Name, Picture: user.Picture}); err != nil {
 		return direct(err, op)
 	}
-	loc, err := s.FinishAuthorization(ctx, p, user.Subject)
+	loc, err := s.FinishAuthorization(ctx, p, SignIn{Subject: user.Subject, AuthTime: s.now()})
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,9 @@ type fakeUpstream struct {
 	codes map[string]string
 	// exchangeErr, when set, is what Exchange fails with.
 	exchangeErr string
+	// emailAsked records the email flag of the last AuthCodeURL and
+	// Exchange.
+	emailAsked [2]bool
 }
 
 func newFakeUpstream(name string) *fakeUpstream {
@@ -50,7 +53,10 @@ func (f *fakeUpstream) fail(providerError string) *errors.Error {
 	return errors.E(f.Code(), e.Description).WithCause("", errors.New("fake upstream failure")).WithProviderError(providerError)
 }
 
-func (f *fakeUpstream) AuthCodeURL(state, verifier string) string {
+func (f *fakeUpstream) AuthCodeURL(state, verifier string, email bool) string {
+	f.mu.Lock()
+	f.emailAsked[0] = email
+	f.mu.Unlock()
 	sum := sha256.Sum256([]byte(verifier))
 	return "https://" + f.name + ".example/auth?" + url.Values{"state": {state}, "code_challenge": {b64url(sum[:])}}.Encode()
 }
@@ -77,7 +83,10 @@ func (f *fakeUpstream) consent(t *testing.T, authURL string) url.Values {
 	return url.Values{"code": {code}, "state": {u.Query().Get("state")}}
 }
 
-func (f *fakeUpstream) Exchange(ctx context.Context, code, verifier string) (UpstreamUser, error) {
+func (f *fakeUpstream) Exchange(ctx context.Context, code, verifier string, email bool) (UpstreamUser, error) {
+	f.mu.Lock()
+	f.emailAsked[1] = email
+	f.mu.Unlock()
 	if f.exchangeErr != "" {
 		return UpstreamUser{}, f.fail(f.exchangeErr)
 	}
@@ -89,7 +98,14 @@ func (f *fakeUpstream) Exchange(ctx context.Context, code, verifier string) (Ups
 	if !ok || b64url(sum[:]) != challenge {
 		return UpstreamUser{}, f.fail("invalid_grant")
 	}
-	return UpstreamUser{Subject: f.name + ":4242", Email: "person@example.com"}, nil
+	u := UpstreamUser{Subject: f.name + ":4242", Name: "Pat Person", Picture: "https://pictures.example/pat.png"}
+	if f.name == KindGitHub {
+		u.Login = "pat"
+	}
+	if email || f.name == KindGoogle {
+		u.Email, u.EmailVerified = "person@example.com", true
+	}
+	return u, nil
 }
 
 func TestUpstreamSignIn(t *testing.T) {
@@ -178,8 +194,11 @@ func testUpstreamSignIn(t *testing.T, db *store.DB) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := io.ReadAll(vresp.Body)
+		body, err := io.ReadAll(vresp.Body)
 		vresp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 		wantProviderError(t, vresp, body, errors.GoogleAuthFailed, "invalid_state")
 		// The state was not spent: the browser that started it finishes.
 		resp, body = callback(KindGoogle, q)
@@ -193,7 +212,10 @@ func testUpstreamSignIn(t *testing.T, db *store.DB) {
 			v[k] = vs
 		}
 		v.Set("provider", KindGoogle)
-		resp, _ := h.get(authorizeURL(v), nil)
+		resp, body := h.get(authorizeURL(v), nil)
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("authorize with provider=google: %d %s", resp.StatusCode, body)
+		}
 		var ck *http.Cookie
 		for _, c := range resp.Cookies() {
 			if strings.HasPrefix(c.Name, "authd_up_") {
@@ -216,8 +238,11 @@ func testUpstreamSignIn(t *testing.T, db *store.DB) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := io.ReadAll(fresp.Body)
+		body, err = io.ReadAll(fresp.Body)
 		fresp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 		wantProviderError(t, fresp, body, errors.GoogleAuthFailed, "invalid_state")
 	})
 	t.Run("state of another provider", func(t *testing.T) {

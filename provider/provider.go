@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,12 +43,16 @@ const (
 	ErrInvalidState = "invalid_state"
 )
 
-// Profile is who the provider says the user is.
+// Profile is who the provider says the user is. Everything but Provider
+// and ID is empty when the provider did not say.
 type Profile struct {
-	Provider string // "google" or "github"
-	ID       string // Google's sub, GitHub's numeric id
-	Email    string
-	Login    string // GitHub login
+	Provider      string // "google" or "github"
+	ID            string // Google's sub, GitHub's numeric id
+	Email         string
+	EmailVerified bool   // the provider verified Email
+	Login         string // GitHub login
+	Name          string
+	Picture       string // URL of the user's picture (GitHub: avatar)
 }
 
 // Subject is the authd subject of the profile: "google:<sub>" or
@@ -99,10 +104,16 @@ type Provider struct {
 	client      *http.Client
 	readProfile func(body []byte) (Profile, error)
 	accept      string
+	// emailScope is the provider scope that reveals the verified e-mail
+	// address, asked for only when the caller wants it; "" when the base
+	// scopes already do. readEmail, when set, fetches it after the profile.
+	emailScope string
+	readEmail  func(ctx context.Context, p *Provider, tok *oauth2.Token, prof *Profile) error
 }
 
-// NewGoogle returns the Google provider (OpenID Connect: scopes openid and
-// email, PKCE S256, profile from the userinfo endpoint's sub and email).
+// NewGoogle returns the Google provider (OpenID Connect: scopes openid,
+// email and profile, PKCE S256; the profile is the userinfo endpoint's
+// sub, email, email_verified, name and picture).
 func NewGoogle(cfg Config, ep GoogleEndpoints) *Provider {
 	return &Provider{
 		name: "google",
@@ -110,7 +121,7 @@ func NewGoogle(cfg Config, ep GoogleEndpoints) *Provider {
 		desc: "Google authentication was unsuccessful",
 		oauth: oauth2.Config{
 			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RedirectURL: cfg.RedirectURL,
-			Scopes:   []string{"openid", "email"},
+			Scopes:   []string{"openid", "email", "profile"},
 			Endpoint: oauth2.Endpoint{AuthURL: ep.AuthURL, TokenURL: ep.TokenURL, AuthStyle: oauth2.AuthStyleInParams},
 		},
 		profileURL: ep.UserInfoURL,
@@ -118,8 +129,11 @@ func NewGoogle(cfg Config, ep GoogleEndpoints) *Provider {
 		accept:     "application/json",
 		readProfile: func(b []byte) (Profile, error) {
 			var v struct {
-				Sub   string `json:"sub"`
-				Email string `json:"email"`
+				Sub           string `json:"sub"`
+				Email         string `json:"email"`
+				EmailVerified bool   `json:"email_verified"`
+				Name          string `json:"name"`
+				Picture       string `json:"picture"`
 			}
 			if err := json.Unmarshal(b, &v); err != nil {
 				return Profile{}, err
@@ -127,13 +141,17 @@ func NewGoogle(cfg Config, ep GoogleEndpoints) *Provider {
 			if !validID(v.Sub) {
 				return Profile{}, errors.New("userinfo has no usable sub")
 			}
-			return Profile{Provider: "google", ID: v.Sub, Email: v.Email}, nil
+			return Profile{Provider: "google", ID: v.Sub, Email: v.Email, EmailVerified: v.EmailVerified && v.Email != "",
+				Name: v.Name, Picture: httpsURL(v.Picture)}, nil
 		},
 	}
 }
 
 // NewGitHub returns the GitHub provider (OAuth app: scope read:user, PKCE
-// S256, profile from GET /user's numeric id and login).
+// S256, profile from GET /user's numeric id, login, name and avatar).
+// When the caller wants the e-mail address it also asks for user:email
+// and takes the verified primary address from GET /user/emails: the
+// address on the public profile may be unverified or absent.
 func NewGitHub(cfg Config, ep GitHubEndpoints) *Provider {
 	base := strings.TrimRight(ep.BaseURL, "/")
 	return &Provider{
@@ -154,9 +172,10 @@ func NewGitHub(cfg Config, ep GitHubEndpoints) *Provider {
 		accept:     "application/vnd.github+json",
 		readProfile: func(b []byte) (Profile, error) {
 			var v struct {
-				ID    json.Number `json:"id"`
-				Login string      `json:"login"`
-				Email string      `json:"email"`
+				ID        json.Number `json:"id"`
+				Login     string      `json:"login"`
+				Name      string      `json:"name"`
+				AvatarURL string      `json:"avatar_url"`
 			}
 			if err := json.Unmarshal(b, &v); err != nil {
 				return Profile{}, err
@@ -165,9 +184,48 @@ func NewGitHub(cfg Config, ep GitHubEndpoints) *Provider {
 			if err != nil || id <= 0 {
 				return Profile{}, errors.New("GET /user has no usable id")
 			}
-			return Profile{Provider: "github", ID: strconv.FormatInt(id, 10), Login: v.Login, Email: v.Email}, nil
+			return Profile{Provider: "github", ID: strconv.FormatInt(id, 10), Login: v.Login, Name: v.Name, Picture: httpsURL(v.AvatarURL)}, nil
 		},
+		emailScope: "user:email",
+		readEmail:  githubEmail(strings.TrimRight(ep.APIURL, "/") + "/user/emails"),
 	}
+}
+
+// githubEmail reads the verified primary address from GitHub's list of the
+// user's addresses (GET /user/emails, which needs the user:email scope).
+// A user without one keeps an empty Email.
+func githubEmail(emailsURL string) func(ctx context.Context, p *Provider, tok *oauth2.Token, prof *Profile) error {
+	return func(ctx context.Context, p *Provider, tok *oauth2.Token, prof *Profile) error {
+		body, err := p.fetch(ctx, tok, emailsURL, "e-mail addresses")
+		if err != nil {
+			return err
+		}
+		var list []struct {
+			Email    string `json:"email"`
+			Primary  bool   `json:"primary"`
+			Verified bool   `json:"verified"`
+		}
+		if err := json.Unmarshal(body, &list); err != nil {
+			return p.Fail(ErrServer, fmt.Errorf("e-mail addresses: %w", err))
+		}
+		for _, e := range list {
+			if e.Primary && e.Verified && e.Email != "" {
+				prof.Email, prof.EmailVerified = e.Email, true
+				return nil
+			}
+		}
+		return nil
+	}
+}
+
+// httpsURL returns u when it is an absolute https URL (a picture authd may
+// hand to clients), else "".
+func httpsURL(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil || pu.Scheme != "https" || pu.Host == "" || len(u) > 2048 {
+		return ""
+	}
+	return u
 }
 
 func httpClient(c *http.Client) *http.Client {
@@ -190,9 +248,14 @@ func (p *Provider) Name() string { return p.name }
 func (p *Provider) Code() errors.Code { return p.code }
 
 // AuthCodeURL returns the provider's authorization URL for authd's own
-// state and PKCE verifier (S256).
-func (p *Provider) AuthCodeURL(state, verifier string) string {
-	return p.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier))
+// state and PKCE verifier (S256). email asks for the scope that reveals
+// the user's verified e-mail address, where the base scopes do not.
+func (p *Provider) AuthCodeURL(state, verifier string, email bool) string {
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
+	if email && p.emailScope != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("scope", strings.Join(append(slices.Clone(p.oauth.Scopes), p.emailScope), " ")))
+	}
+	return p.oauth.AuthCodeURL(state, opts...)
 }
 
 // Fail returns the provider's error with providerError as its
@@ -223,13 +286,15 @@ func (p *Provider) CallbackError(q url.Values) error {
 }
 
 // Exchange swaps the callback's code (with authd's PKCE verifier) for an
-// upstream token and reads the user's profile with it.
+// upstream token and reads the user's profile with it; email says
+// whether AuthCodeURL asked for the e-mail address, which GitHub then
+// reads from its own endpoint.
 //
 // Errors: google_auth_failed / github_auth_failed, with provider_error the
 // token endpoint's error code (e.g. invalid_grant, bad_verification_code),
 // "timeout" when the provider did not answer in time, or "server_error"
 // for any other failure (unreachable, 5xx, oversized or malformed answer).
-func (p *Provider) Exchange(ctx context.Context, code, verifier string) (Profile, error) {
+func (p *Provider) Exchange(ctx context.Context, code, verifier string, email bool) (Profile, error) {
 	if code == "" {
 		return Profile{}, p.Fail(ErrServer, errors.New("callback without code"))
 	}
@@ -238,36 +303,47 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier string) (Profile
 	if err != nil {
 		return Profile{}, p.upstreamError("token exchange", err)
 	}
-	return p.profile(ctx, tok)
-}
-
-func (p *Provider) profile(ctx context.Context, tok *oauth2.Token) (Profile, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.profileURL, nil)
+	body, err := p.fetch(ctx, tok, p.profileURL, "profile")
 	if err != nil {
-		return Profile{}, p.Fail(ErrServer, err)
-	}
-	req.Header.Set("Accept", p.accept)
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return Profile{}, p.upstreamError("profile request", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
-	if err != nil {
-		return Profile{}, p.upstreamError("profile read", err)
-	}
-	if len(body) > MaxResponseBytes {
-		return Profile{}, p.Fail(ErrServer, fmt.Errorf("profile response over %d bytes", MaxResponseBytes))
-	}
-	if resp.StatusCode != http.StatusOK {
-		return Profile{}, p.Fail(ErrServer, fmt.Errorf("profile endpoint answered %d", resp.StatusCode))
+		return Profile{}, err
 	}
 	prof, err := p.readProfile(body)
 	if err != nil {
 		return Profile{}, p.Fail(ErrServer, fmt.Errorf("profile: %w", err))
 	}
+	if email && p.readEmail != nil {
+		if err := p.readEmail(ctx, p, tok, &prof); err != nil {
+			return Profile{}, err
+		}
+	}
 	return prof, nil
+}
+
+// fetch GETs one of the provider's API resources with the user's token
+// and returns the body of its 200 answer.
+func (p *Provider) fetch(ctx context.Context, tok *oauth2.Token, target, what string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return nil, p.Fail(ErrServer, err)
+	}
+	req.Header.Set("Accept", p.accept)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, p.upstreamError(what+" request", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	if err != nil {
+		return nil, p.upstreamError(what+" read", err)
+	}
+	if len(body) > MaxResponseBytes {
+		return nil, p.Fail(ErrServer, fmt.Errorf("%s response over %d bytes", what, MaxResponseBytes))
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, p.Fail(ErrServer, fmt.Errorf("%s endpoint answered %d", what, resp.StatusCode))
+	}
+	return body, nil
 }
 
 // upstreamError classifies a failed upstream call.

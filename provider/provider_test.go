@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +38,11 @@ type fakeUpstream struct {
 	profileStatus int
 	profileBody   string
 	delay         time.Duration
+	// GitHub's GET /user/emails: its status and body, and how often it
+	// was asked.
+	emailsStatus int
+	emailsBody   string
+	emailsCalls  int
 }
 
 func newFake(t *testing.T, kind string) (*fakeUpstream, *httptest.Server) {
@@ -48,6 +54,7 @@ func newFake(t *testing.T, kind string) (*fakeUpstream, *httptest.Server) {
 	mux.HandleFunc("POST /login/oauth/access_token", f.token)
 	mux.HandleFunc("GET /userinfo", f.profile)
 	mux.HandleFunc("GET /api/user", f.profile)
+	mux.HandleFunc("GET /api/user/emails", f.emails)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return f, srv
@@ -131,10 +138,28 @@ func (f *fakeUpstream) profile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.kind == "github" {
-		fmt.Fprint(w, `{"login":"octocat","id":583231,"email":null}`)
+		fmt.Fprint(w, `{"login":"octocat","id":583231,"email":"public@example.com","name":"The Octocat","avatar_url":"https://avatars.githubusercontent.com/u/583231?v=4"}`)
 		return
 	}
-	fmt.Fprint(w, `{"sub":"110169484474386276334","email":"user@example.com","email_verified":true}`)
+	fmt.Fprint(w, `{"sub":"110169484474386276334","email":"user@example.com","email_verified":true,"name":"Gail User","picture":"https://lh3.googleusercontent.com/a/pic"}`)
+}
+
+func (f *fakeUpstream) emails(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.emailsCalls++
+	f.mu.Unlock()
+	if r.Header.Get("Authorization") != "Bearer gho_test" {
+		http.Error(w, "unauthorized", 401)
+		return
+	}
+	if f.emailsStatus != 0 {
+		w.WriteHeader(f.emailsStatus)
+	}
+	body := f.emailsBody
+	if body == "" {
+		body = `[{"email":"old@example.com","primary":false,"verified":true},{"email":"octocat@github.com","primary":true,"verified":true}]`
+	}
+	fmt.Fprint(w, body)
 }
 
 func newProvider(kind string, srv *httptest.Server, client *http.Client) *provider.Provider {
@@ -149,7 +174,7 @@ func newProvider(kind string, srv *httptest.Server, client *http.Client) *provid
 // would and returns the code.
 func consent(t *testing.T, p *provider.Provider, state, verifier string) string {
 	t.Helper()
-	u := p.AuthCodeURL(state, verifier)
+	u := p.AuthCodeURL(state, verifier, false)
 	pu, err := url.Parse(u)
 	if err != nil {
 		t.Fatal(err)
@@ -173,25 +198,82 @@ const verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 
 func TestExchangeSuccess(t *testing.T) {
 	for _, tc := range []struct {
-		kind    string
-		subject string
-		email   string
+		kind  string
+		email bool // the caller wants the e-mail address
+		want  provider.Profile
 	}{
-		{"google", "google:110169484474386276334", "user@example.com"},
-		{"github", "github:583231", ""},
+		{"google", false, provider.Profile{Provider: "google", ID: "110169484474386276334", Email: "user@example.com", EmailVerified: true,
+			Name: "Gail User", Picture: "https://lh3.googleusercontent.com/a/pic"}},
+		{"google", true, provider.Profile{Provider: "google", ID: "110169484474386276334", Email: "user@example.com", EmailVerified: true,
+			Name: "Gail User", Picture: "https://lh3.googleusercontent.com/a/pic"}},
+		// The public profile's address is not taken: it may be unverified.
+		{"github", false, provider.Profile{Provider: "github", ID: "583231", Login: "octocat", Name: "The Octocat",
+			Picture: "https://avatars.githubusercontent.com/u/583231?v=4"}},
+		{"github", true, provider.Profile{Provider: "github", ID: "583231", Login: "octocat", Name: "The Octocat",
+			Picture: "https://avatars.githubusercontent.com/u/583231?v=4", Email: "octocat@github.com", EmailVerified: true}},
 	} {
-		t.Run(tc.kind, func(t *testing.T) {
-			_, srv := newFake(t, tc.kind)
+		t.Run(fmt.Sprintf("%s/email=%v", tc.kind, tc.email), func(t *testing.T) {
+			f, srv := newFake(t, tc.kind)
 			p := newProvider(tc.kind, srv, nil)
 			code := consent(t, p, "st4te", verifier)
-			prof, err := p.Exchange(context.Background(), code, verifier)
+			prof, err := p.Exchange(context.Background(), code, verifier, tc.email)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if prof.Subject() != tc.subject || prof.Email != tc.email {
-				t.Fatalf("profile = %+v (subject %s)", prof, prof.Subject())
+			if prof != tc.want {
+				t.Fatalf("profile = %+v, want %+v", prof, tc.want)
+			}
+			if wantCalls := map[bool]int{true: 1}[tc.email && tc.kind == "github"]; f.emailsCalls != wantCalls {
+				t.Errorf("GET /user/emails asked %d times, want %d", f.emailsCalls, wantCalls)
 			}
 		})
+	}
+}
+
+// TestGitHubEmail: only a verified primary address is taken; GitHub
+// failing to list the addresses fails the sign-in like any profile
+// failure.
+func TestGitHubEmail(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string
+		want   string // the Email, or "fail"
+	}{
+		{"primary unverified", 0, `[{"email":"a@example.com","primary":true,"verified":false},{"email":"b@example.com","primary":false,"verified":true}]`, ""},
+		{"none", 0, `[]`, ""},
+		{"not JSON", 0, `<html>`, "fail"},
+		{"500", 500, `[]`, "fail"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, srv := newFake(t, "github")
+			f.emailsStatus, f.emailsBody = tc.status, tc.body
+			p := newProvider("github", srv, nil)
+			code := consent(t, p, "s", verifier)
+			prof, err := p.Exchange(context.Background(), code, verifier, true)
+			if tc.want == "fail" {
+				checkFailure(t, p, err, failure{"server_error"})
+				return
+			}
+			if err != nil || prof.Email != tc.want || prof.EmailVerified {
+				t.Fatalf("profile %+v, %v", prof, err)
+			}
+		})
+	}
+}
+
+// TestPictureMustBeHTTPS: a picture is handed to clients as a URL, so only
+// an absolute https one is kept.
+func TestPictureMustBeHTTPS(t *testing.T) {
+	for _, pic := range []string{"javascript:alert(1)", "http://example.com/a.png", "/relative.png", "https://"} {
+		f, srv := newFake(t, "google")
+		f.profileBody = `{"sub":"1","picture":` + strconv.Quote(pic) + `}`
+		p := newProvider("google", srv, nil)
+		code := consent(t, p, "s", verifier)
+		prof, err := p.Exchange(context.Background(), code, verifier, false)
+		if err != nil || prof.Picture != "" {
+			t.Errorf("picture %q kept as %q (%v)", pic, prof.Picture, err)
+		}
 	}
 }
 
@@ -260,7 +342,7 @@ func TestExchangeFailures(t *testing.T) {
 					v = tc.verifier
 				}
 				start := time.Now()
-				_, err := p.Exchange(context.Background(), code, v)
+				_, err := p.Exchange(context.Background(), code, v, false)
 				checkFailure(t, p, err, tc.want)
 				if time.Since(start) > 5*time.Second {
 					t.Fatalf("exchange took %v", time.Since(start))
@@ -275,7 +357,7 @@ func TestExchangeUnreachable(t *testing.T) {
 	p := newProvider("google", srv, nil)
 	code := consent(t, p, "s", verifier)
 	srv.Close()
-	_, err := p.Exchange(context.Background(), code, verifier)
+	_, err := p.Exchange(context.Background(), code, verifier, false)
 	checkFailure(t, p, err, failure{"server_error"})
 }
 
@@ -286,7 +368,7 @@ func TestExchangeContextDeadline(t *testing.T) {
 	f.delay = time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err := p.Exchange(ctx, code, verifier)
+	_, err := p.Exchange(ctx, code, verifier, false)
 	checkFailure(t, p, err, failure{"timeout"})
 }
 
@@ -318,11 +400,18 @@ func TestCallbackError(t *testing.T) {
 }
 
 func TestAuthCodeURL(t *testing.T) {
-	for _, p := range []*provider.Provider{
-		provider.NewGoogle(provider.Config{ClientID: "g", RedirectURL: "https://a/callback/google"}, provider.DefaultGoogle),
-		provider.NewGitHub(provider.Config{ClientID: "h", RedirectURL: "https://a/callback/github"}, provider.DefaultGitHub),
+	for _, tc := range []struct {
+		p     *provider.Provider
+		email bool
+		scope string
+	}{
+		{provider.NewGoogle(provider.Config{ClientID: "g", RedirectURL: "https://a/callback/google"}, provider.DefaultGoogle), false, "openid email profile"},
+		{provider.NewGoogle(provider.Config{ClientID: "g", RedirectURL: "https://a/callback/google"}, provider.DefaultGoogle), true, "openid email profile"},
+		{provider.NewGitHub(provider.Config{ClientID: "h", RedirectURL: "https://a/callback/github"}, provider.DefaultGitHub), false, "read:user"},
+		{provider.NewGitHub(provider.Config{ClientID: "h", RedirectURL: "https://a/callback/github"}, provider.DefaultGitHub), true, "read:user user:email"},
 	} {
-		u, err := url.Parse(p.AuthCodeURL("the-state", verifier))
+		p := tc.p
+		u, err := url.Parse(p.AuthCodeURL("the-state", verifier, tc.email))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -332,7 +421,10 @@ func TestAuthCodeURL(t *testing.T) {
 			q.Get("code_challenge") != base64.RawURLEncoding.EncodeToString(sum[:]) || q.Get("code_verifier") != "" {
 			t.Errorf("%s: %s", p.Name(), u)
 		}
-		if p.Name() == "google" && (u.Host != "accounts.google.com" || q.Get("scope") != "openid email") {
+		if q.Get("scope") != tc.scope {
+			t.Errorf("%s email=%v: scope %q, want %q", p.Name(), tc.email, q.Get("scope"), tc.scope)
+		}
+		if p.Name() == "google" && u.Host != "accounts.google.com" {
 			t.Errorf("google URL %s", u)
 		}
 		if p.Name() == "github" && (u.Host != "github.com" || u.Path != "/login/oauth/authorize") {
@@ -347,7 +439,7 @@ func TestProfileJSONShapes(t *testing.T) {
 	f.profileBody = `{"login":"big","id":9007199254740993}`
 	p := newProvider("github", srv, nil)
 	code := consent(t, p, "s", verifier)
-	prof, err := p.Exchange(context.Background(), code, verifier)
+	prof, err := p.Exchange(context.Background(), code, verifier, false)
 	if err != nil {
 		t.Fatal(err)
 	}

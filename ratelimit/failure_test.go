@@ -122,7 +122,10 @@ func TestRedisDown(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
 		return resp.StatusCode, resp.Header, string(b), time.Since(start)
 	}
 	for i := 0; i < 5; i++ {

@@ -36,6 +36,11 @@ type SubjectFunc func(r *http.Request) (subject string, ok bool)
 //	RateLimit-Policy: "token";q=10;w=60
 //	RateLimit: "token";r=9;t=60
 //
+// When several limiters run on one route (per client IP, then per subject,
+// say), each adds its policy to RateLimit-Policy and RateLimit, and the
+// X-RateLimit fields describe the policy with the fewest requests
+// remaining, or the one that refused.
+//
 // where t is the number of seconds until more quota is available. A refused
 // request gets rate_limit_exceeded (429) through httperr.Write, with
 // Retry-After and retry_after equal, at least 1, from Redis time. When
@@ -55,25 +60,14 @@ func (l *Limiter) Middleware(p Policy, subject SubjectFunc) func(http.Handler) h
 	desc := "Too many requests: the limit is " + limit + " per " + strconv.FormatInt(int64(p.Window/time.Second), 10) + " seconds"
 	return func(next http.Handler) http.Handler {
 		return httperr.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-			key := ""
-			if subject != nil {
-				if s, ok := subject(r); ok && s != "" {
-					key = "sub:" + s
-				}
-			}
-			if key == "" {
-				key = IPSubject(l.proxies.ClientIP(r))
-			}
-			d, err := l.AllowN(r.Context(), l.NewID(httperr.RequestID(r.Context())), key, 1, p)
+			d, err := l.AllowN(r.Context(), l.NewID(httperr.RequestID(r.Context())), l.subjectOf(r, subject), 1, p)
 			if err != nil {
 				return err
 			}
 			h := w.Header()
-			h.Set("X-RateLimit-Limit", limit)
-			h.Set("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
-			h.Set("X-RateLimit-Reset", strconv.FormatInt(ceilSeconds(d.Reset.UnixMicro()), 10))
-			h.Set("RateLimit-Policy", policyField)
-			h.Set("RateLimit", `"`+p.Name+`";r=`+strconv.Itoa(d.Remaining)+";t="+strconv.FormatInt(ceilSeconds(d.Reset.Sub(d.Time).Microseconds()), 10))
+			setLegacy(h, limit, d.Remaining, ceilSeconds(d.Reset.UnixMicro()), !d.Allowed)
+			h.Add("RateLimit-Policy", policyField)
+			h.Add("RateLimit", `"`+p.Name+`";r=`+strconv.Itoa(d.Remaining)+";t="+strconv.FormatInt(ceilSeconds(d.Reset.Sub(d.Time).Microseconds()), 10))
 			if !d.Allowed {
 				// Whole seconds, so that Retry-After, retry_after and t agree.
 				retry := time.Duration(ceilSeconds(d.RetryAfter.Microseconds())) * time.Second
@@ -91,4 +85,107 @@ func ceilSeconds(us int64) int64 {
 		return 0
 	}
 	return (us + 999_999) / 1_000_000
+}
+
+// setLegacy sets the X-RateLimit fields, which can describe one policy
+// only: the first one set, unless this one has fewer remaining or refused.
+func setLegacy(h http.Header, limit string, remaining int, reset int64, refused bool) {
+	if cur := h.Get("X-RateLimit-Remaining"); cur != "" && !refused {
+		if n, err := strconv.Atoi(cur); err == nil && n <= remaining {
+			return
+		}
+	}
+	h.Set("X-RateLimit-Limit", limit)
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(reset, 10))
+}
+
+// QuotaMiddleware spends, for each request, what quotas' Cost functions
+// say under every quota at once, before next runs (SpendRequest): a
+// request that would exceed one is refused with rate_limit_exceeded (429),
+// Retry-After and retry_after at the end of the refusing quota's window,
+// and never reaches next. The subject is found as Middleware finds it
+// (subject, else the client IP).
+//
+// QuotaMiddleware panics when a quota is invalid or two share a name.
+func (l *Limiter) QuotaMiddleware(subject SubjectFunc, quotas ...Quota) func(http.Handler) http.Handler {
+	if err := checkQuotas("x", quotas, make([]int64, len(quotas))); err != nil {
+		panic("ratelimit.QuotaMiddleware: " + err.Error())
+	}
+	return func(next http.Handler) http.Handler {
+		return httperr.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			if _, err := l.SpendRequest(w, r, subject, quotas...); err != nil {
+				return err
+			}
+			next.ServeHTTP(w, r)
+			return nil
+		})
+	}
+}
+
+// SpendRequest spends, for r, what quotas' Cost functions say under every
+// quota at once (Spend), with a decision id made from the request id, and
+// writes the quotas' headers on w: each quota's RateLimit-Policy and
+// RateLimit members (with qu="content-bytes" for byte quotas), and on a
+// refusal the X-RateLimit fields of the refusing quota (only then, since
+// a quota of bytes per day is not what those fields usually count).
+// Refund takes the returned Spent back.
+//
+// Errors: a Cost function's error; rate_limit_exceeded (429) with
+// RetryAfter at the end of the refusing quota's window when a quota
+// refuses; temporarily_unavailable when Redis fails; server_error for
+// invalid quotas.
+func (l *Limiter) SpendRequest(w http.ResponseWriter, r *http.Request, subject SubjectFunc, quotas ...Quota) (Spent, error) {
+	const op = "ratelimit.SpendRequest"
+	costs := make([]int64, len(quotas))
+	for i, q := range quotas {
+		costs[i] = 1
+		if q.Cost != nil {
+			c, err := q.Cost(r)
+			if err != nil {
+				return Spent{}, err
+			}
+			costs[i] = max(c, 0)
+		}
+	}
+	s, err := l.Spend(r.Context(), l.NewID(httperr.RequestID(r.Context())), l.subjectOf(r, subject), quotas, costs)
+	if err != nil {
+		return Spent{}, err
+	}
+	h := w.Header()
+	var refusing *QuotaStatus
+	for i := range s.Quotas {
+		st := &s.Quotas[i]
+		h.Add("RateLimit-Policy", st.Quota.policyField())
+		h.Add("RateLimit", `"`+st.Quota.Name+`";r=`+strconv.FormatInt(st.Remaining, 10)+";t="+strconv.FormatInt(ceilSeconds(st.Reset.Sub(s.Time).Microseconds()), 10))
+		if !st.Allowed && (refusing == nil || st.Reset.After(refusing.Reset)) {
+			refusing = st
+		}
+	}
+	if refusing == nil {
+		return s, nil
+	}
+	q := refusing.Quota
+	h.Set("X-RateLimit-Limit", strconv.FormatInt(q.Limit, 10))
+	h.Set("X-RateLimit-Remaining", strconv.FormatInt(refusing.Remaining, 10))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(ceilSeconds(refusing.Reset.UnixMicro()), 10))
+	retry := time.Duration(ceilSeconds(refusing.Reset.Sub(s.Time).Microseconds())) * time.Second
+	unit := "requests"
+	if q.Unit == UnitContentBytes {
+		unit = "bytes"
+	}
+	desc := "Quota exceeded: the limit is " + strconv.FormatInt(q.Limit, 10) + " " + unit + " per " +
+		strconv.FormatInt(int64(q.Window/time.Second), 10) + " seconds per client, counted until the window ends"
+	return s, errors.E(errors.RateLimitExceeded, desc).WithCause(op, errors.Errorf("quota %s", q.Name)).WithRetryAfter(max(retry, time.Second))
+}
+
+// subjectOf returns the rate-limit subject of r: "sub:" and subject(r)
+// when that names one, else the client IP.
+func (l *Limiter) subjectOf(r *http.Request, subject SubjectFunc) string {
+	if subject != nil {
+		if s, ok := subject(r); ok && s != "" {
+			return "sub:" + s
+		}
+	}
+	return IPSubject(l.proxies.ClientIP(r))
 }

@@ -24,9 +24,28 @@ const (
 	BackupRead = "backup_read"
 	// BackupWrite limits PUT and DELETE /backup per subject.
 	BackupWrite = "backup_write"
+	// BackupIP limits every /backup request per client IP, before its
+	// signature is verified: a new key costs nothing, so per-subject
+	// limits alone never stop one client with many keys.
+	BackupIP = "backup_ip"
+	// Introspect limits POST /introspect per client IP.
+	Introspect = "introspect"
+	// Revoke limits POST /revoke per client IP.
+	Revoke = "revoke"
 	// Register limits POST /register (dynamic client registration) per
 	// client IP.
 	Register = "register"
+)
+
+// Names of the backup quotas per client IP, whose limits the server reads
+// from its own settings.
+const (
+	// BackupIPBytes is the body bytes of PUT /backup a client IP may send
+	// per day.
+	BackupIPBytes = "backup_ip_bytes"
+	// BackupIPCreates is the number of backups a client IP may create per
+	// day.
+	BackupIPCreates = "backup_ip_creates"
 )
 
 // Bounds of a policy. A window is a whole number of seconds because the
@@ -97,7 +116,13 @@ type Policies map[string]Policy
 //	userinfo     100/1m  subject     GET|POST /userinfo
 //	backup_read   20/1m  subject     GET|HEAD /backup
 //	backup_write  10/1m  subject     PUT|DELETE /backup
+//	backup_ip     60/1m  client IP   every /backup request
+//	introspect   600/1m  client IP   POST /introspect
+//	revoke        60/1m  client IP   POST /revoke
 //	register      10/1h  client IP   POST /register
+//
+// introspect is generous because resource servers introspect a token per
+// request they serve; each is one client IP, usually.
 func Defaults() Policies {
 	return Policies{
 		Token:       {Name: Token, Limit: 10, Window: time.Minute},
@@ -106,6 +131,9 @@ func Defaults() Policies {
 		Userinfo:    {Name: Userinfo, Limit: 100, Window: time.Minute},
 		BackupRead:  {Name: BackupRead, Limit: 20, Window: time.Minute},
 		BackupWrite: {Name: BackupWrite, Limit: 10, Window: time.Minute},
+		BackupIP:    {Name: BackupIP, Limit: 60, Window: time.Minute},
+		Introspect:  {Name: Introspect, Limit: 600, Window: time.Minute},
+		Revoke:      {Name: Revoke, Limit: 60, Window: time.Minute},
 		Register:    {Name: Register, Limit: 10, Window: time.Hour},
 	}
 }
@@ -116,7 +144,8 @@ func Defaults() Policies {
 //	name=limit/window
 //
 // where name is one of the default policy names (token, authorize, login,
-// userinfo, backup_read, backup_write, register), limit an integer in 1..1000000 and
+// userinfo, backup_read, backup_write, backup_ip, introspect, revoke,
+// register), limit an integer in 1..1000000 and
 // window a Go duration that is a whole number of seconds from 1s to 24h
 // ("30s", "1m", "1h30m"). Spaces around entries are ignored; an empty spec
 // keeps every default. Example:

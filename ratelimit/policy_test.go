@@ -13,6 +13,7 @@ func TestDefaults(t *testing.T) {
 	}{
 		Token: {10, time.Minute}, Authorize: {20, time.Minute}, Login: {5, time.Minute},
 		Userinfo: {100, time.Minute}, BackupRead: {20, time.Minute}, BackupWrite: {10, time.Minute},
+		BackupIP: {60, time.Minute}, Introspect: {600, time.Minute}, Revoke: {60, time.Minute},
 		Register: {10, time.Hour},
 	}
 	ps := Defaults()
@@ -38,6 +39,7 @@ func TestParsePolicies(t *testing.T) {
 		{"token=100/1m", strings.Replace(Defaults().String(), "token=10/1m0s", "token=100/1m0s", 1), false},
 		{" login = 3 / 30s , backup_write=1/1h", strings.NewReplacer("login=5/1m0s", "login=3/30s", "backup_write=10/1m0s", "backup_write=1/1h0m0s").Replace(Defaults().String()), false},
 		{"token=10/90s", strings.Replace(Defaults().String(), "token=10/1m0s", "token=10/1m30s", 1), false},
+		{"introspect=5000/1m,revoke=1/1s", strings.NewReplacer("introspect=600/1m0s", "introspect=5000/1m0s", "revoke=60/1m0s", "revoke=1/1s").Replace(Defaults().String()), false},
 		{"tokne=10/1m", `rate limit "tokne=10/1m": unknown policy "tokne"`, true},
 		{"token=10/1m,token=5/1m", `rate limit "token=5/1m": policy "token" given twice`, true},
 		{"token", `rate limit "token": want name=limit/window`, true},

@@ -115,7 +115,7 @@ func authenticateNoIO(v *Verifier, r *http.Request, now time.Time) (Identity, er
 	if err := authtoken.ParseTokenInto(raw, &tok); err != nil {
 		return Identity{}, err
 	}
-	id, _, err := v.verifyRequest(r, raw, &tok, now)
+	id, _, _, err := v.verifyRequest(r, raw, &tok, now)
 	return id, err
 }
 
@@ -231,10 +231,11 @@ func BenchmarkRedis(b *testing.B) {
 		}
 	})
 	b.Run("replay-claim", func(b *testing.B) {
+		signer := signerOf(b, testWIF)
 		i := 0
 		for b.Loop() {
 			i++
-			if _, err := v.claimOnce(ctx, testAddress, "/backup|"+strconv.Itoa(i)+"|", now, now); err != nil {
+			if _, err := v.claimOnce(ctx, signer, "/backup|"+strconv.Itoa(i)+"|", now, now); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -12,6 +12,11 @@ const (
 	descReplay         = "Auth token was already used; sign every POST, PUT, PATCH and DELETE request anew"
 	descLockout        = "Too many failed signature verifications; retry after the indicated delay"
 	descBodyUnreadable = "Request body could not be read"
+	descUncompressed   = "Auth token format is invalid; sigma signatures by uncompressed keys (5... WIF, signature header 27-30) " +
+		"are accepted only for addresses the server is configured with; sign with a compressed key"
+	descBindingRequired = "Auth token must sign the bound request target, <METHOD> <absolute URL> " +
+		"(e.g. DELETE https://auth.example.com/backup), in a sigma-bound: token or as the requestPath " +
+		"of a bitcoin-auth token; this server refuses tokens that sign the path alone for POST, PUT, PATCH, DELETE and /authorize"
 )
 
 // Token syntaxes and signature schemes (see authtoken), as Identity.Scheme

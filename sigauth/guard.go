@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"net/netip"
 	"strconv"
 	"time"
 
+	"github.com/authd-dev/authd/authtoken"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -197,23 +199,37 @@ func (v *Verifier) resetLock(ctx context.Context, keys []string, address string)
 	return resetScript.Run(ctx, v.rdb, keys, address).Err()
 }
 
-// replayKey is the replay-guard key of a signed message: on the signer and
-// the message, never on the signature bytes, which are malleable (a high-S
-// twin verifies too).
-func (v *Verifier) replayKey(address, message string) string {
-	h := sha256.Sum256([]byte(message))
-	return v.prefix + "replay:{" + address + "}:" + hex.EncodeToString(h[:])
+// replayKey is the replay-guard key of a signed message: SHA-256 of the
+// signing key, as a curve point in compressed form, and the message. A
+// signature has parts its signer never fixed and anyone can vary without
+// the key: the header's compression flag (with the address to match, which
+// makes a valid token for the key's other address), the recovery id with
+// s → n − s (every ECDSA signature has a high-S twin, accepted like
+// Bitcoin Core does), the DER encoding and the random key ID of a BRC-77
+// envelope, and the token syntax around it. The point and the message are
+// what the signature proves, and none of those variations changes either,
+// so each signed request is accepted once however it is dressed. Keying on
+// (r, low-s normalised s) with the point would also work, but would let a
+// signer spend one message twice with two nonces; the message is what must
+// act once.
+func (v *Verifier) replayKey(signer authtoken.SignerKey, message string) string {
+	h := sha256.New()
+	h.Write(signer[:])
+	io.WriteString(h, message)
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return v.prefix + "replay:" + hex.EncodeToString(sum[:])
 }
 
-// claimOnce records (address, message) and reports whether it was new. The
+// claimOnce records (signer, message) and reports whether it was new. The
 // key lives until the token's timestamp leaves the window, plus a second:
 // TTL = timestamp + window − now + 1 s.
-func (v *Verifier) claimOnce(ctx context.Context, address, message string, ts, now time.Time) (bool, error) {
+func (v *Verifier) claimOnce(ctx context.Context, signer authtoken.SignerKey, message string, ts, now time.Time) (bool, error) {
 	ctx, cancel := v.withTimeout(ctx)
 	defer cancel()
 	ttl := ts.Add(v.window).Sub(now) + time.Second
 	if ttl < time.Second {
 		ttl = time.Second
 	}
-	return v.rdb.SetNX(ctx, v.replayKey(address, message), "1", ttl).Result()
+	return v.rdb.SetNX(ctx, v.replayKey(signer, message), "1", ttl).Result()
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/authd-dev/authd/authtoken"
@@ -67,9 +68,13 @@ func TestBitcoinAuthFixturesAuthenticate(t *testing.T) {
 			if f.Body != nil {
 				body = []byte(*f.Body)
 			}
-			env := newTestEnv(t)
+			env := newTestEnv(t, withIssuer)
 			env.now = ts
-			r := httptest.NewRequest(http.MethodPost, f.RequestPath, bytes.NewReader(body))
+			method, target := http.MethodPost, f.RequestPath
+			if m, u, ok := strings.Cut(f.RequestPath, " "); ok {
+				method, target = m, strings.TrimPrefix(u, testIssuer)
+			}
+			r := httptest.NewRequest(method, target, bytes.NewReader(body))
 			r.Header.Set("X-Auth-Token", f.Token)
 			want := Identity{Address: f.Address, PubKey: f.PubKey, Scheme: f.Scheme}
 			if id, err := env.v.Authenticate(r); err != nil || id != want {
@@ -77,7 +82,17 @@ func TestBitcoinAuthFixturesAuthenticate(t *testing.T) {
 			}
 		})
 	}
-	if n < 4 {
+	if n < 6 {
 		t.Fatalf("%d valid fixtures", n)
 	}
+}
+
+// signerOf returns the public key of a WIF, as VerifySignature reports it.
+func signerOf(t testing.TB, wif string) authtoken.SignerKey {
+	t.Helper()
+	key, _, err := authtoken.ParseWIF(wif)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return authtoken.SignerKey(key.PubKey().SerializeCompressed())
 }

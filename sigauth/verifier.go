@@ -73,6 +73,29 @@ type Config struct {
 	// RedisTimeout bounds each Redis round trip; zero means
 	// DefaultRedisTimeout.
 	RedisTimeout time.Duration
+	// Issuer is the server's issuer URL without a trailing slash, e.g.
+	// https://auth.example.com. A token in the bound form,
+	// "<METHOD> <absolute URL>", is accepted only when its method is the
+	// request's and its URL is Issuer followed by the request-target as
+	// sent. Empty: no bound token is accepted.
+	Issuer string
+	// RequireBinding refuses tokens in the unbound form (the path alone)
+	// wherever accepting a token acts: on POST, PUT, PATCH and DELETE
+	// (Authenticate) and on every AuthenticateOnce (the sign-in of a
+	// signed GET /authorize). An unbound token was good for any method at
+	// any server that knows the key, so one captured on a GET, or signed
+	// for another service with the same path, could be spent here.
+	RequireBinding bool
+	// UncompressedAddresses are the P2PKH addresses of uncompressed keys
+	// (5… WIFs) that may sign sigma tokens. A BSM signature's header says
+	// which serialisation of the key its address hashes, and the header is
+	// not signed: flipping it (and the address to match) turns any token
+	// into a valid one for the key's other address, an identity its owner
+	// never chose. So a sigma token whose header names the uncompressed
+	// key is refused unless its address is listed here, and a key whose
+	// uncompressed address is listed cannot sign as its compressed address
+	// (in any syntax): each key has one identity.
+	UncompressedAddresses []string
 	// CacheSize, when positive, keeps that many recently verified
 	// signatures in memory so that a token presented again (a client
 	// polling with one token) skips the curve work. Only successes are
@@ -83,15 +106,18 @@ type Config struct {
 
 // Verifier authenticates requests. It is safe for concurrent use.
 type Verifier struct {
-	rdb      redis.UniversalClient
-	window   time.Duration
-	now      func() time.Time
-	clientIP func(*http.Request) netip.Addr
-	maxBody  int64
-	log      *slog.Logger
-	prefix   string
-	timeout  time.Duration
-	cache    *verifiedCache
+	rdb            redis.UniversalClient
+	issuer         string
+	requireBinding bool
+	uncompressed   map[string]bool
+	window         time.Duration
+	now            func() time.Time
+	clientIP       func(*http.Request) netip.Addr
+	maxBody        int64
+	log            *slog.Logger
+	prefix         string
+	timeout        time.Duration
+	cache          *verifiedCache
 }
 
 // NewVerifier returns a Verifier for cfg, with the defaults documented on
@@ -102,14 +128,16 @@ func NewVerifier(cfg Config) *Verifier {
 		panic("sigauth: NewVerifier: Config.Redis is required")
 	}
 	v := &Verifier{
-		rdb:      cfg.Redis,
-		window:   cfg.Window,
-		now:      cfg.Now,
-		clientIP: cfg.ClientIP,
-		maxBody:  cfg.MaxBody,
-		log:      cfg.Logger,
-		prefix:   cfg.KeyPrefix,
-		timeout:  cfg.RedisTimeout,
+		rdb:            cfg.Redis,
+		issuer:         strings.TrimSuffix(cfg.Issuer, "/"),
+		requireBinding: cfg.RequireBinding,
+		window:         cfg.Window,
+		now:            cfg.Now,
+		clientIP:       cfg.ClientIP,
+		maxBody:        cfg.MaxBody,
+		log:            cfg.Logger,
+		prefix:         cfg.KeyPrefix,
+		timeout:        cfg.RedisTimeout,
 	}
 	if v.window <= 0 {
 		v.window = DefaultWindow
@@ -134,6 +162,12 @@ func NewVerifier(cfg Config) *Verifier {
 	}
 	if cfg.CacheSize > 0 {
 		v.cache = newVerifiedCache(cfg.CacheSize)
+	}
+	for _, a := range cfg.UncompressedAddresses {
+		if v.uncompressed == nil {
+			v.uncompressed = make(map[string]bool)
+		}
+		v.uncompressed[a] = true
 	}
 	return v
 }
@@ -259,19 +293,26 @@ func counted(err error) bool {
 // Authenticate verifies the request's X-Auth-Token (or Authorization:
 // Bitcoin-Auth) and returns who signed it. In order: the lockout of the
 // client IP and of (IP, signer) is checked before any curve work; then
-// the token's syntax, public key, time window, request path, and the
-// signature over <request-target>|<timestamp>|<body hash>, the body being
-// read once (at most MaxBody bytes) and put back into r.Body for the
-// handler; then the replay guard, which records every accepted message and
-// refuses a POST, PUT, PATCH or DELETE whose message was seen before (the
-// method is not signed, so a GET's token must not serve a DELETE). A
-// rejected token counts towards the lockout; a success resets it as
-// resetScript allows.
+// the token's syntax and the server's rules on its form (the bound form
+// where Config.RequireBinding asks for it, uncompressed keys only for
+// Config.UncompressedAddresses); then its public key, time window and
+// request target (the path and query as sent, or for the bound form
+// "<METHOD> <Issuer><path and query>"), and the signature over
+// <target>|<timestamp>|<body hash>, the body being read once (at most
+// MaxBody bytes) and put back into r.Body for the handler; then the
+// replay guard, keyed on the signing key and the message, which records
+// every accepted message and refuses a POST, PUT, PATCH or DELETE whose
+// message was seen before (an unbound token does not sign the method, so
+// a GET's token must not serve a DELETE). A rejected token counts towards
+// the lockout; a success resets it as resetScript allows.
 //
 // Errors (*errors.Error unless said otherwise):
 //   - missing_auth_token: no token.
 //   - malformed_auth_token, invalid_public_key, invalid_signature,
-//     invalid_timestamp: see ParseToken and VerifyToken; a replayed unsafe
+//     invalid_timestamp: see authtoken.ParseToken and
+//     authtoken.ParsedToken.Check; malformed_auth_token also for an
+//     unbound token where binding is required and for an uncompressed-key
+//     sigma signature by an address not configured for it; a replayed
 //     request is invalid_timestamp.
 //   - rate_limit_exceeded, with RetryAfter: locked out after failures.
 //   - temporarily_unavailable: Redis failed or timed out.
@@ -312,19 +353,23 @@ func (v *Verifier) authenticate(r *http.Request, once bool) (Identity, error) {
 		return Identity{}, lerr
 	}
 
+	if err == nil {
+		err = v.checkForm(&tok, once)
+	}
 	var id Identity
 	var msg string
+	var signer authtoken.SignerKey
 	if err == nil {
-		id, msg, err = v.verifyRequest(r, raw, &tok, now)
+		id, msg, signer, err = v.verifyRequest(r, raw, &tok, now)
 	}
 	if err == nil {
 		// Every accepted message is recorded; an unsafe method is accepted
-		// only if it is the first use. The method is not part of the signed
-		// message (DESIGN §3.1), so a token for GET /backup is also a token
-		// for DELETE /backup: recording safe uses too means a GET token seen
-		// in flight cannot be replayed as the DELETE. Repeating a GET stays
+		// only if it is the first use. An unbound token does not sign the
+		// method, so a token for GET /backup is also one for DELETE
+		// /backup: recording safe uses too means a GET token seen in
+		// flight cannot be replayed as the DELETE. Repeating a GET stays
 		// allowed.
-		fresh, rerr := v.claimOnce(ctx, tok.Address, msg, tok.Time, now)
+		fresh, rerr := v.claimOnce(ctx, signer, msg, tok.Time, now)
 		switch {
 		case rerr != nil:
 			return Identity{}, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, rerr)
@@ -388,23 +433,50 @@ func (v *Verifier) reset(ctx context.Context, keys []string, address string) {
 	}
 }
 
-// verifyRequest does everything but Redis I/O: public key, window, request
-// target, body, signature. It returns the identity and the signed message.
-func (v *Verifier) verifyRequest(r *http.Request, raw string, tok *authtoken.ParsedToken, now time.Time) (Identity, string, error) {
+// checkForm applies the server's rules on the form of a token, before any
+// curve work: a bound target where it is required (see
+// Config.RequireBinding), and an uncompressed-key sigma signature only for
+// an address listed in Config.UncompressedAddresses.
+//
+// Errors: malformed_auth_token, with a description that says what to sign.
+func (v *Verifier) checkForm(tok *authtoken.ParsedToken, acts bool) error {
 	const op = "sigauth.Authenticate"
-	target, err := tok.Check(authtoken.Request{Method: r.Method, Target: RequestTarget(r)}, now, v.window)
+	if v.requireBinding && acts && !tok.Bound {
+		return errors.E(errors.MalformedAuthToken, descBindingRequired).WithCause(op, errors.New("unbound token where binding is required"))
+	}
+	if tok.Format == authtoken.FormatSigma && tok.Uncompressed && !v.uncompressed[tok.Address] {
+		return errors.E(errors.MalformedAuthToken, descUncompressed).WithCause(op, errors.New("uncompressed-key sigma signature for an address not configured for it"))
+	}
+	return nil
+}
+
+// verifyRequest does everything but Redis I/O: public key, window, request
+// target, body, signature. It returns the identity, the signed message and
+// the key that signed it.
+func (v *Verifier) verifyRequest(r *http.Request, raw string, tok *authtoken.ParsedToken, now time.Time) (Identity, string, authtoken.SignerKey, error) {
+	const op = "sigauth.Authenticate"
+	req := authtoken.Request{Method: r.Method, Target: RequestTarget(r), Issuer: v.issuer}
+	target, err := tok.Check(req, now, v.window)
 	if err != nil {
-		return Identity{}, "", err
+		return Identity{}, "", authtoken.SignerKey{}, err
 	}
 	bodyHash, err := v.hashBody(r)
 	if err != nil {
-		return Identity{}, "", err
+		return Identity{}, "", authtoken.SignerKey{}, err
 	}
 	msg := authtoken.SignedMessage(target, tok.Timestamp, bodyHash)
-	if _, ok := v.verifySignature(raw, tok, msg); !ok {
-		return Identity{}, "", errors.E(errors.InvalidSignature, descSignature).WithCause(op, errors.New("signature does not verify"))
+	signer, ok := v.verifySignature(raw, tok, msg)
+	if !ok {
+		return Identity{}, "", authtoken.SignerKey{}, errors.E(errors.InvalidSignature, descSignature).WithCause(op, errors.New("signature does not verify"))
 	}
-	return identityOf(tok), msg, nil
+	if len(v.uncompressed) > 0 && !tok.Uncompressed && v.uncompressed[signer.UncompressedAddress()] {
+		// The key's owner signs as its uncompressed address; this token is
+		// the same signature with the header flipped to the compressed
+		// form, or a bitcoin-auth token, which can only name the
+		// compressed key. The same answer as a bad signature.
+		return Identity{}, "", authtoken.SignerKey{}, errors.E(errors.InvalidSignature, descSignature).WithCause(op, errors.New("compressed form of a key configured as uncompressed"))
+	}
+	return identityOf(tok), msg, signer, nil
 }
 
 // verifySignature checks the token's signature over msg, through the

@@ -49,6 +49,11 @@ const (
 
 var testStart = time.Date(2026, 11, 21, 22, 0, 0, 0, time.UTC)
 
+// testIssuer is the issuer of the Verifiers withIssuer configures.
+const testIssuer = "https://auth.example.com"
+
+func withIssuer(c *Config) { c.Issuer = testIssuer }
+
 // testEnv is a Verifier on miniredis with a clock the test moves.
 type testEnv struct {
 	t   *testing.T
@@ -141,33 +146,49 @@ func TestAuthenticateFormats(t *testing.T) {
 		body   []byte
 		header string
 		want   Identity
+		cfg    func(*Config)
 	}{
 		{"sigma GET", testWIF, TokenOptions{RequestPath: "/backup"}, "GET", nil, "X-Auth-Token",
-			Identity{Address: testAddress, Scheme: SchemeSigma}},
+			Identity{Address: testAddress, Scheme: SchemeSigma}, nil},
 		{"sigma PUT body", testWIF, TokenOptions{RequestPath: "/backup", Body: body}, "PUT", body, "X-Auth-Token",
-			Identity{Address: testAddress, Scheme: SchemeSigma}},
-		{"sigma uncompressed key", testWIFUncompressed, TokenOptions{RequestPath: "/backup"}, "GET", nil, "X-Auth-Token",
-			Identity{Address: authtoken.AddressOf(one.PubKey(), false), Scheme: SchemeSigma}},
+			Identity{Address: testAddress, Scheme: SchemeSigma}, nil},
+		{"sigma uncompressed key, configured", testWIFUncompressed, TokenOptions{RequestPath: "/backup"}, "GET", nil, "X-Auth-Token",
+			Identity{Address: authtoken.AddressOf(one.PubKey(), false), Scheme: SchemeSigma},
+			func(c *Config) { c.UncompressedAddresses = []string{authtoken.AddressOf(one.PubKey(), false)} }},
+		{"sigma bound", testWIF, TokenOptions{Method: "PUT", URL: testIssuer + "/backup?v=1", Body: body}, "PUT", body, "X-Auth-Token",
+			Identity{Address: testAddress, Scheme: SchemeSigma}, withIssuer},
+		{"bitcoin-auth bsm bound", testWIF, TokenOptions{Format: FormatBitcoinAuth, Method: "DELETE", URL: testIssuer + "/backup"}, "DELETE", nil, "X-Auth-Token",
+			Identity{Address: testAddress, PubKey: pubHex, Scheme: SchemeBSM}, withIssuer},
+		{"bitcoin-auth brc77 bound", testWIF, TokenOptions{Format: FormatBitcoinAuth, Scheme: SchemeBRC77, Method: "GET", URL: testIssuer + "/authorize?client_id=x"}, "GET", nil, "X-Auth-Token",
+			Identity{Address: testAddress, PubKey: pubHex, Scheme: SchemeBRC77}, withIssuer},
 		{"sigma query", testWIF, TokenOptions{RequestPath: "/authorize?client_id=a%20b&scope=profile+backup"}, "GET", nil, "X-Auth-Token",
-			Identity{Address: testAddress, Scheme: SchemeSigma}},
+			Identity{Address: testAddress, Scheme: SchemeSigma}, nil},
 		{"bitcoin-auth bsm", testWIF, TokenOptions{Format: FormatBitcoinAuth, RequestPath: "/backup"}, "GET", nil, "X-Auth-Token",
-			Identity{Address: testAddress, PubKey: pubHex, Scheme: SchemeBSM}},
+			Identity{Address: testAddress, PubKey: pubHex, Scheme: SchemeBSM}, nil},
 		{"bitcoin-auth bsm body", testWIF, TokenOptions{Format: FormatBitcoinAuth, Scheme: SchemeBSM, RequestPath: "/backup", Body: body}, "POST", body, "X-Auth-Token",
-			Identity{Address: testAddress, PubKey: pubHex, Scheme: SchemeBSM}},
+			Identity{Address: testAddress, PubKey: pubHex, Scheme: SchemeBSM}, nil},
 		{"bitcoin-auth brc77", testWIF, TokenOptions{Format: FormatBitcoinAuth, Scheme: SchemeBRC77, RequestPath: "/backup"}, "GET", nil, "X-Auth-Token",
-			Identity{Address: testAddress, PubKey: pubHex, Scheme: SchemeBRC77}},
+			Identity{Address: testAddress, PubKey: pubHex, Scheme: SchemeBRC77}, nil},
 		{"bitcoin-auth brc77 body", testWIF, TokenOptions{Format: FormatBitcoinAuth, Scheme: SchemeBRC77, RequestPath: "/backup", Body: body}, "DELETE", body, "X-Auth-Token",
-			Identity{Address: testAddress, PubKey: pubHex, Scheme: SchemeBRC77}},
+			Identity{Address: testAddress, PubKey: pubHex, Scheme: SchemeBRC77}, nil},
 		{"bitcoin-auth uncompressed WIF names the compressed key", testWIFUncompressed, TokenOptions{Format: FormatBitcoinAuth, RequestPath: "/backup"}, "GET", nil, "X-Auth-Token",
-			Identity{Address: authtoken.AddressOf(one.PubKey(), true), PubKey: hexString(one.PubKey().SerializeCompressed()), Scheme: SchemeBSM}},
+			Identity{Address: authtoken.AddressOf(one.PubKey(), true), PubKey: hexString(one.PubKey().SerializeCompressed()), Scheme: SchemeBSM}, nil},
 		{"Authorization: Bitcoin-Auth", testWIF, TokenOptions{RequestPath: "/backup"}, "GET", nil, "Authorization",
-			Identity{Address: testAddress, Scheme: SchemeSigma}},
+			Identity{Address: testAddress, Scheme: SchemeSigma}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newTestEnv(t)
+			var opts []func(*Config)
+			if tt.cfg != nil {
+				opts = append(opts, tt.cfg)
+			}
+			e := newTestEnv(t, opts...)
 			tok := e.token(tt.wif, tt.opts)
-			r := request(tt.method, tt.opts.RequestPath, "", tt.body)
+			target := tt.opts.RequestPath
+			if tt.opts.URL != "" {
+				target = strings.TrimPrefix(tt.opts.URL, testIssuer)
+			}
+			r := request(tt.method, target, "", tt.body)
 			if tt.header == "Authorization" {
 				r.Header.Set("Authorization", "bitcoin-AUTH "+tok)
 			} else {
@@ -186,12 +207,17 @@ func TestAuthenticateFormats(t *testing.T) {
 				t.Errorf("handler body %q, want %q", got, tt.body)
 			}
 			// The same token on another path, or with another body, fails.
-			e2 := newTestEnv(t)
-			if _, err := e2.auth(tt.method, tt.opts.RequestPath+"/x", tok, tt.body); errors.CodeOf(err) != errors.InvalidSignature {
+			e2 := newTestEnv(t, opts...)
+			if _, err := e2.auth(tt.method, target+"/x", tok, tt.body); errors.CodeOf(err) != errors.InvalidSignature {
 				t.Errorf("other path: %v", err)
 			}
-			if _, err := e2.auth(tt.method, tt.opts.RequestPath, tok, append(append([]byte(nil), tt.body...), ' ')); errors.CodeOf(err) != errors.InvalidSignature {
+			if _, err := e2.auth(tt.method, target, tok, append(append([]byte(nil), tt.body...), ' ')); errors.CodeOf(err) != errors.InvalidSignature {
 				t.Errorf("other body: %v", err)
+			}
+			if tt.opts.URL != "" {
+				if _, err := e2.auth("POST", target, tok, tt.body); errors.CodeOf(err) != errors.InvalidSignature {
+					t.Errorf("bound token with another method: %v", err)
+				}
 			}
 		})
 	}
@@ -342,7 +368,7 @@ func TestReplay(t *testing.T) {
 			if _, err := e.auth("POST", "/backup", tok, nil); err != nil {
 				t.Fatal(err)
 			}
-			key := e.v.replayKey(testAddress, authtoken.SignedMessage("/backup", authtoken.FormatTimestamp(ts), ""))
+			key := e.v.replayKey(signerOf(t, testWIF), authtoken.SignedMessage("/backup", authtoken.FormatTimestamp(ts), ""))
 			if !e.mr.Exists(key) {
 				t.Fatalf("no replay key %s; keys %v", key, e.mr.Keys())
 			}

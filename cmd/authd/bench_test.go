@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -30,7 +31,8 @@ import (
 )
 
 // loadPolicies raises every limit far above what a loopback run reaches.
-const loadPolicies = "token=1000000/1s,authorize=1000000/1s,login=1000000/1s,userinfo=1000000/1s,backup_read=1000000/1s,backup_write=1000000/1s"
+const loadPolicies = "token=1000000/1s,authorize=1000000/1s,login=1000000/1s,userinfo=1000000/1s,backup_read=1000000/1s,backup_write=1000000/1s," +
+	"backup_ip=1000000/1s,introspect=1000000/1s,revoke=1000000/1s"
 
 var setups = []struct {
 	name     string
@@ -103,6 +105,30 @@ func BenchmarkLoad(b *testing.B) {
 			})
 		})
 	}
+	// The same flow as an OpenID Connect sign-in: scope openid profile
+	// and a nonce, so /token also signs an ID Token (RS256 by default,
+	// ES256 for a client registered for it).
+	for _, alg := range []string{"RS256", "ES256"} {
+		b.Run("oidc_flow/alg="+alg+"/authd=redis+postgres", func(b *testing.B) {
+			e := benchE2E(b, false)
+			const ru = "http://127.0.0.1/cb"
+			id, _ := e.client("--redirect-uri", ru, "--public", "--scope", "openid profile", "--id-token-alg", alg)
+			flows := make([]walletFlow, b.N)
+			for i := range flows {
+				flows[i] = newWalletFlow(b, id, ru, "scope", "openid profile", "nonce", randomNonce())
+			}
+			var next atomic.Int64
+			loadtest.Run(b, "flows/s", func(c *http.Client) error {
+				return flows[next.Add(1)-1].run(c, e.issuer, id, ru)
+			})
+		})
+	}
+}
+
+func randomNonce() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // walletFlow is one prepared sign-in: a PKCE verifier and the signed
@@ -111,10 +137,14 @@ type walletFlow struct {
 	verifier, target, token string
 }
 
-func newWalletFlow(b *testing.B, clientID, ru string) walletFlow {
+func newWalletFlow(b *testing.B, clientID, ru string, params ...string) walletFlow {
 	verifier, challenge := pkcePair()
-	target := "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {ru},
-		"state": {"s"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}.Encode()
+	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {ru},
+		"state": {"s"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+	for i := 0; i+1 < len(params); i += 2 {
+		q.Set(params[i], params[i+1])
+	}
+	target := "/authorize?" + q.Encode()
 	tok, err := sigauth.Token(walletWIF, sigauth.TokenOptions{RequestPath: target})
 	if err != nil {
 		b.Fatal(err)
@@ -123,7 +153,8 @@ func newWalletFlow(b *testing.B, clientID, ru string) walletFlow {
 }
 
 // run is one complete wallet flow: signed GET /authorize → 302 with a
-// code → POST /token with PKCE → GET /userinfo.
+// code → POST /token with PKCE (an ID Token too with scope openid) → GET
+// /userinfo.
 func (f walletFlow) run(c *http.Client, issuer, clientID, ru string) error {
 	req, _ := http.NewRequest("GET", issuer+f.target, nil)
 	req.Header.Set("X-Auth-Token", f.token)
@@ -145,9 +176,13 @@ func (f walletFlow) run(c *http.Client, issuer, clientID, ru string) error {
 	}
 	var tr struct {
 		AccessToken string `json:"access_token"`
+		IDToken     string `json:"id_token"`
 	}
 	if err := json.Unmarshal(body, &tr); err != nil {
 		return err
+	}
+	if strings.Contains(f.target, "openid") != (tr.IDToken != "") {
+		return fmt.Errorf("token response: id_token %q for %s", tr.IDToken, f.target)
 	}
 	req, _ = http.NewRequest("GET", issuer+"/userinfo", nil)
 	req.Header.Set("Authorization", "Bearer "+tr.AccessToken)

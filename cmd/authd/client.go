@@ -17,7 +17,7 @@ import (
 const clientUsage = `usage:
   authd client create --name NAME --redirect-uri URI [--redirect-uri URI2 ...]
                       [--public] [--scope "S1 S2"] [--grant G1,G2]
-                      [--resource URI ...]
+                      [--id-token-alg RS256|ES256] [--resource URI ...]
   authd client list
   authd client delete CLIENT_ID
 
@@ -26,9 +26,11 @@ is shown this once and cannot be recovered. Defaults: --scope profile,
 --grant authorization_code,refresh_token (client_credentials only when asked
 for, and never for --public clients). Redirect URIs must be absolute, without
 a fragment, and https, except http on 127.0.0.1, [::1] or localhost and
-private-use schemes such as com.example.app:/callback. --resource names an
-API (RFC 8707 resource indicator: an absolute URI without a fragment) the
-client may ask tokens for, besides the server-wide AUTHD_RESOURCES.
+private-use schemes such as com.example.app:/callback. ID Tokens (scope
+openid) are signed RS256 unless --id-token-alg ES256 is given. --resource
+names an API (an RFC 8707 resource indicator: an absolute URI without a
+fragment) the client may ask tokens for, besides the server-wide
+AUTHD_RESOURCES.
 
 list prints every client, with "registration" saying how it came: operator
 (client create), dynamic (it registered itself at /register) or
@@ -95,6 +97,7 @@ func clientCreate(ctx context.Context, db *store.DB, args []string, stdout, stde
 		name      = fs.String("name", "", "client name shown to users on the login page")
 		public    = fs.Bool("public", false, "public client (no secret; PKCE required): native and browser apps")
 		scope     = fs.String("scope", "", `space-separated scopes the client may ask for (default "profile")`)
+		idAlg     = fs.String("id-token-alg", "", "algorithm of the client's ID Tokens: RS256 (default) or ES256")
 		uris      listFlag
 		grants    listFlag
 		resources listFlag
@@ -113,7 +116,7 @@ func clientCreate(ctx context.Context, db *store.DB, args []string, stdout, stde
 		fs.Usage()
 		return errors.New("client create: --name is required")
 	}
-	reg := oauth.ClientRegistration{Name: *name, RedirectURIs: uris, Public: *public, Resources: resources}
+	reg := oauth.ClientRegistration{Name: *name, RedirectURIs: uris, Public: *public, IDTokenAlg: *idAlg, Resources: resources}
 	if *scope != "" {
 		reg.Scopes = strings.Fields(*scope)
 	}
@@ -145,7 +148,7 @@ func clientCreate(ctx context.Context, db *store.DB, args []string, stdout, stde
 		{"client_secret", mustJSON(secret)},
 		{"client_secret_expires_at", mustJSON(0)},
 	}
-	for _, k := range []string{"client_name", "redirect_uris", "grant_types", "scope", "token_endpoint_auth_method", "resources", "registration", "client_id_issued_at"} {
+	for _, k := range []string{"client_name", "redirect_uris", "grant_types", "scope", "token_endpoint_auth_method", "id_token_signed_response_alg", "resources", "registration", "client_id_issued_at"} {
 		ordered = append(ordered, kv{k, fields[k]})
 	}
 	return printJSON(stdout, ordered)

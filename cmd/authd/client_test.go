@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -66,7 +67,9 @@ func TestClientCreate(t *testing.T) {
 			t.Fatal(err)
 		}
 		c = map[string]any{}
-		json.Unmarshal([]byte(out), &c)
+		if err := json.Unmarshal([]byte(out), &c); err != nil {
+			t.Fatalf("not JSON: %s", out)
+		}
 		if _, has := c["client_secret"]; has || c["token_endpoint_auth_method"] != "none" || c["scope"] != "profile" {
 			t.Errorf("public client %s", out)
 		}
@@ -94,10 +97,10 @@ func TestClientCreate(t *testing.T) {
 		if _, _, err := runCmd(t, clientCmd, db, "delete", id); err == nil || !strings.Contains(err.Error(), "no client") {
 			t.Errorf("deleting twice: %v", err)
 		}
-		out, _, _ = runCmd(t, clientCmd, db, "list")
-		json.Unmarshal([]byte(out), &list)
-		if len(list) != 1 {
-			t.Errorf("after delete: %s", out)
+		out, _, err = runCmd(t, clientCmd, db, "list")
+		list = nil
+		if err != nil || json.Unmarshal([]byte(out), &list) != nil || len(list) != 1 {
+			t.Errorf("list after delete: %s %v", out, err)
 		}
 	})
 }
@@ -153,42 +156,60 @@ func TestKeysCommand(t *testing.T) {
 		if err != nil || strings.TrimSpace(out) != "[]" {
 			t.Fatalf("empty list: %q %v", out, err)
 		}
-		var kids []string
-		for range 2 {
-			out, _, err = runCmd(t, keysCmd, db, "rotate", "--now")
-			if err != nil {
-				t.Fatal(err)
+		rotate := func(args ...string) []map[string]any {
+			t.Helper()
+			out, _, err := runCmd(t, keysCmd, db, append([]string{"rotate"}, args...)...)
+			var made []map[string]any
+			if err != nil || json.Unmarshal([]byte(out), &made) != nil {
+				t.Fatalf("rotate %v: %s %v", args, out, err)
 			}
-			var k map[string]any
-			json.Unmarshal([]byte(out), &k)
-			if k["alg"] != "ES256" || k["kid"] == "" || k["status"] != "current" {
-				t.Errorf("rotate --now: %s", out)
-			}
-			kids = append(kids, k["kid"].(string))
 			// Keys in one millisecond are kept apart by one: let it pass.
 			time.Sleep(3 * time.Millisecond)
+			return made
 		}
+		// Without --alg: one key of each algorithm.
+		both := rotate("--now")
+		if len(both) != 2 || both[0]["alg"] != "ES256" || both[1]["alg"] != "RS256" ||
+			both[0]["status"] != "current" || both[1]["status"] != "current" || both[0]["kid"] == both[1]["kid"] {
+			t.Fatalf("rotate --now: %v", both)
+		}
+		kids := []string{both[0]["kid"].(string)}
+		second := rotate("--alg", "ES256", "--now")
+		if len(second) != 1 || second[0]["alg"] != "ES256" || second[0]["status"] != "current" {
+			t.Fatalf("rotate --alg ES256 --now: %v", second)
+		}
+		kids = append(kids, second[0]["kid"].(string))
 		// A routine rotation: published now, signing in 7 minutes.
-		out, _, err = runCmd(t, keysCmd, db, "rotate")
-		var next map[string]any
-		if err != nil || json.Unmarshal([]byte(out), &next) != nil || next["status"] != "next" {
-			t.Fatalf("rotate: %s %v", out, err)
+		next := rotate("--alg", "RS256")
+		if len(next) != 1 || next[0]["alg"] != "RS256" || next[0]["status"] != "next" {
+			t.Fatalf("rotate --alg RS256: %v", next)
 		}
-		if at, err := time.Parse(time.RFC3339, next["active_from"].(string)); err != nil || time.Until(at) < 6*time.Minute {
-			t.Errorf("rotated key active from %v, want about 7 minutes from now", next["active_from"])
+		if at, err := time.Parse(time.RFC3339, next[0]["active_from"].(string)); err != nil || time.Until(at) < 6*time.Minute {
+			t.Errorf("rotated key active from %v, want about 7 minutes from now", next[0]["active_from"])
 		}
 		out, _, err = runCmd(t, keysCmd, db, "list")
 		var list []map[string]any
-		if err != nil || json.Unmarshal([]byte(out), &list) != nil || len(list) != 3 ||
-			list[0]["status"] != "next" || list[1]["kid"] != kids[1] || list[1]["status"] != "current" || list[2]["status"] != "previous" {
-			t.Errorf("list: %s %v", out, err)
+		if err != nil || json.Unmarshal([]byte(out), &list) != nil || len(list) != 4 {
+			t.Fatalf("list: %s %v", out, err)
+		}
+		// Each algorithm has its own current key: the RS256 key from the
+		// first rotation stays current while the ES256 one is previous.
+		statuses := map[any][]any{}
+		for _, k := range list {
+			statuses[k["alg"]] = append(statuses[k["alg"]], k["status"])
+		}
+		if fmt.Sprint(statuses["ES256"]) != "[current previous]" || fmt.Sprint(statuses["RS256"]) != "[next current]" || list[0]["status"] != "next" {
+			t.Errorf("list: %s", out)
 		}
 		if strings.Contains(out, "private") {
 			t.Error("list shows private keys")
 		}
 		// A leaked key: rotate --now happened above; retire the old one.
 		if _, _, err := runCmd(t, keysCmd, db, "retire", kids[1]); err == nil {
-			t.Error("retired the key that signs")
+			t.Error("retired the ES256 key that signs")
+		}
+		if _, _, err := runCmd(t, keysCmd, db, "retire", both[1]["kid"].(string)); err == nil {
+			t.Error("retired the RS256 key that signs")
 		}
 		if out, _, err := runCmd(t, keysCmd, db, "retire", kids[0]); err != nil || !strings.Contains(out, kids[0]) {
 			t.Errorf("retire: %q %v", out, err)
@@ -196,15 +217,14 @@ func TestKeysCommand(t *testing.T) {
 		if _, _, err := runCmd(t, keysCmd, db, "retire", kids[0]); err == nil {
 			t.Error("retired a key twice")
 		}
-		out, _, _ = runCmd(t, keysCmd, db, "list")
-		if strings.Contains(out, kids[0]) {
-			t.Errorf("retired key still listed: %s", out)
+		out, _, err = runCmd(t, keysCmd, db, "list")
+		if err != nil || strings.Contains(out, kids[0]) || !strings.Contains(out, kids[1]) {
+			t.Errorf("list after retiring %s: %s %v", kids[0], out, err)
 		}
-		if _, _, err := runCmd(t, keysCmd, db); err == nil {
-			t.Error("no subcommand accepted")
-		}
-		if _, _, err := runCmd(t, keysCmd, db, "delete"); err == nil {
-			t.Error("unknown subcommand accepted")
+		for _, bad := range [][]string{{}, {"delete"}, {"rotate", "--alg", "HS256"}, {"rotate", "now"}, {"list", "x"}} {
+			if _, _, err := runCmd(t, keysCmd, db, bad...); err == nil {
+				t.Errorf("keys %v accepted", bad)
+			}
 		}
 	})
 }

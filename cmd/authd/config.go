@@ -9,9 +9,11 @@ import (
 	"net/netip"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/authd-dev/authd/authtoken"
 	"github.com/authd-dev/authd/provider"
 	"github.com/authd-dev/authd/ratelimit"
 )
@@ -24,6 +26,7 @@ type config struct {
 	RedisURL          string
 	RedisClusterAddrs []string
 	AccessTokenTTL    time.Duration
+	IDTokenTTL        time.Duration
 	RefreshTokenTTL   time.Duration
 	RefreshFamilyMax  time.Duration
 	CodeTTL           time.Duration
@@ -31,11 +34,21 @@ type config struct {
 	MetricsAddr       string
 	ErrorURIBase      string
 	SigauthWindow     time.Duration
-	TrustedProxies    ratelimit.Proxies
-	RateLimits        ratelimit.Policies
-	Google, GitHub    providerConfig
-	LogFormat         string
-	LogLevel          slog.Level
+	// SigauthRequireBinding refuses X-Auth-Tokens that sign the path
+	// alone on unsafe methods and at /authorize.
+	SigauthRequireBinding bool
+	// SigauthUncompressed lists the addresses of uncompressed keys that
+	// may sign sigma tokens.
+	SigauthUncompressed []string
+	TrustedProxies      ratelimit.Proxies
+	RateLimits          ratelimit.Policies
+	// BackupIPDailyBytes and BackupIPDailyCreates cap, per client IP and
+	// UTC day, the body bytes of PUT /backup and the backups created; 0
+	// is no cap.
+	BackupIPDailyBytes, BackupIPDailyCreates int64
+	Google, GitHub                           providerConfig
+	LogFormat                                string
+	LogLevel                                 slog.Level
 	// Onboarding: resource indicators, metadata documents, registration.
 	Onboarding onboardingConfig
 	// KeyFile holds the key-encryption keys of the signing keys
@@ -64,13 +77,20 @@ func (c *config) setListenAddr(addr net.Addr) {
 	}
 	host, _, _ := net.SplitHostPort(c.Addr)
 	_, port, _ := net.SplitHostPort(addr.String())
-	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
-		host = "localhost"
-	}
-	c.Issuer = "http://" + net.JoinHostPort(host, port)
+	c.Issuer = issuerForAddr(host, port)
 	if c.errorBaseFromIssuer {
 		c.ErrorURIBase = c.Issuer + "/docs/errors"
 	}
+}
+
+// issuerForAddr is the issuer authd assumes when AUTHD_ISSUER is unset:
+// http on the listen address, with localhost for an empty or unspecified
+// host.
+func issuerForAddr(host, port string) string {
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // providerConfig is an upstream sign-in provider's settings; an empty
@@ -99,6 +119,7 @@ func settings() []*setting {
 		{flag: "redis-url", env: "AUTHD_REDIS_URL", help: "redis:// or rediss:// URL (with ?master_name=… for Sentinel); empty starts an embedded Redis (development)"},
 		{flag: "redis-cluster-addrs", env: "AUTHD_REDIS_CLUSTER_ADDRS", help: "host:port,host:port,… of a Redis Cluster"},
 		{flag: "access-token-ttl", env: "AUTHD_ACCESS_TOKEN_TTL", def: "15m", help: "access token lifetime"},
+		{flag: "id-token-ttl", env: "AUTHD_ID_TOKEN_TTL", def: "1h", help: "OpenID Connect ID Token lifetime"},
 		{flag: "refresh-token-ttl", env: "AUTHD_REFRESH_TOKEN_TTL", def: "720h", help: "refresh token lifetime"},
 		{flag: "refresh-family-max", env: "AUTHD_REFRESH_FAMILY_MAX", def: "2160h", help: "maximum lifetime of a grant's refresh tokens, however often they rotate"},
 		{flag: "code-ttl", env: "AUTHD_CODE_TTL", def: "10m", help: "authorization code lifetime"},
@@ -106,8 +127,12 @@ func settings() []*setting {
 		{flag: "metrics-addr", env: "AUTHD_METRICS_ADDR", help: "separate listen address for /metrics (default: on the main listener)"},
 		{flag: "error-uri-base", env: "AUTHD_ERROR_URI_BASE", help: "base of error_uri (default <issuer>/docs/errors)"},
 		{flag: "sigauth-window", env: "AUTHD_SIGAUTH_WINDOW", def: "5m", help: "accepted clock difference of X-Auth-Token timestamps"},
+		{flag: "sigauth-require-binding", env: "AUTHD_SIGAUTH_REQUIRE_BINDING", def: "false", help: "refuse X-Auth-Tokens that sign the path alone (not <METHOD> <absolute URL>) on POST, PUT, PATCH, DELETE and /authorize"},
+		{flag: "sigauth-uncompressed-addresses", env: "AUTHD_SIGAUTH_UNCOMPRESSED_ADDRESSES", help: "comma-separated addresses of uncompressed (5… WIF) keys that may sign sigma tokens; every other uncompressed-key signature is refused"},
 		{flag: "trusted-proxies", env: "AUTHD_TRUSTED_PROXIES", help: "comma-separated CIDRs whose X-Forwarded-For is trusted"},
-		{flag: "rate-limits", env: "AUTHD_RATE_LIMITS", help: "rate-limit overrides, name=limit/window,… (token, authorize, login, userinfo, backup_read, backup_write, register)"},
+		{flag: "rate-limits", env: "AUTHD_RATE_LIMITS", help: "rate-limit overrides, name=limit/window,… (token, authorize, login, userinfo, backup_read, backup_write, backup_ip, introspect, revoke, register)"},
+		{flag: "backup-ip-daily-bytes", env: "AUTHD_BACKUP_IP_DAILY_BYTES", def: defaultBackupIPDailyBytes, help: "body bytes of PUT /backup one client IP may send per UTC day (KiB, MiB, GiB suffixes; 0: no cap)"},
+		{flag: "backup-ip-daily-creates", env: "AUTHD_BACKUP_IP_DAILY_CREATES", def: defaultBackupIPDailyCreates, help: "backups one client IP may create per UTC day (0: no cap)"},
 		{flag: "google-client-id", env: "AUTHD_GOOGLE_CLIENT_ID", help: "Google OAuth client id (empty: Google sign-in off)"},
 		{flag: "google-client-secret", env: "AUTHD_GOOGLE_CLIENT_SECRET", help: "Google OAuth client secret"},
 		{flag: "github-client-id", env: "AUTHD_GITHUB_CLIENT_ID", help: "GitHub OAuth client id (empty: GitHub sign-in off)"},
@@ -192,11 +217,7 @@ func validate(get func(string) *setting) (*config, error) {
 
 	s = get("AUTHD_ISSUER")
 	if s.value == "" {
-		h := host
-		if ip, err := netip.ParseAddr(h); h == "" || (err == nil && ip.IsUnspecified()) {
-			h = "localhost"
-		}
-		s.value = "http://" + net.JoinHostPort(h, port)
+		s.value = issuerForAddr(host, port)
 		c.issuerFromAddr = true
 	}
 	if reason := checkIssuer(s.value); reason != "" {
@@ -253,6 +274,7 @@ func validate(get func(string) *setting) (*config, error) {
 		dst *time.Duration
 	}{
 		{"AUTHD_ACCESS_TOKEN_TTL", &c.AccessTokenTTL},
+		{"AUTHD_ID_TOKEN_TTL", &c.IDTokenTTL},
 		{"AUTHD_REFRESH_TOKEN_TTL", &c.RefreshTokenTTL},
 		{"AUTHD_REFRESH_FAMILY_MAX", &c.RefreshFamilyMax},
 		{"AUTHD_CODE_TTL", &c.CodeTTL},
@@ -270,6 +292,21 @@ func validate(get func(string) *setting) (*config, error) {
 	}
 	if c.RefreshFamilyMax < c.AccessTokenTTL {
 		return nil, fail("AUTHD_REFRESH_FAMILY_MAX", "shorter than AUTHD_ACCESS_TOKEN_TTL")
+	}
+
+	s = get("AUTHD_SIGAUTH_REQUIRE_BINDING")
+	if c.SigauthRequireBinding, err = strconv.ParseBool(s.value); err != nil {
+		return nil, fail("AUTHD_SIGAUTH_REQUIRE_BINDING", "want true or false")
+	}
+	s = get("AUTHD_SIGAUTH_UNCOMPRESSED_ADDRESSES")
+	for _, a := range strings.Split(s.value, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if !authtoken.ValidAddress(a) {
+			return nil, fail("AUTHD_SIGAUTH_UNCOMPRESSED_ADDRESSES", fmt.Sprintf("%q is not a mainnet P2PKH address (1…)", a))
+		}
+		c.SigauthUncompressed = append(c.SigauthUncompressed, a)
 	}
 
 	s = get("AUTHD_METRICS_ADDR")
@@ -299,6 +336,13 @@ func validate(get func(string) *setting) (*config, error) {
 	s = get("AUTHD_RATE_LIMITS")
 	if c.RateLimits, err = ratelimit.ParsePolicies(s.value); err != nil {
 		return nil, fail("AUTHD_RATE_LIMITS", err.Error())
+	}
+	var ok bool
+	if c.BackupIPDailyBytes, ok = parseByteSize(get("AUTHD_BACKUP_IP_DAILY_BYTES").value); !ok {
+		return nil, fail("AUTHD_BACKUP_IP_DAILY_BYTES", "want a byte count such as 33554432, 32MiB or 0 (no cap)")
+	}
+	if c.BackupIPDailyCreates, err = strconv.ParseInt(get("AUTHD_BACKUP_IP_DAILY_CREATES").value, 10, 64); err != nil || c.BackupIPDailyCreates < 0 || c.BackupIPDailyCreates > ratelimit.MaxQuota {
+		return nil, fail("AUTHD_BACKUP_IP_DAILY_CREATES", "want a count such as 20, or 0 (no cap)")
 	}
 
 	for _, p := range []struct {
@@ -393,4 +437,29 @@ func envNames() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// Defaults of the daily per-IP backup quotas (AUTHD_BACKUP_IP_DAILY_BYTES,
+// AUTHD_BACKUP_IP_DAILY_CREATES).
+const (
+	defaultBackupIPDailyBytes   = "32MiB"
+	defaultBackupIPDailyCreates = "20"
+)
+
+// parseByteSize reads a byte count: an integer, optionally followed by
+// KiB, MiB or GiB (powers of 1024).
+func parseByteSize(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if strings.HasSuffix(s, suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, suffix)), m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > ratelimit.MaxQuota/mult {
+		return 0, false
+	}
+	return n * mult, true
 }

@@ -39,7 +39,9 @@ func TestConfigDefaults(t *testing.T) {
 		c.ErrorURIBase != want.ErrorURIBase || c.SigauthWindow != want.SigauthWindow ||
 		c.LogFormat != want.LogFormat || c.LogLevel != want.LogLevel ||
 		c.RedisURL != "" || c.RedisClusterAddrs != nil || c.MetricsAddr != "" || c.TrustedProxies.String() != "" ||
-		c.RateLimits.String() != ratelimit.Defaults().String() || c.Google.ClientID != "" || c.GitHub.ClientID != "" {
+		c.RateLimits.String() != ratelimit.Defaults().String() || c.Google.ClientID != "" || c.GitHub.ClientID != "" ||
+		c.SigauthRequireBinding || c.SigauthUncompressed != nil ||
+		c.BackupIPDailyBytes != 32<<20 || c.BackupIPDailyCreates != 20 {
 		t.Fatalf("defaults = %+v\nwant %+v", *c, want)
 	}
 }
@@ -99,6 +101,21 @@ func TestConfigValues(t *testing.T) {
 	if c.LogLevel != slog.LevelDebug || c.MetricsAddr != "127.0.0.1:9090" {
 		t.Errorf("log level %v, metrics %q", c.LogLevel, c.MetricsAddr)
 	}
+	c, err = parseConfig("serve", []string{"--sigauth-require-binding=true"}, envFunc(map[string]string{
+		"AUTHD_SIGAUTH_UNCOMPRESSED_ADDRESSES": " 1EHNa6Q4Jz2uvNExL497mE43ikXhwF6kZm, 15CRxFdyRpGZLW9w8HnHvVduizdL5jKNbs ",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.SigauthRequireBinding || strings.Join(c.SigauthUncompressed, ",") != "1EHNa6Q4Jz2uvNExL497mE43ikXhwF6kZm,15CRxFdyRpGZLW9w8HnHvVduizdL5jKNbs" {
+		t.Errorf("require binding %v, uncompressed %q", c.SigauthRequireBinding, c.SigauthUncompressed)
+	}
+	for v, want := range map[string]int64{"0": 0, "1048576": 1 << 20, "512KiB": 512 << 10, " 64 MiB": 64 << 20, "2GiB": 2 << 30} {
+		c, err := parseConfig("serve", []string{"--backup-ip-daily-bytes", v, "--backup-ip-daily-creates", "0"}, envFunc(nil), io.Discard)
+		if err != nil || c.BackupIPDailyBytes != want || c.BackupIPDailyCreates != 0 {
+			t.Errorf("--backup-ip-daily-bytes %q: %v, %v", v, c, err)
+		}
+	}
 	c, err = parseConfig("serve", nil, envFunc(map[string]string{"AUTHD_REDIS_CLUSTER_ADDRS": "a:1, b:2,c:3"}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -132,6 +149,14 @@ func TestConfigErrors(t *testing.T) {
 		{env: map[string]string{"AUTHD_REFRESH_TOKEN_TTL": "1m"}, setting: "AUTHD_REFRESH_TOKEN_TTL"},
 		{env: map[string]string{"AUTHD_SIGAUTH_WINDOW": "5x"}, setting: "AUTHD_SIGAUTH_WINDOW"},
 		{env: map[string]string{"AUTHD_CODE_TTL": "0s"}, setting: "AUTHD_CODE_TTL"},
+		{env: map[string]string{"AUTHD_SIGAUTH_REQUIRE_BINDING": "yes"}, setting: "AUTHD_SIGAUTH_REQUIRE_BINDING"},
+		{env: map[string]string{"AUTHD_BACKUP_IP_DAILY_BYTES": "32MB"}, setting: "AUTHD_BACKUP_IP_DAILY_BYTES"},
+		{env: map[string]string{"AUTHD_BACKUP_IP_DAILY_BYTES": "-1"}, setting: "AUTHD_BACKUP_IP_DAILY_BYTES"},
+		{env: map[string]string{"AUTHD_BACKUP_IP_DAILY_BYTES": "99999999GiB"}, setting: "AUTHD_BACKUP_IP_DAILY_BYTES"},
+		{env: map[string]string{"AUTHD_BACKUP_IP_DAILY_CREATES": "twenty"}, setting: "AUTHD_BACKUP_IP_DAILY_CREATES"},
+		{args: []string{"--backup-ip-daily-creates", "-5"}, setting: "AUTHD_BACKUP_IP_DAILY_CREATES"},
+		{args: []string{"--sigauth-require-binding", "maybe"}, setting: "AUTHD_SIGAUTH_REQUIRE_BINDING"},
+		{env: map[string]string{"AUTHD_SIGAUTH_UNCOMPRESSED_ADDRESSES": "1EHNa6Q4Jz2uvNExL497mE43ikXhwF6kZm,bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"}, setting: "AUTHD_SIGAUTH_UNCOMPRESSED_ADDRESSES"},
 		{env: map[string]string{"AUTHD_LOGIN_TTL": "ten"}, setting: "AUTHD_LOGIN_TTL"},
 		{args: []string{"--sigauth-window", "0s"}, setting: "AUTHD_SIGAUTH_WINDOW"},
 		{env: map[string]string{"AUTHD_METRICS_ADDR": "metrics"}, setting: "AUTHD_METRICS_ADDR"},

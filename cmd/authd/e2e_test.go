@@ -312,7 +312,10 @@ func TestLoginPageFlow(t *testing.T) {
 		t.Fatalf("message %q", msg)
 	}
 	// A wrong signature shows the error on the page, keeping the request.
-	wrong, _ := sigauth.SignMessage(e.wif, msg+"x")
+	wrong, err := sigauth.SignMessage(e.wif, msg+"x")
+	if err != nil {
+		t.Fatal(err)
+	}
 	form := url.Values{"login_id": {string(m[1])}, "address": {e.addr}, "signature": {wrong}}
 	resp, body = e.do("POST", "/authorize/login", []byte(form.Encode()), map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"})
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "Bitcoin signature verification failed") || !strings.Contains(string(body), string(m[1])) {
@@ -339,7 +342,10 @@ func TestSignedFailuresAreNotRedirected(t *testing.T) {
 	e := newE2E(t, nil, false)
 	id, _ := e.client("--redirect-uri", "https://app.example.com/cb")
 	target := "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {"https://app.example.com/cb"}, "state": {"s"}}.Encode()
-	tok, _ := sigauth.Token(e.wif, sigauth.TokenOptions{RequestPath: target + "&x=1"})
+	tok, err := sigauth.Token(e.wif, sigauth.TokenOptions{RequestPath: target + "&x=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp, body := e.do("GET", target, nil, map[string]string{"X-Auth-Token": tok, "Accept": "application/json"})
 	var eb errorBody
 	json.Unmarshal(body, &eb)
@@ -356,7 +362,10 @@ func TestSignedAuthorizeIsSingleUse(t *testing.T) {
 	e := newE2E(t, nil, false)
 	id, _ := e.client("--redirect-uri", "https://app.example.com/cb")
 	target := "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {"https://app.example.com/cb"}, "state": {"s"}}.Encode()
-	tok, _ := sigauth.Token(e.wif, sigauth.TokenOptions{RequestPath: target})
+	tok, err := sigauth.Token(e.wif, sigauth.TokenOptions{RequestPath: target})
+	if err != nil {
+		t.Fatal(err)
+	}
 	hdr := map[string]string{"X-Auth-Token": tok, "Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}
 	if resp, body := e.do("GET", target, nil, hdr); resp.StatusCode != http.StatusFound {
 		t.Fatalf("first use: %d %s", resp.StatusCode, body)
@@ -413,8 +422,9 @@ func TestPreflightRoutes(t *testing.T) {
 			}
 		}
 	}
-	if resp, _ := e.do("OPTIONS", "/authorize", nil, map[string]string{"Origin": "https://spa.example"}); resp.Header.Get("Access-Control-Allow-Origin") != "" {
-		t.Error("/authorize answers a CORS preflight")
+	if resp, body := e.do("OPTIONS", "/authorize", nil, map[string]string{"Origin": "https://spa.example"}); resp.StatusCode != http.StatusMethodNotAllowed ||
+		resp.Header.Get("Access-Control-Allow-Origin") != "" || !strings.Contains(string(body), "method_not_allowed") {
+		t.Errorf("OPTIONS /authorize: %d %s, Access-Control-Allow-Origin %q; want 405 and no CORS", resp.StatusCode, body, resp.Header.Get("Access-Control-Allow-Origin"))
 	}
 }
 
@@ -469,7 +479,10 @@ func TestBackupEndToEnd(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated || resp.Header.Get("ETag") == "" || resp.Header.Get("X-RateLimit-Limit") != "10" {
 		t.Fatalf("PUT: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
-	getTok, _ := sigauth.Token(e.wif, sigauth.TokenOptions{RequestPath: "/backup"})
+	getTok, err := sigauth.Token(e.wif, sigauth.TokenOptions{RequestPath: "/backup"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp, body = e.do("GET", "/backup", nil, map[string]string{"X-Auth-Token": getTok})
 	if resp.StatusCode != 200 || !bytes.Equal(body, data) || resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("X-RateLimit-Limit") != "20" {
 		t.Fatalf("GET: %d %v", resp.StatusCode, resp.Header)
@@ -818,7 +831,7 @@ func TestBinaryCodeFlow(t *testing.T) {
 	au, _ := url.Parse(conf.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)))
 	target := au.RequestURI()
 	// The token is made by the binary itself, as a user would with curl.
-	tok, err := runBinary(bin, append(env, "AUTHD_WIF="+walletWIF), "token", "sign", "--path", target)
+	tok, err := runBinary(bin, append(env, "AUTHD_WIF="+walletWIF), "token", "sign", "--url", issuer+target)
 	if err != nil {
 		t.Fatalf("token sign: %v %s", err, tok)
 	}

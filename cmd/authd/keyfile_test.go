@@ -299,7 +299,7 @@ func TestFirstStartCreatesKeyFile(t *testing.T) {
 		t.Fatalf("the created file does not read back: %v", err)
 	}
 	stored := signingKeyRows(t, "sqlite://"+dbPath)
-	if len(stored) != 1 {
+	if len(stored) != 2 { // the first ES256 and RS256 keys
 		t.Fatalf("%d signing keys", len(stored))
 	}
 	for _, kek := range stored {
@@ -453,8 +453,13 @@ func TestBinaryEncryptsPlaintextKey(t *testing.T) {
 	waitListening(t, issuer+"/healthz", &logs)
 
 	got := signingKeyRows(t, dbURL)
-	if len(got) != 1 || got[k.kid] == "plaintext" || got[k.kid] == "" {
+	if len(got) != 2 || got[k.kid] == "plaintext" || got[k.kid] == "" { // and a new RS256 key
 		t.Fatalf("after start: %v\n%s", got, logs.String())
+	}
+	for kid, kek := range got {
+		if kek != got[k.kid] {
+			t.Errorf("key %s stored under %q, not %q", kid, kek, got[k.kid])
+		}
 	}
 	if !strings.Contains(logs.String(), "encrypted signing keys that were stored in plaintext") {
 		t.Errorf("the start did not log the encryption:\n%s", logs.String())
@@ -541,7 +546,7 @@ func TestKeysReencrypt(t *testing.T) {
 		}
 		oldFile := writeKeyFile(t, oldLine)
 		for range 2 {
-			if _, err := keysRun(oldFile, "rotate", "--now"); err != nil {
+			if _, err := keysRun(oldFile, "rotate", "--alg", "ES256", "--now"); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(3 * time.Millisecond)

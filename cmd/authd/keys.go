@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,11 +22,16 @@ import (
 )
 
 const keysUsage = `usage:
-  authd keys rotate [--now]   make a new access-token signing key (ES256)
-  authd keys retire KID       delete a key that no longer signs
-  authd keys list             list signing keys and their status
-  authd keys reencrypt        rewrite every signing key under the first
-                              key-encryption key
+  authd keys rotate [--alg ES256|RS256] [--now]   make new signing keys
+                                                  (default: one of each)
+  authd keys retire KID                           delete a key that no longer signs
+  authd keys list                                 list signing keys, their alg and status
+  authd keys reencrypt                            rewrite every signing key under
+                                                  the first key-encryption key
+
+ES256 keys sign access tokens and the ID Tokens of clients created with
+--id-token-alg ES256; RS256 keys (RSA, 2048 bits) sign every other ID Token.
+Each algorithm rotates on its own. rotate prints the new keys as a JSON array.
 
 rotate and reencrypt read the key-encryption keys from
 --key-encryption-key-file FILE or AUTHD_KEY_ENCRYPTION_KEY_FILE (with
@@ -33,13 +39,13 @@ SQLite, by default <database>.keys beside the database).
 
 A rotated key is published in the JWKS at once and starts signing 7 minutes
 later, so relying parties that cache the JWKS (5 minutes) know it before its
-first token. Superseded keys keep verifying the tokens they signed for an
-access-token lifetime.
+first token. Superseded keys keep verifying the tokens they signed for a
+token lifetime (the longer of the access-token and ID Token lifetimes).
 
-If a key leaked: authd keys rotate --now (running servers sign with the new
-key within a minute), then authd keys retire <the leaked kid>: tokens it
-signed stop verifying and it leaves the JWKS. Relying parties with a cached
-JWKS may not know the new key for up to 5 minutes.
+If a key leaked: authd keys rotate --alg <its alg> --now (running servers
+sign with the new key within a minute), then authd keys retire <the leaked
+kid>: tokens it signed stop verifying and it leaves the JWKS. Relying parties
+with a cached JWKS may not know the new key for up to 5 minutes.
 
 Signing keys are stored encrypted under the first key of
 AUTHD_KEY_ENCRYPTION_KEY_FILE (--key-encryption-key-file); every key in the
@@ -55,7 +61,7 @@ const keyFileEnv = "AUTHD_KEY_ENCRYPTION_KEY_FILE"
 const keyFileMax = 64 << 10
 
 // runKeys is `authd keys …`: it rotates, lists, retires and re-encrypts
-// the access-token signing keys in db (already opened and migrated).
+// the signing keys in db (already opened and migrated).
 // Results go to stdout as JSON.
 func runKeys(ctx context.Context, db *store.DB, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("keys", flag.ContinueOnError)
@@ -63,6 +69,7 @@ func runKeys(ctx context.Context, db *store.DB, args []string, getenv func(strin
 	fl.Usage = func() { fmt.Fprint(stderr, keysUsage) }
 	keyFilePath := fl.String("key-encryption-key-file", getenv(keyFileEnv), "file of key-encryption keys ["+keyFileEnv+"]")
 	now := fl.Bool("now", false, "rotate: the new key signs at once (a leaked key)")
+	alg := fl.String("alg", "", "rotate: ES256 or RS256 (default: one key of each)")
 	var sub string
 	var rest []string
 	// The subcommand comes first; flags may come anywhere after it.
@@ -78,9 +85,9 @@ func runKeys(ctx context.Context, db *store.DB, args []string, getenv func(strin
 		}
 		rest, args = append(rest, fl.Arg(0)), fl.Args()[1:]
 	}
-	if *now && sub != "rotate" {
+	if (*now || *alg != "") && sub != "rotate" {
 		fmt.Fprint(stderr, keysUsage)
-		return errors.New("keys: --now goes with rotate only")
+		return errors.New("keys: --now and --alg go with rotate only")
 	}
 	enc := func() (*oauth.KeyEncryption, error) {
 		kf, err := resolveKeyFile(*keyFilePath, db.Target)
@@ -105,6 +112,13 @@ func runKeys(ctx context.Context, db *store.DB, args []string, getenv func(strin
 			fmt.Fprint(stderr, keysUsage)
 			return errors.Errorf("keys rotate: unexpected argument %q", rest[0])
 		}
+		algs := oauth.KeyAlgorithms
+		if *alg != "" {
+			if !slices.Contains(oauth.KeyAlgorithms, *alg) {
+				return errors.Errorf("keys rotate: --alg %q: want ES256 or RS256", *alg)
+			}
+			algs = []string{*alg}
+		}
 		e, err := enc()
 		if err != nil {
 			return err
@@ -116,11 +130,15 @@ func runKeys(ctx context.Context, db *store.DB, args []string, getenv func(strin
 		if *now {
 			activeFrom = time.Now()
 		}
-		k, err := oauth.RotateKey(ctx, db.DB, e, activeFrom)
-		if err != nil {
-			return cliError("keys rotate", err)
+		made := []oauth.KeyInfo{}
+		for _, a := range algs {
+			k, err := oauth.RotateKey(ctx, db.DB, e, a, activeFrom)
+			if err != nil {
+				return cliError("keys rotate", err)
+			}
+			made = append(made, k)
 		}
-		return printJSON(stdout, k)
+		return printJSON(stdout, made)
 	case "list", "reencrypt":
 		if len(rest) > 0 {
 			fmt.Fprint(stderr, keysUsage)

@@ -67,8 +67,9 @@ Commands:
   client create    register an OAuth client (prints its id and secret)
   client list      list registered clients
   client delete    delete a client and its refresh tokens
-  keys rotate      make a new token-signing key current
+  keys rotate      make new token-signing keys (ES256 and RS256)
   keys list        list token-signing keys
+  keys retire      delete a token-signing key that no longer signs
   keys reencrypt   rewrite the signing keys under the first key-encryption key
   token sign       make an X-Auth-Token for a request, signed with a Bitcoin key
   version          print the version

@@ -172,8 +172,11 @@ func TestServeWithoutConfiguration(t *testing.T) {
 	// other tests share: compare before and after.
 	notFound := `authd_errors_total{code="not_found",status="404"}`
 	before := metricValue(t, base, notFound)
-	do(t, "GET", base+"/no/such/route", nil)
-	do(t, "GET", base+"/nor/this", nil)
+	for _, p := range []string{"/no/such/route", "/nor/this"} {
+		if resp, body := do(t, "GET", base+p, nil); resp.StatusCode != 404 {
+			t.Fatalf("GET %s = %d %s", p, resp.StatusCode, body)
+		}
+	}
 	if after := metricValue(t, base, notFound); after != before+2 {
 		t.Fatalf("%s went from %v to %v after two unknown routes", notFound, before, after)
 	}
@@ -286,8 +289,8 @@ func TestEmbeddedRedisExpiresKeys(t *testing.T) {
 	if err := a.redis.Set(ctx, "ttl-probe", "x", 300*time.Millisecond).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := a.redis.Exists(ctx, "ttl-probe").Result(); n != 1 {
-		t.Fatal("key missing right after SET")
+	if n, err := a.redis.Exists(ctx, "ttl-probe").Result(); err != nil || n != 1 {
+		t.Fatalf("key missing right after SET: %d %v", n, err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -304,10 +307,12 @@ func TestEmbeddedRedisExpiresKeys(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// And a key without TTL stays.
-	a.redis.Set(ctx, "no-ttl", "x", 0)
+	if err := a.redis.Set(ctx, "no-ttl", "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(300 * time.Millisecond)
-	if n, _ := a.redis.Exists(ctx, "no-ttl").Result(); n != 1 {
-		t.Fatal("key without TTL vanished")
+	if n, err := a.redis.Exists(ctx, "no-ttl").Result(); err != nil || n != 1 {
+		t.Fatalf("key without TTL vanished: %d %v", n, err)
 	}
 }
 
@@ -603,11 +608,13 @@ func TestSentinel(t *testing.T) {
 		t.Fatalf("/readyz through Sentinel: %d %s", resp.StatusCode, body)
 	}
 	// The limiter's keys land on the master the sentinel named.
-	do(t, "GET", base+"/authorize", http.Header{"Accept": {"application/json"}})
+	if resp, body := do(t, "GET", base+"/authorize", http.Header{"Accept": {"application/json"}}); resp.StatusCode != 400 {
+		t.Fatalf("GET /authorize without parameters through Sentinel: %d %s", resp.StatusCode, body)
+	}
 	mc := redis.NewClient(&redis.Options{Addr: master.Addr(), Password: "s3cret"})
 	defer mc.Close()
-	if keys, _ := mc.Keys(context.Background(), "rl:*").Result(); len(keys) == 0 {
-		t.Fatal("no rate-limit keys on the master behind the sentinel")
+	if keys, err := mc.Keys(context.Background(), "rl:*").Result(); err != nil || len(keys) == 0 {
+		t.Fatalf("no rate-limit keys on the master behind the sentinel: %v", err)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -17,13 +19,26 @@ import (
 // maxWIFInput bounds what is read as a key: a WIF is 51 or 52 characters.
 const maxWIFInput = 4096
 
-const tokenSignUsage = `Usage: authd token sign (--wif-file FILE | --wif - | AUTHD_WIF=… | --wif WIF) --path P [flags]
+const tokenSignUsage = `Usage: authd token sign (--wif-file FILE | --wif - | AUTHD_WIF=… | --wif WIF)
+                       (--url URL | [--issuer ISSUER] --path P | --unbound --path P) [flags]
 
 Prints an X-Auth-Token for one request, signed with a mainnet WIF private key:
 
-  curl -H "X-Auth-Token: $(authd token sign --wif-file key.wif --path /backup)" http://127.0.0.1:8080/backup
+  curl -X DELETE -H "X-Auth-Token: $(authd token sign --wif-file key.wif \
+      --method DELETE --url https://auth.example.com/backup)" https://auth.example.com/backup
 
-The token signs <path>|<timestamp>|<sha256 of the body>: sign the exact path
+By default the token signs the bound request target, <METHOD> <absolute URL>
+(here DELETE https://auth.example.com/backup), so it is good for that method
+at that server only. Give the absolute URL the request will use with --url,
+or the server's issuer with --issuer (or AUTHD_ISSUER) and the path and query
+with --path; --method defaults to GET. With --path alone the token is bound
+to the issuer a local server started with the same environment assumes
+(http://127.0.0.1:8080, or http://<AUTHD_ADDR>), and a note on stderr says so. --unbound signs the path and query
+alone (--path), the older form that any method at any server accepting the
+key would take; servers with AUTHD_SIGAUTH_REQUIRE_BINDING=true refuse it for
+POST, PUT, PATCH, DELETE and /authorize.
+
+The token signs <target>|<timestamp>|<sha256 of the body>: sign the exact path
 and query the request will use, and the exact body bytes it will send. It is
 valid for 5 minutes around its timestamp; a signed POST, PUT, PATCH or DELETE
 is accepted once.
@@ -45,6 +60,10 @@ func runTokenSign(ctx context.Context, args []string, getenv func(string) string
 	var (
 		wifFile   = fs.String("wif-file", "", "read the WIF private key from `FILE`")
 		wifArg    = fs.String("wif", "", "the WIF private key, or - to read it from standard input")
+		rawURL    = fs.String("url", "", "the request's absolute `URL`, exactly as sent, e.g. https://auth.example.com/backup (bound form)")
+		issuer    = fs.String("issuer", "", "the server's issuer `URL`, e.g. https://auth.example.com, to which --path is appended (bound form; default $AUTHD_ISSUER)")
+		method    = fs.String("method", "", "the request's `method` (bound form; default GET)")
+		unbound   = fs.Bool("unbound", false, "sign the path and query alone (--path), not <METHOD> <absolute URL>")
 		path      = fs.String("path", "", "the request's path and query exactly as sent, e.g. /backup or '/authorize?client_id=app'")
 		bodyFile  = fs.String("body", "", "`FILE` with the request body to sign (- for standard input); none by default")
 		format    = fs.String("format", authtoken.FormatSigma, "token `format`: sigma or bitcoin-auth")
@@ -65,11 +84,9 @@ func runTokenSign(ctx context.Context, args []string, getenv func(string) string
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	if *path == "" {
-		return errors.New("--path is required: the request's path and query, e.g. --path /backup")
-	}
-	if !strings.HasPrefix(*path, "/") {
-		return errors.Errorf("--path %q must start with /: sign the path and query exactly as the request sends them", *path)
+	opts := authtoken.TokenOptions{Format: *format, Scheme: *scheme}
+	if err := signedTarget(&opts, set, *rawURL, *issuer, *method, *path, *unbound, getenv, stderr); err != nil {
+		return err
 	}
 	if *wifArg == "-" && *bodyFile == "-" {
 		return errors.New("--wif - and --body - both read standard input: give one of them as a file")
@@ -80,7 +97,6 @@ func runTokenSign(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 
-	opts := authtoken.TokenOptions{Format: *format, Scheme: *scheme, RequestPath: *path}
 	switch opts.Format {
 	case authtoken.FormatSigma, authtoken.FormatBitcoinAuth:
 	default:
@@ -110,11 +126,79 @@ func runTokenSign(ctx context.Context, args []string, getenv func(string) string
 
 	token, err := authtoken.Token(wif, opts)
 	if err != nil {
-		// authtoken.s errors never contain the key.
+		// authtoken's errors never contain the key.
 		return err
 	}
 	_, err = fmt.Fprintln(stdout, token)
 	return err
+}
+
+// signedTarget sets the request target opts signs from the flags: the
+// bound form from --url, or from --issuer (or AUTHD_ISSUER) and --path,
+// with --method; the unbound form from --unbound and --path.
+func signedTarget(opts *authtoken.TokenOptions, set map[string]bool, rawURL, issuer, method, path string, unbound bool, getenv func(string) string, stderr io.Writer) error {
+	if path != "" && !strings.HasPrefix(path, "/") {
+		return errors.Errorf("--path %q must start with /: sign the path and query exactly as the request sends them", path)
+	}
+	if unbound {
+		for _, f := range []string{"url", "issuer", "method"} {
+			if set[f] {
+				return errors.Errorf("--unbound signs the path alone: drop --%s", f)
+			}
+		}
+		if path == "" {
+			return errors.New("--unbound needs --path: the request's path and query, e.g. --path /backup")
+		}
+		opts.RequestPath = path
+		return nil
+	}
+	if method == "" {
+		method = "GET"
+	}
+	opts.Method = method
+	switch {
+	case set["url"] && (set["path"] || set["issuer"]):
+		return errors.New("give the request's absolute URL with --url, or --issuer with --path, not both")
+	case set["url"]:
+		u, err := url.Parse(rawURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" || strings.ContainsAny(rawURL, " #") {
+			return errors.Errorf("--url %q: want the absolute http(s) URL the request is sent to, e.g. https://auth.example.com/backup", rawURL)
+		}
+		if u.User != nil {
+			return errors.Errorf("--url: the URL must not carry user info")
+		}
+		opts.URL = rawURL
+		return nil
+	}
+	if !set["issuer"] {
+		issuer = strings.TrimSpace(getenv("AUTHD_ISSUER"))
+	}
+	switch {
+	case issuer == "" && path == "":
+		return errors.New("the token signs <METHOD> <absolute URL>: give --url https://auth.example.com/backup, " +
+			"or --issuer https://auth.example.com (or AUTHD_ISSUER) with --path /backup; --unbound --path /backup signs the path alone")
+	case issuer == "":
+		// The issuer a server started with the same environment assumes:
+		// http://127.0.0.1:8080 unless AUTHD_ADDR says otherwise.
+		addr := strings.TrimSpace(getenv("AUTHD_ADDR"))
+		if addr == "" {
+			addr = "127.0.0.1:8080"
+		}
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || port == "" {
+			return errors.Errorf("AUTHD_ADDR %q: want host:port, e.g. 127.0.0.1:8080; or give --issuer", addr)
+		}
+		issuer = issuerForAddr(host, port)
+		fmt.Fprintf(stderr, "authd token sign: signing for %s%s (the local server's default issuer); give --issuer or --url for another server\n", issuer, path)
+	case path == "":
+		return errors.New("--issuer needs --path: the request's path and query, e.g. --path /backup")
+	}
+	issuer = strings.TrimSuffix(issuer, "/")
+	if u, err := url.Parse(issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return errors.Errorf("issuer %q: want the server's issuer URL, e.g. https://auth.example.com", issuer)
+	}
+	opts.URL = issuer + path
+	return nil
 }
 
 // readWIF returns the private key from exactly one of --wif-file, --wif

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -55,33 +56,47 @@ func TestTokenSign(t *testing.T) {
 	const ts = "2026-11-21T22:00:00.000Z"
 	at, _ := time.Parse(time.RFC3339, ts)
 
+	const iss = "https://auth.example.com"
 	tests := []struct {
 		name       string
 		args       []string
 		env        map[string]string
 		stdin      string
+		method     string // request method the token must verify for (GET)
 		target     string // request-target the token must verify for
 		body       string
 		scheme     string
+		unbound    bool
 		warn       string // substring expected on stderr
 		verifyAt   time.Time
 		wantPrefix string
+		issuer     string // the issuer the token is bound to, when not iss
 	}{
-		{name: "wif-file", args: []string{"--wif-file", keyFile, "--path", "/backup"}, target: "/backup", scheme: "sigma"},
-		{name: "wif from stdin", args: []string{"--wif", "-", "--path", "/backup"}, stdin: cliTestWIF + "\n", target: "/backup", scheme: "sigma"},
-		{name: "AUTHD_WIF", args: []string{"--path", "/backup"}, env: map[string]string{"AUTHD_WIF": " " + cliTestWIF + "\n"}, target: "/backup", scheme: "sigma"},
-		{name: "wif argument warns", args: []string{"--wif", cliTestWIF, "--path", "/backup"}, target: "/backup", scheme: "sigma", warn: "shell history"},
-		{name: "flag beats AUTHD_WIF", args: []string{"--wif-file", keyFile, "--path", "/backup"}, env: map[string]string{"AUTHD_WIF": "garbage"}, target: "/backup", scheme: "sigma"},
-		{name: "readable key file warns", args: []string{"--wif-file", openKeyFile, "--path", "/backup"}, target: "/backup", scheme: "sigma", warn: "readable by other users"},
-		{name: "body file", args: []string{"--wif-file", keyFile, "--path", "/backup", "--body", bodyFile}, target: "/backup", body: body, scheme: "sigma"},
-		{name: "body from stdin", args: []string{"--wif-file", keyFile, "--path", "/backup", "--body", "-"}, stdin: body, target: "/backup", body: body, scheme: "sigma"},
-		{name: "query", args: []string{"--wif-file", keyFile, "--path", "/authorize?client_id=app&state=a%20b"}, target: "/authorize?client_id=app&state=a%20b", scheme: "sigma"},
-		{name: "timestamp", args: []string{"--wif-file", keyFile, "--path", "/backup", "--timestamp", ts}, target: "/backup", scheme: "sigma",
-			verifyAt: at, wantPrefix: "sigma:" + cliTestAddress + ":" + ts + "|"},
-		{name: "timestamp with offset becomes UTC", args: []string{"--wif-file", keyFile, "--path", "/backup", "--timestamp", "2026-11-21T23:00:00+01:00"}, target: "/backup", scheme: "sigma",
-			verifyAt: at, wantPrefix: "sigma:" + cliTestAddress + ":" + ts + "|"},
-		{name: "bitcoin-auth bsm", args: []string{"--wif-file", keyFile, "--path", "/backup", "--format", "bitcoin-auth"}, target: "/backup", scheme: "bsm"},
-		{name: "bitcoin-auth brc77 body", args: []string{"--wif-file", keyFile, "--path", "/backup", "--format", "bitcoin-auth", "--scheme", "brc77", "--body", bodyFile}, target: "/backup", body: body, scheme: "brc77"},
+		{name: "path alone signs for the local default issuer", args: []string{"--wif-file", keyFile, "--method", "PUT", "--path", "/backup"}, method: "PUT", target: "/backup", scheme: "sigma",
+			warn: "signing for http://127.0.0.1:8080/backup", issuer: "http://127.0.0.1:8080"},
+		{name: "path alone follows AUTHD_ADDR", args: []string{"--wif-file", keyFile, "--path", "/backup"}, env: map[string]string{"AUTHD_ADDR": "0.0.0.0:9000"}, target: "/backup", scheme: "sigma",
+			warn: "signing for http://localhost:9000/backup", issuer: "http://localhost:9000"},
+		{name: "wif-file, url", args: []string{"--wif-file", keyFile, "--url", iss + "/backup"}, target: "/backup", scheme: "sigma", wantPrefix: "sigma-bound:"},
+		{name: "wif from stdin", args: []string{"--wif", "-", "--url", iss + "/backup"}, stdin: cliTestWIF + "\n", target: "/backup", scheme: "sigma"},
+		{name: "AUTHD_WIF", args: []string{"--url", iss + "/backup"}, env: map[string]string{"AUTHD_WIF": " " + cliTestWIF + "\n"}, target: "/backup", scheme: "sigma"},
+		{name: "wif argument warns", args: []string{"--wif", cliTestWIF, "--url", iss + "/backup"}, target: "/backup", scheme: "sigma", warn: "shell history"},
+		{name: "flag beats AUTHD_WIF", args: []string{"--wif-file", keyFile, "--url", iss + "/backup"}, env: map[string]string{"AUTHD_WIF": "garbage"}, target: "/backup", scheme: "sigma"},
+		{name: "readable key file warns", args: []string{"--wif-file", openKeyFile, "--url", iss + "/backup"}, target: "/backup", scheme: "sigma", warn: "readable by other users"},
+		{name: "method and body file", args: []string{"--wif-file", keyFile, "--method", "PUT", "--url", iss + "/backup", "--body", bodyFile}, method: "PUT", target: "/backup", body: body, scheme: "sigma"},
+		{name: "body from stdin", args: []string{"--wif-file", keyFile, "--method", "PUT", "--url", iss + "/backup", "--body", "-"}, stdin: body, method: "PUT", target: "/backup", body: body, scheme: "sigma"},
+		{name: "issuer and path", args: []string{"--wif-file", keyFile, "--method", "DELETE", "--issuer", iss, "--path", "/backup"}, method: "DELETE", target: "/backup", scheme: "sigma"},
+		{name: "issuer with slash", args: []string{"--wif-file", keyFile, "--issuer", iss + "/", "--path", "/backup"}, target: "/backup", scheme: "sigma"},
+		{name: "AUTHD_ISSUER and path", args: []string{"--wif-file", keyFile, "--path", "/authorize?client_id=app&state=a%20b"}, env: map[string]string{"AUTHD_ISSUER": iss}, target: "/authorize?client_id=app&state=a%20b", scheme: "sigma"},
+		{name: "--issuer beats AUTHD_ISSUER", args: []string{"--wif-file", keyFile, "--issuer", iss, "--path", "/backup"}, env: map[string]string{"AUTHD_ISSUER": "https://other.example.com"}, target: "/backup", scheme: "sigma"},
+		{name: "unbound", args: []string{"--wif-file", keyFile, "--unbound", "--path", "/backup"}, target: "/backup", scheme: "sigma", unbound: true, wantPrefix: "sigma:" + cliTestAddress + ":"},
+		{name: "unbound query", args: []string{"--wif-file", keyFile, "--unbound", "--path", "/authorize?client_id=app&state=a%20b"}, target: "/authorize?client_id=app&state=a%20b", scheme: "sigma", unbound: true},
+		{name: "timestamp", args: []string{"--wif-file", keyFile, "--url", iss + "/backup", "--timestamp", ts}, target: "/backup", scheme: "sigma",
+			verifyAt: at, wantPrefix: "sigma-bound:" + cliTestAddress + ":" + ts + "|"},
+		{name: "timestamp with offset becomes UTC", args: []string{"--wif-file", keyFile, "--unbound", "--path", "/backup", "--timestamp", "2026-11-21T23:00:00+01:00"}, target: "/backup", scheme: "sigma",
+			unbound: true, verifyAt: at, wantPrefix: "sigma:" + cliTestAddress + ":" + ts + "|"},
+		{name: "bitcoin-auth bsm", args: []string{"--wif-file", keyFile, "--url", iss + "/backup", "--format", "bitcoin-auth"}, target: "/backup", scheme: "bsm"},
+		{name: "bitcoin-auth bsm unbound", args: []string{"--wif-file", keyFile, "--unbound", "--path", "/backup", "--format", "bitcoin-auth"}, target: "/backup", scheme: "bsm", unbound: true},
+		{name: "bitcoin-auth brc77 body", args: []string{"--wif-file", keyFile, "--method", "POST", "--url", iss + "/backup", "--format", "bitcoin-auth", "--scheme", "brc77", "--body", bodyFile}, method: "POST", target: "/backup", body: body, scheme: "brc77"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,15 +124,30 @@ func TestTokenSign(t *testing.T) {
 			if now.IsZero() {
 				now = time.Now()
 			}
-			id, err := authtoken.VerifyToken(token, authtoken.Request{Method: "GET", Target: tt.target}, []byte(tt.body), now, 0)
+			method := tt.method
+			if method == "" {
+				method = "GET"
+			}
+			issuer := iss
+			if tt.issuer != "" {
+				issuer = tt.issuer
+			}
+			req := authtoken.Request{Method: method, Target: tt.target, Issuer: issuer}
+			id, err := authtoken.VerifyToken(token, req, []byte(tt.body), now, 0)
 			if err != nil {
 				t.Fatalf("VerifyToken(%q): %v", token, err)
 			}
-			if id.Address != cliTestAddress || id.Scheme != tt.scheme {
+			if id.Address != cliTestAddress || id.Scheme != tt.scheme || id.Bound == tt.unbound {
 				t.Errorf("identity %+v", id)
 			}
-			if _, err := authtoken.VerifyToken(token, authtoken.Request{Method: "GET", Target: tt.target}, []byte(tt.body+"x"), now, 0); errors.CodeOf(err) != errors.InvalidSignature {
+			if _, err := authtoken.VerifyToken(token, req, []byte(tt.body+"x"), now, 0); errors.CodeOf(err) != errors.InvalidSignature {
 				t.Errorf("other body: %v", err)
+			}
+			// A bound token is good for its method and server only.
+			other := req
+			other.Method, other.Issuer = "PATCH", "https://other.example.com"
+			if _, err := authtoken.VerifyToken(token, other, []byte(tt.body), now, 0); (err == nil) != tt.unbound {
+				t.Errorf("another method and server: %v", err)
 			}
 		})
 	}
@@ -130,22 +160,25 @@ func TestTokenSignCurl(t *testing.T) {
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer rdb.Close()
-	v := sigauth.NewVerifier(sigauth.Config{Redis: rdb})
+	srv := httptest.NewUnstartedServer(nil)
+	issuer := "http://" + srv.Listener.Addr().String()
+	v := sigauth.NewVerifier(sigauth.Config{Redis: rdb, RequireBinding: true, Issuer: issuer})
 	var got sigauth.Identity
-	srv := httptest.NewServer(v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv.Config.Handler = v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, _ = sigauth.FromContext(r.Context())
-	})))
+	}))
+	srv.Start()
 	defer srv.Close()
 
 	for _, args := range [][]string{
-		{"--wif-file", keyFile, "--path", "/backup?v=1"},
-		{"--wif-file", keyFile, "--path", "/backup?v=1", "--format", "bitcoin-auth", "--scheme", "brc77"},
+		{"--wif-file", keyFile, "--method", "DELETE", "--url", issuer + "/backup?v=1"},
+		{"--wif-file", keyFile, "--method", "DELETE", "--issuer", issuer, "--path", "/backup?v=1", "--format", "bitcoin-auth", "--scheme", "brc77"},
 	} {
 		r := runSign(t, args, nil, "")
 		if r.err != nil {
 			t.Fatal(r.err)
 		}
-		req, _ := http.NewRequest("GET", srv.URL+"/backup?v=1", nil)
+		req, _ := http.NewRequest("DELETE", issuer+"/backup?v=1", nil)
 		req.Header.Set("X-Auth-Token", strings.TrimSpace(r.stdout))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -155,6 +188,19 @@ func TestTokenSignCurl(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || got.Address != cliTestAddress {
 			t.Errorf("%v: status %d, identity %+v", args, resp.StatusCode, got)
 		}
+	}
+	// --unbound: refused for a DELETE by a server that requires binding.
+	r := runSign(t, []string{"--wif-file", keyFile, "--unbound", "--path", "/backup"}, nil, "")
+	req, _ := http.NewRequest("DELETE", issuer+"/backup", nil)
+	req.Header.Set("X-Auth-Token", strings.TrimSpace(r.stdout))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "bound request target") {
+		t.Errorf("unbound DELETE: %d %s", resp.StatusCode, b)
 	}
 }
 
@@ -169,24 +215,36 @@ func TestTokenSignErrors(t *testing.T) {
 		env  map[string]string
 		want string // substring of the error
 	}{
-		{"no key", []string{"--path", "/backup"}, nil, "no private key"},
-		{"no path", []string{"--wif-file", keyFile}, nil, "--path is required"},
-		{"relative path", []string{"--wif-file", keyFile, "--path", "backup"}, nil, "must start with /"},
-		{"two keys", []string{"--wif-file", keyFile, "--wif", "-", "--path", "/backup"}, nil, "not both"},
-		{"two stdin readers", []string{"--wif", "-", "--body", "-", "--path", "/backup"}, nil, "standard input"},
-		{"missing key file", []string{"--wif-file", "/nonexistent/key.wif", "--path", "/backup"}, nil, "--wif-file"},
-		{"empty key file", []string{"--wif-file", emptyFile, "--path", "/backup"}, nil, "no key"},
-		{"testnet key", []string{"--wif-file", testnetFile, "--path", "/backup"}, nil, "testnet"},
-		{"bad key", []string{"--wif", badKey, "--path", "/backup"}, nil, "WIF"},
-		{"bad env key", []string{"--path", "/backup"}, map[string]string{"AUTHD_WIF": badKey}, "WIF"},
-		{"bad format", []string{"--wif-file", keyFile, "--path", "/backup", "--format", "jwt"}, nil, "--format"},
-		{"bad scheme", []string{"--wif-file", keyFile, "--path", "/backup", "--format", "bitcoin-auth", "--scheme", "ecdsa"}, nil, "--scheme"},
-		{"brc77 needs bitcoin-auth", []string{"--wif-file", keyFile, "--path", "/backup", "--scheme", "brc77"}, nil, "bitcoin-auth"},
-		{"bar in bitcoin-auth path", []string{"--wif-file", keyFile, "--path", "/a|b", "--format", "bitcoin-auth"}, nil, "'|'"},
-		{"bad timestamp", []string{"--wif-file", keyFile, "--path", "/backup", "--timestamp", "yesterday"}, nil, "--timestamp"},
-		{"missing body file", []string{"--wif-file", keyFile, "--path", "/backup", "--body", "/nonexistent"}, nil, "--body"},
-		{"extra argument", []string{"--wif-file", keyFile, "--path", "/backup", "extra"}, nil, "unexpected argument"},
-		{"unknown flag", []string{"--wif-file", keyFile, "--path", "/backup", "--key", "x"}, nil, "not defined"},
+		{"no key", []string{"--url", "https://auth.example.com/backup"}, nil, "no private key"},
+		{"no target", []string{"--wif-file", keyFile}, nil, "--url https://auth.example.com/backup"},
+		{"path with a bad AUTHD_ADDR", []string{"--wif-file", keyFile, "--path", "/backup"}, map[string]string{"AUTHD_ADDR": "nonsense"}, "AUTHD_ADDR"},
+		{"issuer without path", []string{"--wif-file", keyFile, "--issuer", "https://auth.example.com"}, nil, "--issuer needs --path"},
+		{"url and path", []string{"--wif-file", keyFile, "--url", "https://auth.example.com/backup", "--path", "/backup"}, nil, "not both"},
+		{"url and issuer", []string{"--wif-file", keyFile, "--url", "https://auth.example.com/backup", "--issuer", "https://auth.example.com"}, nil, "not both"},
+		{"relative url", []string{"--wif-file", keyFile, "--url", "/backup"}, nil, "--url"},
+		{"url with fragment", []string{"--wif-file", keyFile, "--url", "https://auth.example.com/backup#x"}, nil, "--url"},
+		{"url with user", []string{"--wif-file", keyFile, "--url", "https://u:p@auth.example.com/backup"}, nil, "user info"},
+		{"bad issuer", []string{"--wif-file", keyFile, "--issuer", "auth.example.com", "--path", "/backup"}, nil, "issuer"},
+		{"bad method", []string{"--wif-file", keyFile, "--method", "GE T", "--url", "https://auth.example.com/backup"}, nil, "method"},
+		{"unbound with url", []string{"--wif-file", keyFile, "--unbound", "--url", "https://auth.example.com/backup"}, nil, "drop --url"},
+		{"unbound with method", []string{"--wif-file", keyFile, "--unbound", "--method", "PUT", "--path", "/backup"}, nil, "drop --method"},
+		{"unbound without path", []string{"--wif-file", keyFile, "--unbound"}, nil, "--unbound needs --path"},
+		{"relative path", []string{"--wif-file", keyFile, "--unbound", "--path", "backup"}, nil, "must start with /"},
+		{"two keys", []string{"--wif-file", keyFile, "--wif", "-", "--unbound", "--path", "/backup"}, nil, "not both"},
+		{"two stdin readers", []string{"--wif", "-", "--body", "-", "--unbound", "--path", "/backup"}, nil, "standard input"},
+		{"missing key file", []string{"--wif-file", "/nonexistent/key.wif", "--unbound", "--path", "/backup"}, nil, "--wif-file"},
+		{"empty key file", []string{"--wif-file", emptyFile, "--unbound", "--path", "/backup"}, nil, "no key"},
+		{"testnet key", []string{"--wif-file", testnetFile, "--unbound", "--path", "/backup"}, nil, "testnet"},
+		{"bad key", []string{"--wif", badKey, "--unbound", "--path", "/backup"}, nil, "WIF"},
+		{"bad env key", []string{"--unbound", "--path", "/backup"}, map[string]string{"AUTHD_WIF": badKey}, "WIF"},
+		{"bad format", []string{"--wif-file", keyFile, "--unbound", "--path", "/backup", "--format", "jwt"}, nil, "--format"},
+		{"bad scheme", []string{"--wif-file", keyFile, "--unbound", "--path", "/backup", "--format", "bitcoin-auth", "--scheme", "ecdsa"}, nil, "--scheme"},
+		{"brc77 needs bitcoin-auth", []string{"--wif-file", keyFile, "--unbound", "--path", "/backup", "--scheme", "brc77"}, nil, "bitcoin-auth"},
+		{"bar in bitcoin-auth path", []string{"--wif-file", keyFile, "--unbound", "--path", "/a|b", "--format", "bitcoin-auth"}, nil, "'|'"},
+		{"bad timestamp", []string{"--wif-file", keyFile, "--unbound", "--path", "/backup", "--timestamp", "yesterday"}, nil, "--timestamp"},
+		{"missing body file", []string{"--wif-file", keyFile, "--unbound", "--path", "/backup", "--body", "/nonexistent"}, nil, "--body"},
+		{"extra argument", []string{"--wif-file", keyFile, "--unbound", "--path", "/backup", "extra"}, nil, "unexpected argument"},
+		{"unknown flag", []string{"--wif-file", keyFile, "--unbound", "--path", "/backup", "--key", "x"}, nil, "not defined"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -214,7 +272,7 @@ func TestTokenSignHelp(t *testing.T) {
 	if !errors.Is(r.err, flag.ErrHelp) {
 		t.Fatalf("err %v, want flag.ErrHelp", r.err)
 	}
-	for _, s := range []string{"Usage: authd token sign", "--wif-file", "X-Auth-Token: $(authd token sign", "-path"} {
+	for _, s := range []string{"Usage: authd token sign", "--wif-file", "X-Auth-Token: $(authd token sign", "-path", "-url", "-unbound", "<METHOD> <absolute URL>"} {
 		if !strings.Contains(r.stderr, s) {
 			t.Errorf("usage lacks %q:\n%s", s, r.stderr)
 		}

@@ -45,12 +45,13 @@ func Provider(p *provider.Provider) oauth.Upstream { return upstream{p} }
 // upstream adapts a provider.Provider to oauth.Upstream.
 type upstream struct{ *provider.Provider }
 
-func (u upstream) Exchange(ctx context.Context, code, verifier string) (oauth.UpstreamUser, error) {
-	p, err := u.Provider.Exchange(ctx, code, verifier)
+func (u upstream) Exchange(ctx context.Context, code, verifier string, email bool) (oauth.UpstreamUser, error) {
+	p, err := u.Provider.Exchange(ctx, code, verifier, email)
 	if err != nil {
 		return oauth.UpstreamUser{}, err
 	}
-	return oauth.UpstreamUser{Subject: p.Subject(), Email: p.Email}, nil
+	return oauth.UpstreamUser{Subject: p.Subject(), Email: p.Email, EmailVerified: p.EmailVerified,
+		Login: p.Login, Name: p.Name, Picture: p.Picture}, nil
 }
 
 func (u upstream) CallbackError(q url.Values) error { return u.Provider.CallbackError(q) }

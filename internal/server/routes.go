@@ -70,10 +70,10 @@ func (s *Server) routes(rt *routeTable) {
 	userinfo := cors(o.Identify(bySubject(ratelimit.Userinfo, oauthSubject)(hf(o.UserInfo))))
 	rt.handle("GET /userinfo", userinfo)
 	rt.handle("POST /userinfo", userinfo)
-	rt.handle("POST /revoke", cors(form(hf(o.Revoke))))
-	rt.handle("POST /introspect", form(hf(o.Introspect)))
+	rt.handle("POST /revoke", cors(byIP(ratelimit.Revoke)(form(hf(o.Revoke)))))
+	rt.handle("POST /introspect", byIP(ratelimit.Introspect)(form(hf(o.Introspect))))
 	rt.handle("GET /.well-known/oauth-authorization-server", cors(hf(o.Metadata)))
-	rt.handle("GET /.well-known/openid-configuration", cors(hf(o.Metadata)))
+	rt.handle("GET /.well-known/openid-configuration", cors(hf(o.OpenIDConfiguration)))
 	rt.handle("GET /.well-known/jwks.json", cors(hf(o.JWKS)))
 	type preflight struct {
 		path    string
@@ -107,14 +107,18 @@ func (s *Server) routes(rt *routeTable) {
 	}
 
 	// Encrypted backups. The body limit is outermost so an oversize body
-	// is backup_too_large before anything reads it; Identify
-	// authenticates once (the signature covers the body) and the limiter
-	// then counts the request against its subject.
-	backupRoute := func(policy string) http.Handler {
+	// is backup_too_large before anything reads it; the per-client-IP
+	// limits (backupIPLimits) come next, so that a client with many fresh
+	// keys is stopped before its requests cost signature verifications
+	// and replay-guard writes; Identify authenticates once (the signature
+	// covers the body) and the limiter then counts the request against
+	// its subject.
+	backupRoute := func(method, policy string) http.Handler {
 		return httperr.LimitBody(backup.MaxSize, errors.BackupTooLarge,
-			s.backup.Identify(bySubject(policy, backupSubject)(s.backup.Handler())))
+			s.backupIPLimits(method)(
+				s.backup.Identify(bySubject(policy, backupSubject)(s.backup.Handler()))))
 	}
-	rt.handle("GET /backup", backupRoute(ratelimit.BackupRead)) // and HEAD
-	rt.handle("PUT /backup", backupRoute(ratelimit.BackupWrite))
-	rt.handle("DELETE /backup", backupRoute(ratelimit.BackupWrite))
+	rt.handle("GET /backup", backupRoute("GET", ratelimit.BackupRead)) // and HEAD
+	rt.handle("PUT /backup", backupRoute("PUT", ratelimit.BackupWrite))
+	rt.handle("DELETE /backup", backupRoute("DELETE", ratelimit.BackupWrite))
 }

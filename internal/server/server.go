@@ -54,6 +54,9 @@ type Config struct {
 	// however often its refresh token rotates; zero means oauth's
 	// defaults.
 	AccessTokenTTL, RefreshTokenTTL, CodeTTL, LoginTTL, RefreshFamilyMax time.Duration
+	// IDTokenTTL is the lifetime of OpenID Connect ID Tokens; zero means
+	// oauth.DefaultIDTokenTTL.
+	IDTokenTTL time.Duration
 	// KeyEncryption encrypts the token-signing keys stored in DB;
 	// required (see oauth.Config.KeyEncryption).
 	KeyEncryption *oauth.KeyEncryption
@@ -66,6 +69,18 @@ type Config struct {
 	// RateLimits are the rate-limit policies by name; a policy missing
 	// from it (or all, when it is nil) takes ratelimit.Defaults'.
 	RateLimits ratelimit.Policies
+	// SigauthRequireBinding refuses X-Auth-Tokens that sign the path alone
+	// on POST, PUT, PATCH, DELETE and at /authorize (see
+	// sigauth.Config.RequireBinding). Bound tokens are checked against
+	// Issuer.
+	SigauthRequireBinding bool
+	// SigauthUncompressedAddresses are the addresses of uncompressed keys
+	// that may sign sigma tokens (see sigauth.Config.UncompressedAddresses).
+	SigauthUncompressedAddresses []string
+	// BackupIPDailyBytes and BackupIPDailyCreates cap, per client IP and
+	// UTC day, the body bytes of PUT /backup and the backups created.
+	// Zero is no cap (the authd command's defaults are 32 MiB and 20).
+	BackupIPDailyBytes, BackupIPDailyCreates int64
 	// Upstreams are the sign-in providers (Google, GitHub) offered on the
 	// login page; Provider adapts a provider.Provider.
 	Upstreams []oauth.Upstream
@@ -147,6 +162,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		MaxBody:  backup.MaxSize,
 		Logger:   cfg.Logger,
 		Now:      cfg.Now,
+
+		Issuer:                cfg.Issuer,
+		RequireBinding:        cfg.SigauthRequireBinding,
+		UncompressedAddresses: cfg.SigauthUncompressedAddresses,
 	})
 	var err error
 	if s.limiter, err = ratelimit.New(cfg.Redis, ratelimit.Options{Proxies: cfg.TrustedProxies}); err != nil {
@@ -159,6 +178,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.oauth, err = oauth.New(ctx, oauth.Config{
 		Issuer:           cfg.Issuer,
 		AccessTokenTTL:   cfg.AccessTokenTTL,
+		IDTokenTTL:       cfg.IDTokenTTL,
 		RefreshTokenTTL:  cfg.RefreshTokenTTL,
 		RefreshFamilyMax: cfg.RefreshFamilyMax,
 		KeyEncryption:    cfg.KeyEncryption,
@@ -181,7 +201,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.backup, err = backup.New(backup.Config{DB: cfg.DB.DB, Wallet: backupWallet{s.verifier}, Bearer: s.oauth, Now: cfg.Now}); err != nil {
+	if s.backup, err = backup.New(backup.Config{DB: cfg.DB.DB, Wallet: backupWallet{s.verifier}, Bearer: s.oauth, Now: cfg.Now,
+		Creates: newCreateQuota(s.limiter, cfg.BackupIPDailyCreates)}); err != nil {
 		return nil, err
 	}
 	s.metrics = newMetrics()

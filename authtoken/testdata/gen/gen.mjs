@@ -85,6 +85,18 @@ const cases = [
     key: 'bsmstatic', scheme: 'bsm', requestPath: '/backup?x=%2F&y=1',
     timestamp: '2026-11-21T22:00:00.000Z', body: '{"note":"Virès is Numéris ✓"}',
   },
+  // The bound form of the request target: the library signs whatever
+  // requestPath it is given, so "<METHOD> <absolute URL>" goes there.
+  {
+    description: 'bsm, bound form, no body',
+    key: 'sdk', scheme: 'bsm', requestPath: 'DELETE https://auth.example.com/backup',
+    timestamp: '2026-11-21T22:00:00.000Z', body: null,
+  },
+  {
+    description: 'brc77, bound form, query string, body',
+    key: 'brc77static', scheme: 'brc77', requestPath: 'PUT https://auth.example.com/backup?v=1',
+    timestamp: '2026-11-21T22:00:00.000Z', body: 'c2FsdHNhbHRzYWx0c2FsdGl2aXZpdml2Y2lwaGVydGV4dA==',
+  },
 ]
 
 for (const c of cases) {
