@@ -72,7 +72,7 @@ func (d *docHost) set(status int, doc map[string]any) {
 func agentDoc() map[string]any {
 	return map[string]any{
 		"client_name":                "Doc Agent",
-		"redirect_uris":              []string{mcpRu},
+		"redirect_uris":              []string{mcpRu, "http://127.0.0.1:33418/callback"},
 		"grant_types":                []string{"authorization_code", "refresh_token"},
 		"response_types":             []string{"code"},
 		"token_endpoint_auth_method": "none",
@@ -157,11 +157,14 @@ func TestMetadataDocumentClient(t *testing.T) {
 		if loc, _ := url.Parse(resp.Header.Get("Location")); resp.StatusCode != 302 || loc.Query().Get("error") != "invalid_request" {
 			t.Errorf("without PKCE: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 		}
-		other := strings.Replace(mcpRu, "33418", "33419", 1)
-		p := docParams(d.id, challenge)
-		p.Set("redirect_uri", other)
-		if resp, _ := h.signedAuthorize(addr, authorizeURL(p), nil); resp.StatusCode != 400 || resp.Header.Get("Location") != "" {
-			t.Errorf("another port of the loopback redirect URI: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+		// (An operator's client may vary a loopback IP's port, RFC 8252
+		// §7.3; a document's redirect URIs are matched exactly.)
+		for _, other := range []string{"http://localhost:33419/callback", "http://127.0.0.1:33419/callback"} {
+			p := docParams(d.id, challenge)
+			p.Set("redirect_uri", other)
+			if resp, _ := h.signedAuthorize(addr, authorizeURL(p), nil); resp.StatusCode != 400 || resp.Header.Get("Location") != "" {
+				t.Errorf("another port of the loopback redirect URI %s: %d %s", other, resp.StatusCode, resp.Header.Get("Location"))
+			}
 		}
 		h.token(url.Values{"grant_type": {"refresh_token"}, "client_id": {d.id}, "client_secret": {"x"}, "refresh_token": {rt.RefreshToken}}, "", "").wantError(t, 401, "invalid_client")
 

@@ -131,7 +131,6 @@ func (s *Server) Register(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", s.endpoint("/register/"+c.ID))
 	return writeRegistration(w, http.StatusCreated, s.clientInformation(c, secret, regToken))
 }
 
