@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -119,4 +120,67 @@ func TestDocCache(t *testing.T) {
 	if n := f.fetches.Load(); n != 1 {
 		t.Errorf("%d fetches for 8 concurrent lookups", n)
 	}
+}
+
+// FuzzClientMetadata feeds arbitrary JSON to the client metadata parser
+// of registrations and metadata documents: it never panics, fails only
+// with the registration errors, and what it accepts obeys every rule.
+func FuzzClientMetadata(f *testing.F) {
+	for _, s := range []string{
+		`{"redirect_uris":["http://localhost:1/cb"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"]}`,
+		`{"redirect_uris":["https://a.example/cb"],"application_type":"web","scope":"openid profile"}`,
+		`{"redirect_uris":["com.example.app:/cb"],"client_name":"App","resources":["https://mcp.example/mcp"]}`,
+		`{"grant_types":["client_credentials"],"response_types":[]}`,
+		`{"redirect_uris":"x","software_statement":"a.b.c"}`,
+		`{"client_name":"\u202e","contacts":["a@b"],"client_uri":"https://a.example"}`,
+		`[]`, `null`, `{"redirect_uris":[null]}`,
+	} {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	s := &Server{issuer: "https://auth.example.com", cfg: Config{Resources: []string{"https://mcp.example/mcp"}}}
+	f.Fuzz(func(t *testing.T, raw []byte, doc bool) {
+		src := fromRegistration
+		if doc {
+			src = fromDocument
+		}
+		c, e := s.parseClientMetadata(raw, src)
+		if e != nil {
+			switch e.Code {
+			case errors.InvalidClientMetadata, errors.InvalidRedirectURI, errors.InvalidSoftwareStatement:
+			default:
+				t.Fatalf("code %s", e.Code)
+			}
+			if c != nil {
+				t.Fatal("a client with an error")
+			}
+			return
+		}
+		if doc && !c.Public {
+			t.Fatal("a confidential document client")
+		}
+		if c.Public && c.allows(GrantClientCredentials) {
+			t.Fatal("a public client with client_credentials")
+		}
+		if c.allows(GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
+			t.Fatal("authorization_code without redirect URIs")
+		}
+		if c.allows(GrantRefreshToken) && !c.allows(GrantAuthorizationCode) {
+			t.Fatal("refresh_token without authorization_code")
+		}
+		for _, u := range c.RedirectURIs {
+			if CheckRedirectURI(u) != nil || (c.ApplicationType == appWeb && !strings.HasPrefix(u, "https:")) {
+				t.Fatalf("accepted redirect URI %q for a %s client", u, c.ApplicationType)
+			}
+		}
+		if c.ApplicationType != appWeb && c.ApplicationType != appNative {
+			t.Fatalf("application type %q", c.ApplicationType)
+		}
+		if !subset(c.Scopes, scopesSupported) || !subset(c.Resources, s.cfg.Resources) {
+			t.Fatalf("scopes %q, resources %q", c.Scopes, c.Resources)
+		}
+		if plainText("client_name", c.Name, 200) != nil || (c.IDTokenAlg != AlgRS256 && c.IDTokenAlg != AlgES256) {
+			t.Fatalf("name %q, alg %q", c.Name, c.IDTokenAlg)
+		}
+	})
 }
