@@ -582,6 +582,10 @@ func (s *Server) loginMessage(p *Pending) string {
 	b.WriteString("Client ID: " + p.ClientID + "\n")
 	b.WriteString("Redirect to: " + clean(dest) + "\n")
 	b.WriteString("Scopes: " + p.Scope + "\n")
+	if len(p.Resources) > 0 {
+		// The APIs the tokens will open (RFC 8707): printable ASCII.
+		b.WriteString("Resources: " + strings.Join(p.Resources, " ") + "\n")
+	}
 	b.WriteString("Nonce: " + p.ID + "\n")
 	b.WriteString("Issued At: " + p.IssuedAt.UTC().Format(time.RFC3339) + "\n")
 	b.WriteString("Expires At: " + p.ExpiresAt.UTC().Format(time.RFC3339))

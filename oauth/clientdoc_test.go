@@ -143,13 +143,17 @@ func TestMetadataDocumentClient(t *testing.T) {
 
 		// Shown as unverified, with its host, on the login page and in
 		// the message the user signs.
-		resp, page := h.get(authorizeURL(docParams(d.id, challenge)), map[string]string{"Accept": "text/html"})
+		resp, page := h.get(authorizeURL(docParams(d.id, challenge, apiB)), map[string]string{"Accept": "text/html"})
 		host := strings.TrimPrefix(d.srv.URL, "http://")
 		if resp.StatusCode != 200 || !strings.Contains(string(page), "Unverified application") || !strings.Contains(string(page), "published at <strong>"+host+"</strong>") {
 			t.Errorf("login page %d does not show the client as unverified from %s:\n%s", resp.StatusCode, host, page)
 		}
-		if _, msg := loginPage(t, page); !strings.Contains(msg, "Application: Doc Agent (unverified, from "+host+")") {
-			t.Errorf("signed message does not say the client is unverified:\n%s", msg)
+		if _, msg := loginPage(t, page); !strings.Contains(msg, "Application: Doc Agent (unverified, from "+host+")") ||
+			!strings.Contains(msg, "\nResources: "+apiB+"\n") {
+			t.Errorf("signed message does not say the client is unverified, and for what:\n%s", msg)
+		}
+		if !strings.Contains(string(page), "this service only:</p>\n<ul><li><code>"+apiB+"</code>") {
+			t.Errorf("login page does not say what the access is for:\n%s", page)
 		}
 
 		// Public, PKCE, exact redirect URIs.

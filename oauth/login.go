@@ -191,6 +191,8 @@ Sign in only if you trust {{if $.ClientHost}}{{$.ClientHost}}{{else}}{{$.Redirec
 You will be sent back to <strong>{{$.RedirectHost}}</strong>.</p>
 {{if $.Scopes}}<p>It will be able to:</p>
 <ul>{{range $.Scopes}}<li>{{.Text}} (<code>{{.Scope}}</code>)</li>{{end}}</ul>{{end}}
+{{with .Resources}}<p>Its access is for {{if eq (len .) 1}}this service{{else}}these services{{end}} only:</p>
+<ul>{{range .}}<li><code>{{.}}</code></li>{{end}}</ul>{{end}}
 {{else}}<h1>Sign in</h1>{{end}}
 {{with .Error}}<div class="error" role="alert">
 <h2>{{.Title}}</h2>
