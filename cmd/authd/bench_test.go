@@ -32,7 +32,7 @@ import (
 
 // loadPolicies raises every limit far above what a loopback run reaches.
 const loadPolicies = "token=1000000/1s,authorize=1000000/1s,login=1000000/1s,userinfo=1000000/1s,backup_read=1000000/1s,backup_write=1000000/1s," +
-	"backup_ip=1000000/1s,introspect=1000000/1s,revoke=1000000/1s"
+	"backup_ip=1000000/1s,introspect=1000000/1s,revoke=1000000/1s,register=1000000/1s"
 
 var setups = []struct {
 	name     string
