@@ -63,6 +63,7 @@ type Pending struct {
 	// from, when it has one (Client.Origin). Pages show both.
 	Unverified   bool   `json:"unverified,omitempty"`
 	ClientOrigin string `json:"client_origin,omitempty"`
+
 	// OpenID Connect parameters (OpenID Connect Core 1.0 §3.1.2.1), read
 	// only when Scope has openid: the nonce to echo in the ID Token, the
 	// validated prompt values, max_age, the subject of a verified

@@ -140,8 +140,8 @@ const exposedHeaders = "WWW-Authenticate, Retry-After, X-Request-Id, X-RateLimit
 
 // CORS lets browser-based public clients call next from any origin,
 // without credentials (cookies are never used by these endpoints): for
-// /token, /revoke, /userinfo, /register and /.well-known/*. Preflight requests are
-// answered by Preflight, on the route's OPTIONS pattern.
+// /token, /revoke, /userinfo, /register and /.well-known/*. Preflight
+// requests are answered by Preflight, on the route's OPTIONS pattern.
 func CORS(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Origin") != "" {
