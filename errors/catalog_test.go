@@ -87,6 +87,9 @@ var publishedStatus = map[errors.Code]int{
 	"login_required": 400, "consent_required": 400, "interaction_required": 400,
 	"account_selection_required": 400, "request_not_supported": 400,
 	"request_uri_not_supported": 400, "registration_not_supported": 400,
+	// RFC 8707 §2 and RFC 7591 §3.2.2.
+	"invalid_target": 400, "invalid_redirect_uri": 400, "invalid_client_metadata": 400,
+	"invalid_software_statement": 400,
 }
 
 // publishedText is the published description of some codes, which
@@ -106,7 +109,9 @@ var publishedText = map[errors.Code]string{
 var redirectable = []errors.Code{"invalid_request", "unauthorized_client", "access_denied", "unsupported_response_type", "invalid_scope", "server_error",
 	// OpenID Connect Core 1.0 §3.1.2.6.
 	"login_required", "consent_required", "interaction_required", "account_selection_required",
-	"request_not_supported", "request_uri_not_supported", "registration_not_supported"}
+	"request_not_supported", "request_uri_not_supported", "registration_not_supported",
+	// RFC 8707 §2: about the authorization request itself.
+	"invalid_target"}
 
 // TestCatalog checks that every Code constant has a catalog entry, every
 // entry a constant, and that the entries are complete and keep their

@@ -81,7 +81,13 @@ func (s *Server) bearerClaims(r *http.Request, scope string) (*accessClaims, err
 	if revoked {
 		return nil, errBadToken("oauth.bearer", errors.New("revoked"))
 	}
-	if err := s.clientExists(r.Context(), c.ClientID); err != nil {
+	if !s.forIssuer(c.Aud) {
+		// RFC 8707: a token for another resource is no key to authd's
+		// own APIs, even a genuine one.
+		return nil, errors.E(errors.InvalidToken, "The access token was issued for another resource: its audience does not include this server").
+			WithCause("oauth.bearer", errors.Errorf("aud %q", c.Aud))
+	}
+	if err := s.clientExists(r.Context(), c.ClientID, c.Iat); err != nil {
 		return nil, err
 	}
 	if scope != "" && !slices.Contains(c.scopes(), scope) {
@@ -100,7 +106,8 @@ func errInsufficientScope(scope string) *errors.Error {
 
 // AuthenticateBearer validates the request's access token (RFC 6750: the
 // Authorization header only) and returns the user it was issued for. The
-// token must be one of authd's JWTs — signature, iss, aud, exp — not
+// token must be one of authd's JWTs — signature, iss, exp, and an aud
+// that includes the issuer (a token for another resource is refused) — not
 // revoked, carry scope (none checked when scope is ""), and name a user:
 // a client_credentials token acts for its client alone (RFC 9068 §2.2 makes
 // its sub the client_id), so it opens no user's resources, as at /userinfo.

@@ -31,7 +31,7 @@ var ValidateRedirectURIList = validateRedirectURIList
 // ValidateAuthorize validates an authorization request against the
 // server's clients.
 func (s *Server) ValidateAuthorize(ctx context.Context, v url.Values) (*Pending, error) {
-	return s.validateAuthorize(ctx, v, s.clients.get)
+	return s.validateAuthorize(ctx, v, s.lookupClient)
 }
 
 // LibError is libError.

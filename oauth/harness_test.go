@@ -226,6 +226,17 @@ type harness struct {
 // harnessOpt changes the server's configuration before it starts.
 type harnessOpt func(*server.Config)
 
+// withRateLimits sets rate-limit policies ("login=5/1m,…", the syntax of
+// AUTHD_RATE_LIMITS) where a test needs the real limits; the harness
+// otherwise raises every limit out of the way.
+func withRateLimits(t testing.TB, spec string) harnessOpt {
+	ps, err := ratelimit.ParsePolicies(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(c *server.Config) { c.RateLimits = ps }
+}
+
 // newHarness starts a server on db and real Redis (rdb nil: the test
 // Redis server; use miniredisClient for fake time).
 func newHarness(t testing.TB, db *store.DB, rdb redis.UniversalClient, opts ...harnessOpt) *harness {
@@ -239,7 +250,7 @@ func newHarness(t testing.TB, db *store.DB, rdb redis.UniversalClient, opts ...h
 	h.ts = httptest.NewUnstartedServer(nil)
 	h.issuer = "http://" + h.ts.Listener.Addr().String()
 	// Many requests from one address: the limits are raised out of the
-	// way unless a test sets them (a harnessOpt setting RateLimits).
+	// way unless a test sets them (withRateLimits).
 	raised := ratelimit.Policies{}
 	for name := range ratelimit.Defaults() {
 		raised[name] = ratelimit.Policy{Name: name, Limit: ratelimit.MaxLimit, Window: time.Minute}

@@ -16,10 +16,10 @@ import (
 )
 
 // Access tokens are RFC 9068 JWTs: header {"alg":"ES256","kid":…,
-// "typ":"at+jwt"}, claims iss, sub, aud (the issuer: the token is for
-// authd's own APIs), client_id, scope, exp, iat, jti. A jti is
-// "<family>.<random>", so the deny list can revoke one token or a whole
-// family with one Redis lookup.
+// "typ":"at+jwt"}, claims iss, sub, aud (the resources the client asked
+// for, RFC 8707, or the issuer: authd's own APIs), client_id, scope, exp,
+// iat, jti. A jti is "<family>.<random>", so the deny list can revoke one
+// token or a whole family with one Redis lookup.
 
 // maxTokenLen bounds what is parsed as a token at all.
 const maxTokenLen = 4096
@@ -63,9 +63,10 @@ type accessGenerator struct{ s *Server }
 func (g *accessGenerator) Token(ctx context.Context, data *oauth2.GenerateBasic, isGenRefresh bool) (string, string, error) {
 	const op = "oauth.accessGenerator.Token"
 	ti := data.TokenInfo
-	family := ""
+	family, granted := "", ""
 	if eti, ok := ti.(oauth2.ExtendableTokenInfo); ok && eti.GetExtension() != nil {
 		family = eti.GetExtension().Get(extFamily)
+		granted = eti.GetExtension().Get(extResources)
 	}
 	if !validFamily(family) {
 		return "", "", errors.E(errors.ServerError, "").WithCause(op, errors.New("token info without a family"))
@@ -74,11 +75,19 @@ func (g *accessGenerator) Token(ctx context.Context, data *oauth2.GenerateBasic,
 	if sub == "" {
 		sub = data.Client.GetID() // RFC 9068 §2.2: client_credentials
 	}
+	c, ok := data.Client.(*Client)
+	if !ok {
+		return "", "", errors.E(errors.ServerError, "").WithCause(op, errors.New("client is not an *oauth.Client"))
+	}
+	aud, err := g.s.tokenAudience(ctx, c, splitResources(granted))
+	if err != nil {
+		return "", "", err
+	}
 	now := g.s.now()
 	claims := accessClaims{
 		Iss:      g.s.issuer,
 		Sub:      sub,
-		Aud:      jwt.Audience{g.s.issuer},
+		Aud:      aud,
 		ClientID: data.Client.GetID(),
 		Scope:    ti.GetScope(),
 		Iat:      now.Unix(),
@@ -90,7 +99,7 @@ func (g *accessGenerator) Token(ctx context.Context, data *oauth2.GenerateBasic,
 		return "", "", errors.E(errors.ServerError, "").WithCause(op, err)
 	}
 	refresh := ""
-	if c, ok := data.Client.(*Client); isGenRefresh && data.UserID != "" && ok && c.allows(GrantRefreshToken) {
+	if isGenRefresh && data.UserID != "" && c.allows(GrantRefreshToken) {
 		refresh = randomToken(32)
 	}
 	return access, refresh, nil
@@ -127,8 +136,10 @@ func errBadToken(op string, cause error) *errors.Error {
 	return errors.E(errors.InvalidToken, "The access token is invalid or expired").WithCause(op, cause)
 }
 
-// verifyAccessToken checks a JWT's header, signature, issuer, audience and
-// lifetime. It does not consult the deny list (see checkRevoked).
+// verifyAccessToken checks a JWT's header, signature, issuer and
+// lifetime. It does not consult the deny list (see checkRevoked), nor the
+// audience, which is authd itself only for tokens its own APIs accept
+// (see forIssuer): /introspect and /revoke take tokens for any resource.
 //
 // A token whose signature verified is remembered (see verifiedTokens), so
 // a resource server introspecting the same token again costs a hash, not
@@ -151,7 +162,9 @@ func (s *Server) verifyAccessToken(ctx context.Context, tok string) (*accessClai
 		}
 		s.verified.add(key, v)
 	}
-	if err := s.validateClaims(v.std, s.issuer); err != nil {
+	// Any audience: /introspect and /revoke take tokens for every
+	// resource; authd's own APIs check theirs (forIssuer).
+	if err := s.validateClaims(v.std, ""); err != nil {
 		return nil, errBadToken(op, err)
 	}
 	c := *v.claims
@@ -159,13 +172,18 @@ func (s *Server) verifyAccessToken(ctx context.Context, tok string) (*accessClai
 }
 
 // validateClaims checks a verified token's registered claims against this
-// server at its clock: iss is the issuer, aud contains audience, nbf and
+// server at its clock: iss is the issuer, aud contains audience (any aud
+// when audience is ""), nbf and
 // iat are no further ahead than clockSkew (go-jose's validator), and exp
 // is present and still ahead: RFC 7519 §4.1.4 makes the token invalid at
 // exp itself, with no leeway (authd signs with its own clock).
 func (s *Server) validateClaims(std *jwt.Claims, audience string) error {
 	now := s.now()
-	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: s.issuer, AnyAudience: jwt.Audience{audience}, Time: now}, clockSkew); err != nil {
+	want := jwt.Expected{Issuer: s.issuer, Time: now}
+	if audience != "" {
+		want.AnyAudience = jwt.Audience{audience}
+	}
+	if err := std.ValidateWithLeeway(want, clockSkew); err != nil {
 		return err
 	}
 	if std.Expiry == nil || *std.Expiry <= jwt.NumericDate(now.Unix()) {
@@ -176,8 +194,8 @@ func (s *Server) validateClaims(std *jwt.Claims, audience string) error {
 
 // verifySigned checks everything about an access token that cannot
 // change: its header, its signature by a trusted ES256 key, and that it
-// names a subject, a client and a jti of a token family. Claims that
-// depend on the clock are left to validateClaims.
+// names a subject, a client, an audience and a jti of a token family.
+// Claims that depend on the clock are left to validateClaims.
 func (s *Server) verifySigned(ctx context.Context, tok string) (verifiedToken, error) {
 	const op = "oauth.verifyAccessToken"
 	t, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256})
@@ -200,8 +218,8 @@ func (s *Server) verifySigned(ctx context.Context, tok string) (verifiedToken, e
 	if err := t.Claims(sk.public(), &c); err != nil {
 		return verifiedToken{}, errBadToken(op, err)
 	}
-	if c.Sub == "" || c.ClientID == "" {
-		return verifiedToken{}, errBadToken(op, errors.New("no sub or client_id"))
+	if c.Sub == "" || c.ClientID == "" || len(c.Aud) == 0 {
+		return verifiedToken{}, errBadToken(op, errors.New("no sub, client_id or aud"))
 	}
 	if _, ok := familyOf(c.Jti); !ok {
 		return verifiedToken{}, errBadToken(op, errors.New("malformed jti"))

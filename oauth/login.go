@@ -30,6 +30,8 @@ type loginData struct {
 	Scopes       []scopeText
 	Providers    []providerButton
 	ExpiresAt    string
+	// ClientHost is the host of an unverified client's Origin.
+	ClientHost string
 }
 
 type scopeText struct{ Scope, Text string }
@@ -82,6 +84,9 @@ func (s *Server) executeLogin(w io.Writer, v loginView) error {
 			} else {
 				d.RedirectHost = u.Scheme + ":"
 			}
+		}
+		if u, err := url.Parse(p.ClientOrigin); err == nil {
+			d.ClientHost = u.Host
 		}
 		for _, sc := range splitScope(p.Scope) {
 			t := scopeTexts[sc]
@@ -171,16 +176,23 @@ button{margin-top:1rem;font-size:1rem;padding:.5rem 1.25rem;border-radius:4px;bo
 button.alt{background:#fff;color:#1a1a1a}
 .error{border:2px solid #b00020;border-radius:4px;padding:.5rem 1rem;margin:1rem 0;background:#fff4f4}
 .meta{color:#555;font-size:.9rem}
+.unverified{border:2px solid #8a5a00;border-radius:4px;padding:.5rem 1rem;margin:1rem 0;background:#fff8e6}
 code{background:#f2f2f2;padding:0 .25rem}
 </style>
 </head>
 <body>
 <main>
 {{with .Pending}}<h1>Sign in to {{.ClientName}}</h1>
-<p><strong>{{.ClientName}}</strong> (client <code>{{.ClientID}}</code>) asks you to sign in with your Bitcoin key.
+{{if .Unverified}}<div class="unverified" role="note"><strong>Unverified application.</strong>
+The operator of {{$.Issuer}} has not registered it: its name is its own claim.
+{{if $.ClientHost}}It is published at <strong>{{$.ClientHost}}</strong>.{{else}}It is known only by where it sends you back: <strong>{{$.RedirectHost}}</strong>.{{end}}
+Sign in only if you trust {{if $.ClientHost}}{{$.ClientHost}}{{else}}{{$.RedirectHost}}{{end}}.</div>
+{{end}}<p><strong>{{.ClientName}}</strong> (client <code>{{.ClientID}}</code>) asks you to sign in with your Bitcoin key.
 You will be sent back to <strong>{{$.RedirectHost}}</strong>.</p>
 {{if $.Scopes}}<p>It will be able to:</p>
 <ul>{{range $.Scopes}}<li>{{.Text}} (<code>{{.Scope}}</code>)</li>{{end}}</ul>{{end}}
+{{with .Resources}}<p>Its access is for {{if eq (len .) 1}}this service{{else}}these services{{end}} only:</p>
+<ul>{{range .}}<li><code>{{.}}</code></li>{{end}}</ul>{{end}}
 {{else}}<h1>Sign in</h1>{{end}}
 {{with .Error}}<div class="error" role="alert">
 <h2>{{.Title}}</h2>

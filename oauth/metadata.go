@@ -27,6 +27,16 @@ type metadata struct {
 	IntrospectionEndpointAuthMethods  []string `json:"introspection_endpoint_auth_methods_supported"`
 	ServiceDocumentation              string   `json:"service_documentation"`
 	AuthorizationResponseISSSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// RegistrationEndpoint (RFC 8414 §2) only when clients may register
+	// themselves.
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
+	// ClientIDMetadataDocumentSupported: whether a client_id may be the
+	// URL of the client's metadata document
+	// (draft-ietf-oauth-client-id-metadata-document).
+	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported"`
+	// ProtectedResources (RFC 9728 §4) are the server-wide resource
+	// indicators; resources registered for one client are not listed.
+	ProtectedResources []string `json:"protected_resources,omitempty"`
 }
 
 // providerMetadata is the OpenID Provider metadata (OpenID Connect
@@ -43,10 +53,10 @@ type providerMetadata struct {
 	RequestURIParameterSupported     bool     `json:"request_uri_parameter_supported"`
 	ClaimsParameterSupported         bool     `json:"claims_parameter_supported"`
 	// EndSessionEndpoint (OpenID Connect RP-Initiated Logout 1.0 §2.1)
-	// and RegistrationEndpoint (OpenID Connect Discovery 1.0 §3) stay
-	// empty, and so absent, until the server has /logout and /register.
-	EndSessionEndpoint   string `json:"end_session_endpoint,omitempty"`
-	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
+	// stays empty, and so absent, until the server has /logout. The
+	// registration_endpoint of OpenID Connect Discovery 1.0 §3 is the
+	// RFC 8414 member of metadata, with the same value.
+	EndSessionEndpoint string `json:"end_session_endpoint,omitempty"`
 }
 
 // claimsSupported are the claims authd can give: in the ID Token, and at
@@ -67,7 +77,7 @@ func (s *Server) buildMetadata() (oauthDoc, openidDoc []byte) {
 		JWKSURI:                           s.endpoint("/.well-known/jwks.json"),
 		RevocationEndpoint:                s.endpoint("/revoke"),
 		IntrospectionEndpoint:             s.endpoint("/introspect"),
-		ScopesSupported:                   []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeOfflineAccess, ScopeBackup},
+		ScopesSupported:                   scopesSupported,
 		ResponseTypesSupported:            []string{"code"},
 		ResponseModesSupported:            []string{"query"},
 		GrantTypesSupported:               []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials},
@@ -77,6 +87,9 @@ func (s *Server) buildMetadata() (oauthDoc, openidDoc []byte) {
 		IntrospectionEndpointAuthMethods:  []string{"client_secret_basic", "client_secret_post"},
 		ServiceDocumentation:              s.endpoint("/docs/errors"),
 		AuthorizationResponseISSSupported: true,
+		ClientIDMetadataDocumentSupported: s.docs != nil,
+		ProtectedResources:                s.cfg.Resources,
+		RegistrationEndpoint:              s.registrationEndpoint(),
 	}
 	op := providerMetadata{
 		metadata:                         m,
@@ -127,8 +140,8 @@ const exposedHeaders = "WWW-Authenticate, Retry-After, X-Request-Id, X-RateLimit
 
 // CORS lets browser-based public clients call next from any origin,
 // without credentials (cookies are never used by these endpoints): for
-// /token, /revoke, /userinfo and /.well-known/*. Preflight requests are
-// answered by Preflight, on the route's OPTIONS pattern.
+// /token, /revoke, /userinfo, /register and /.well-known/*. Preflight
+// requests are answered by Preflight, on the route's OPTIONS pattern.
 func CORS(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Origin") != "" {
@@ -156,7 +169,9 @@ func Preflight(methods ...string) http.Handler {
 			h.Set("Access-Control-Allow-Origin", "*")
 			if r.Header.Get("Access-Control-Request-Method") != "" {
 				h.Set("Access-Control-Allow-Methods", list)
-				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
+				// MCP-Protocol-Version: Model Context Protocol clients
+				// send it with their metadata and registration requests.
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id, MCP-Protocol-Version")
 				h.Set("Access-Control-Max-Age", "86400")
 			}
 		}

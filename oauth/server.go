@@ -25,6 +25,9 @@
 //     ID Tokens (RS256, or ES256 per client) from persisted, rotatable
 //     keys signed with go-jose, with a Redis deny list for revoked tokens
 //     and families;
+//   - resource indicators (RFC 8707), Client ID Metadata Documents and
+//     dynamic client registration (RFC 7591, RFC 7592) for clients that
+//     have never met authd (resource.go, clientdoc.go, register.go);
 //   - every error as an *errors.Error, so httperr.Write answers it.
 //
 // # Wiring
@@ -45,6 +48,9 @@
 //	GET  /.well-known/oauth-authorization-server  CORS → Metadata
 //	GET  /.well-known/openid-configuration        CORS → OpenIDConfiguration
 //	GET  /.well-known/jwks.json         CORS → JWKS
+//	POST /register                      CORS → limit → body → Register (when registration is on)
+//	GET|PUT|DELETE /register/{client_id}
+//	                                    CORS → (body →) Read/Update/DeleteRegistration
 //	OPTIONS on each CORS route          Preflight
 //
 // Identify validates the Bearer token before the limiter so that /userinfo
@@ -137,7 +143,40 @@ type Config struct {
 
 	// Timeout bounds each Redis or SQL operation; default 3s.
 	Timeout time.Duration
+
+	// Resources are the resource indicators (RFC 8707) every client may
+	// ask tokens for, besides those registered for it: absolute URIs
+	// without a fragment (see CheckResource).
+	Resources []string
+
+	// Registration turns on dynamic client registration (RFC 7591, with
+	// RFC 7592 management) at /register: RegistrationOff (the default),
+	// RegistrationToken (RegistrationToken is then the initial access
+	// token every registration must present as a Bearer token) or
+	// RegistrationOpen.
+	Registration      RegistrationMode
+	RegistrationToken string
+
+	// ClientDocuments, when set, turns on Client ID Metadata Documents: a
+	// client_id it says IsURL of is fetched with it (see lookupClient).
+	ClientDocuments DocumentFetcher
+	// ClientDocumentCacheSize bounds the documents kept in memory;
+	// default DefaultClientDocumentCacheSize.
+	ClientDocumentCacheSize int
 }
+
+// RegistrationMode says whether and how clients may register themselves.
+type RegistrationMode string
+
+// The registration modes.
+const (
+	RegistrationOff   RegistrationMode = "off"
+	RegistrationToken RegistrationMode = "token"
+	RegistrationOpen  RegistrationMode = "open"
+)
+
+// minRegistrationToken is the shortest initial access token accepted.
+const minRegistrationToken = 32
 
 // Server is the authorization server. Its handlers have the
 // httperr.HandlerFunc shape; the route table of internal/server adapts
@@ -165,6 +204,8 @@ type Server struct {
 	upstreams map[string]Upstream
 	// verified remembers access tokens whose signature verified.
 	verified *verifiedTokens
+	// docs are the metadata document clients; nil when they are off.
+	docs *docClients
 }
 
 // New validates cfg, loads the signing keys from the database (generating
@@ -240,6 +281,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if err := checkOnboarding(&cfg); err != nil {
+		return nil, errors.Errorf("%s: %w", op, err)
+	}
 
 	s := &Server{
 		cfg:       cfg,
@@ -252,6 +296,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		now:       cfg.Now,
 		upstreams: upstreams,
 		verified:  newVerifiedTokens(verifiedTokensSize),
+	}
+	if cfg.ClientDocuments != nil {
+		s.docs = newDocClients(cfg.ClientDocuments, cfg.ClientDocumentCacheSize, cfg.Now)
 	}
 	s.clients = &clientStore{db: cfg.DB, timeout: cfg.Timeout}
 	if err := s.clients.prepare(ctx); err != nil {
@@ -273,6 +320,37 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.metadata, s.openidMetadata = s.buildMetadata()
 	return s, nil
 }
+
+// checkOnboarding validates the resources and the registration settings
+// of cfg, filling in their defaults.
+func checkOnboarding(cfg *Config) error {
+	for _, r := range cfg.Resources {
+		if why := checkResource(r); why != "" {
+			return errors.Errorf("Resources: %q %s", r, why)
+		}
+	}
+	cfg.Resources = dedupe(cfg.Resources)
+	switch cfg.Registration {
+	case "":
+		cfg.Registration = RegistrationOff
+	case RegistrationOff, RegistrationOpen:
+	case RegistrationToken:
+		if len(cfg.RegistrationToken) < minRegistrationToken || !validB64Token(cfg.RegistrationToken) {
+			return errors.Errorf("RegistrationToken: want at least %d characters of a Bearer token (RFC 6750 b64token), such as 32 random bytes in base64", minRegistrationToken)
+		}
+		return nil
+	default:
+		return errors.Errorf("Registration: %q is not off, token or open", cfg.Registration)
+	}
+	if cfg.RegistrationToken != "" {
+		return errors.New("RegistrationToken is set but Registration is not token")
+	}
+	return nil
+}
+
+// RegistrationEnabled reports whether clients may register themselves at
+// /register.
+func (s *Server) RegistrationEnabled() bool { return s.cfg.Registration != RegistrationOff }
 
 // newManager wires go-oauth2's manager to authd's stores and generators and
 // replaces each of its unsafe defaults.

@@ -25,7 +25,7 @@ func ExampleParsePolicies() {
 	// token=100/1m0s
 	// login=3/30s
 	// authorize=20/1m0s
-	// rate limit "tokne=100/1m": unknown policy "tokne" (known: authorize, backup_ip, backup_read, backup_write, introspect, login, revoke, token, userinfo)
+	// rate limit "tokne=100/1m": unknown policy "tokne" (known: authorize, backup_ip, backup_read, backup_write, introspect, login, register, revoke, token, userinfo)
 }
 
 func ExampleLimiter_Middleware() {

@@ -49,6 +49,8 @@ type config struct {
 	Google, GitHub                           providerConfig
 	LogFormat                                string
 	LogLevel                                 slog.Level
+	// Onboarding: resource indicators, metadata documents, registration.
+	Onboarding onboardingConfig
 	// KeyFile holds the key-encryption keys of the signing keys
 	// (AUTHD_KEY_ENCRYPTION_KEY_FILE, or the SQLite default beside the
 	// database); see keyFile.
@@ -109,7 +111,7 @@ type setting struct {
 // settings lists every serve setting. Each has a flag and an env twin;
 // a flag beats the environment, which beats the default.
 func settings() []*setting {
-	return []*setting{
+	return append([]*setting{
 		{flag: "addr", env: "AUTHD_ADDR", def: "127.0.0.1:8080", help: "listen address (host:port)"},
 		{flag: "issuer", env: "AUTHD_ISSUER", help: "issuer URL (default http://<addr>, localhost for an unspecified host); https unless loopback"},
 		{flag: "database-url", env: "AUTHD_DATABASE_URL", def: "sqlite://authd.db", help: "sqlite://<path> or postgres://…"},
@@ -128,7 +130,7 @@ func settings() []*setting {
 		{flag: "sigauth-require-binding", env: "AUTHD_SIGAUTH_REQUIRE_BINDING", def: "false", help: "refuse X-Auth-Tokens that sign the path alone (not <METHOD> <absolute URL>) on POST, PUT, PATCH, DELETE and /authorize"},
 		{flag: "sigauth-uncompressed-addresses", env: "AUTHD_SIGAUTH_UNCOMPRESSED_ADDRESSES", help: "comma-separated addresses of uncompressed (5… WIF) keys that may sign sigma tokens; every other uncompressed-key signature is refused"},
 		{flag: "trusted-proxies", env: "AUTHD_TRUSTED_PROXIES", help: "comma-separated CIDRs whose X-Forwarded-For is trusted"},
-		{flag: "rate-limits", env: "AUTHD_RATE_LIMITS", help: "rate-limit overrides, name=limit/window,… (token, authorize, login, userinfo, backup_read, backup_write, backup_ip, introspect, revoke)"},
+		{flag: "rate-limits", env: "AUTHD_RATE_LIMITS", help: "rate-limit overrides, name=limit/window,… (token, authorize, login, userinfo, backup_read, backup_write, backup_ip, introspect, revoke, register)"},
 		{flag: "backup-ip-daily-bytes", env: "AUTHD_BACKUP_IP_DAILY_BYTES", def: defaultBackupIPDailyBytes, help: "body bytes of PUT /backup one client IP may send per UTC day (KiB, MiB, GiB suffixes; 0: no cap)"},
 		{flag: "backup-ip-daily-creates", env: "AUTHD_BACKUP_IP_DAILY_CREATES", def: defaultBackupIPDailyCreates, help: "backups one client IP may create per UTC day (0: no cap)"},
 		{flag: "google-client-id", env: "AUTHD_GOOGLE_CLIENT_ID", help: "Google OAuth client id (empty: Google sign-in off)"},
@@ -142,7 +144,7 @@ func settings() []*setting {
 		{flag: "github-api-url", env: "AUTHD_GITHUB_API_URL", def: provider.DefaultGitHub.APIURL, help: "GitHub REST API URL (GitHub Enterprise Server: <base>/api/v3)"},
 		{flag: "log-format", env: "AUTHD_LOG_FORMAT", def: "text", help: "text or json"},
 		{flag: "log-level", env: "AUTHD_LOG_LEVEL", def: "info", help: "debug, info, warn or error"},
-	}
+	}, onboardingSettings()...)
 }
 
 // settingError names the setting that is wrong, by its env name and flag,
@@ -155,7 +157,7 @@ type settingError struct {
 func (e *settingError) Error() string {
 	v := e.s.value
 	switch {
-	case strings.HasSuffix(e.s.env, "_SECRET"):
+	case strings.HasSuffix(e.s.env, "_SECRET"), strings.HasSuffix(e.s.env, "_TOKEN"):
 		v = "(hidden)"
 	case strings.HasSuffix(e.s.env, "_URL"):
 		v = redactURL(v) // never print a password
@@ -368,6 +370,10 @@ func validate(get func(string) *setting) (*config, error) {
 			}
 			*dst = v
 		}
+	}
+
+	if err := validateOnboarding(c, get); err != nil {
+		return nil, err
 	}
 
 	s = get("AUTHD_LOG_FORMAT")

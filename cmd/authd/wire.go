@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/authd-dev/authd/clientdoc"
 	"log/slog"
 	"net/http"
 	"time"
@@ -47,6 +48,12 @@ func serverConfig(cfg *config, log *slog.Logger, db *store.DB, rdb *redisConn) s
 		Upstreams:                    ups,
 		MetricsElsewhere:             cfg.MetricsAddr != "",
 		Logger:                       log,
+
+		Resources:               cfg.Onboarding.Resources,
+		Registration:            cfg.Onboarding.Registration,
+		RegistrationToken:       cfg.Onboarding.RegistrationToken,
+		ClientMetadataDocuments: cfg.Onboarding.ClientMetadataDocuments,
+		ClientMetadata:          clientdoc.Config{AllowLoopback: cfg.Onboarding.ClientMetadataAllowLoopback},
 	}
 }
 

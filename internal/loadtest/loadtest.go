@@ -354,8 +354,13 @@ func FormRequest(target string, form url.Values, id, secret string) *http.Reques
 
 // ClientCredentials returns an op that runs one client_credentials grant
 // (RFC 6749 §4.4) at tokenURL and checks that it answers an access token.
-func ClientCredentials(tokenURL, id, secret string) Op {
+//
+// extra, when set, adds parameters to every grant (resource indicators).
+func ClientCredentials(tokenURL, id, secret string, extra url.Values) Op {
 	form := url.Values{"grant_type": {"client_credentials"}}
+	for k, vs := range extra {
+		form[k] = append(form[k], vs...)
+	}
 	return func(c *http.Client, _ int) error {
 		body, _, err := Send(c, FormRequest(tokenURL, form, id, secret), 200)
 		if err == nil && !strings.Contains(string(body), `"access_token":"`) {

@@ -465,7 +465,7 @@ func TestBaselineHandler(t *testing.T) {
 	ts := httptest.NewServer(BaselineHandler())
 	defer ts.Close()
 	c := ts.Client()
-	if err := ClientCredentials(ts.URL+"/token", BaselineClientID, BaselineClientSecret)(c, 0); err != nil {
+	if err := ClientCredentials(ts.URL+"/token", BaselineClientID, BaselineClientSecret, nil)(c, 0); err != nil {
 		t.Fatal(err)
 	}
 	body, _, err := Send(c, FormRequest(ts.URL+"/token", url.Values{"grant_type": {"client_credentials"}}, BaselineClientID, BaselineClientSecret), 200)
@@ -495,7 +495,7 @@ func TestBaselineHandler(t *testing.T) {
 		t.Fatalf("introspect an unknown token: %v", out)
 	}
 	introspect(tr.AccessToken, "wrong", 401)
-	if err := ClientCredentials(ts.URL+"/token", BaselineClientID, "wrong")(c, 0); err == nil {
+	if err := ClientCredentials(ts.URL+"/token", BaselineClientID, "wrong", nil)(c, 0); err == nil {
 		t.Fatal("a grant with a wrong secret")
 	}
 }

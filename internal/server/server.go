@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/backup"
+	"github.com/authd-dev/authd/clientdoc"
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/httperr"
 	"github.com/authd-dev/authd/oauth"
@@ -97,6 +98,19 @@ type Config struct {
 	// StoreTimeout bounds each Redis or SQL operation of the
 	// authorization server; zero means oauth.DefaultTimeout.
 	StoreTimeout time.Duration
+
+	// Resources are the resource indicators (RFC 8707) every client may
+	// ask tokens for (see oauth.Config.Resources).
+	Resources []string
+	// Registration and RegistrationToken turn on dynamic client
+	// registration at /register (see oauth.Config.Registration).
+	Registration      oauth.RegistrationMode
+	RegistrationToken string
+	// ClientMetadataDocuments turns on Client ID Metadata Documents,
+	// fetched as ClientMetadata says (its zero value is the production
+	// configuration).
+	ClientMetadataDocuments bool
+	ClientMetadata          clientdoc.Config
 }
 
 // Server is authd's HTTP server: its services and the handler that serves
@@ -158,6 +172,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.limiter, err = ratelimit.New(cfg.Redis, ratelimit.Options{Proxies: cfg.TrustedProxies, Count: s.metrics.countDecision}); err != nil {
 		return nil, err
 	}
+	var docs oauth.DocumentFetcher
+	if cfg.ClientMetadataDocuments {
+		docs = clientdoc.New(cfg.ClientMetadata)
+	}
 	s.oauth, err = oauth.New(ctx, oauth.Config{
 		Issuer:           cfg.Issuer,
 		AccessTokenTTL:   cfg.AccessTokenTTL,
@@ -175,6 +193,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Logger:           cfg.Logger,
 		Now:              cfg.Now,
 		Timeout:          cfg.StoreTimeout,
+
+		Resources:         cfg.Resources,
+		Registration:      cfg.Registration,
+		RegistrationToken: cfg.RegistrationToken,
+		ClientDocuments:   docs,
 	})
 	if err != nil {
 		return nil, err
