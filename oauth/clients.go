@@ -41,6 +41,11 @@ type Client struct {
 	IDTokenAlg   string    `json:"-"` // id_token_signed_response_alg: AlgRS256 (default) or AlgES256
 	CreatedAt    time.Time `json:"-"`
 	secretHash   []byte    // SHA-256 of the secret; nil for public clients
+
+	// PostLogoutRedirectURIs are where /logout may send the browser
+	// after signing out (OpenID Connect RP-Initiated Logout 1.0 §3.1),
+	// matched exactly.
+	PostLogoutRedirectURIs []string `json:"-"`
 }
 
 // MarshalJSON writes the client in RFC 7591 client-metadata terms, without
@@ -63,7 +68,8 @@ func (c *Client) MarshalJSON() ([]byte, error) {
 		AuthMethod string   `json:"token_endpoint_auth_method"`
 		IDTokenAlg string   `json:"id_token_signed_response_alg"`
 		IssuedAt   int64    `json:"client_id_issued_at"`
-	}{c.ID, c.Name, uris, c.Grants, strings.Join(c.Scopes, " "), method, c.IDTokenAlg, c.CreatedAt.Unix()})
+		LogoutURIs []string `json:"post_logout_redirect_uris,omitempty"`
+	}{c.ID, c.Name, uris, c.Grants, strings.Join(c.Scopes, " "), method, c.IDTokenAlg, c.CreatedAt.Unix(), c.PostLogoutRedirectURIs})
 }
 
 // allows reports whether the client registered grant.
@@ -131,7 +137,7 @@ type cachedClient struct {
 	until time.Time
 }
 
-const clientColumns = `id, secret_hash, name, redirect_uris, grant_types, scope, public, id_token_alg, created_ms`
+const clientColumns = `id, secret_hash, name, redirect_uris, grant_types, scope, public, id_token_alg, created_ms, post_logout_redirect_uris`
 
 // prepare prepares the hot statements.
 func (cs *clientStore) prepare(ctx context.Context) error {
@@ -234,12 +240,16 @@ func scanClient(row scanner) (*Client, error) {
 		secretHex, uris, grants, scopes string
 		public                          int
 		created                         int64
+		logoutURIs                      string
 	)
-	if err := row.Scan(&c.ID, &secretHex, &c.Name, &uris, &grants, &scopes, &public, &c.IDTokenAlg, &created); err != nil {
+	if err := row.Scan(&c.ID, &secretHex, &c.Name, &uris, &grants, &scopes, &public, &c.IDTokenAlg, &created, &logoutURIs); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(uris), &c.RedirectURIs); err != nil {
 		return nil, errors.Errorf("client %s: redirect_uris: %w", c.ID, err)
+	}
+	if err := json.Unmarshal([]byte(logoutURIs), &c.PostLogoutRedirectURIs); err != nil {
+		return nil, errors.Errorf("client %s: post_logout_redirect_uris: %w", c.ID, err)
 	}
 	c.Grants = strings.Fields(grants)
 	c.Scopes = strings.Fields(scopes)
@@ -280,6 +290,9 @@ type ClientRegistration struct {
 	Grants []string
 	// IDTokenAlg defaults to AlgRS256.
 	IDTokenAlg string
+	// PostLogoutRedirectURIs are where /logout may send the browser
+	// after signing out; the same rules as RedirectURIs.
+	PostLogoutRedirectURIs []string
 }
 
 // CreateClient validates reg, stores a new client and returns it with its
@@ -299,6 +312,8 @@ func CreateClient(ctx context.Context, db *sql.DB, reg ClientRegistration, now t
 		Grants:       reg.Grants,
 		IDTokenAlg:   reg.IDTokenAlg,
 		CreatedAt:    time.UnixMilli(now.UnixMilli()).UTC(),
+
+		PostLogoutRedirectURIs: reg.PostLogoutRedirectURIs,
 	}
 	if c.Name == "" || len(c.Name) > 200 || strings.IndexFunc(c.Name, isControl) >= 0 {
 		return nil, "", errors.E(errors.InvalidRequest, "Client name must be 1-200 characters without control characters")
@@ -342,6 +357,12 @@ func CreateClient(ctx context.Context, db *sql.DB, reg ClientRegistration, now t
 		}
 	}
 	c.RedirectURIs = dedupe(c.RedirectURIs)
+	for _, u := range c.PostLogoutRedirectURIs {
+		if err := checkURI("Post-logout redirect URI", u); err != nil {
+			return nil, "", err
+		}
+	}
+	c.PostLogoutRedirectURIs = dedupe(c.PostLogoutRedirectURIs)
 
 	c.ID = newClientID()
 	var secret, secretHex string
@@ -352,14 +373,18 @@ func CreateClient(ctx context.Context, db *sql.DB, reg ClientRegistration, now t
 		secretHex = hex.EncodeToString(h[:])
 	}
 	uris, _ := json.Marshal(c.RedirectURIs)
+	logoutURIs := []byte("[]")
+	if len(c.PostLogoutRedirectURIs) > 0 {
+		logoutURIs, _ = json.Marshal(c.PostLogoutRedirectURIs)
+	}
 	public := 0
 	if c.Public {
 		public = 1
 	}
 	if _, err := db.ExecContext(ctx, `INSERT INTO oauth_clients
-		(id, secret_hash, name, redirect_uris, grant_types, scope, public, id_token_alg, created_ms)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		c.ID, secretHex, c.Name, string(uris), strings.Join(c.Grants, " "), strings.Join(c.Scopes, " "), public, c.IDTokenAlg, c.CreatedAt.UnixMilli()); err != nil {
+		(id, secret_hash, name, redirect_uris, grant_types, scope, public, id_token_alg, created_ms, post_logout_redirect_uris)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		c.ID, secretHex, c.Name, string(uris), strings.Join(c.Grants, " "), strings.Join(c.Scopes, " "), public, c.IDTokenAlg, c.CreatedAt.UnixMilli(), string(logoutURIs)); err != nil {
 		return nil, "", errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return c, secret, nil
@@ -393,7 +418,8 @@ func ListClients(ctx context.Context, db *sql.DB) ([]*Client, error) {
 // an unknown id.
 var ErrNoClient = errors.New("oauth: no such client")
 
-// DeleteClient removes the client and its refresh tokens. Access tokens
+// DeleteClient removes the client, its refresh tokens and the consents
+// people gave it. Access tokens
 // already issued to it are refused by every resource check from then on
 // (running servers notice within a second, the client cache's lifetime).
 //
@@ -418,6 +444,9 @@ func DeleteClient(ctx context.Context, db *sql.DB, id string) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_refresh_tokens WHERE client_id = $1`, id); err != nil {
 		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_consents WHERE client_id = $1`, id); err != nil {
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+	}
 	if err := tx.Commit(); err != nil {
 		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
@@ -431,9 +460,12 @@ func DeleteClient(ctx context.Context, db *sql.DB, id string) error {
 // (com.example.app:/cb).
 //
 // Errors: invalid_request saying what is wrong.
-func CheckRedirectURI(raw string) error {
+func CheckRedirectURI(raw string) error { return checkURI("Redirect URI", raw) }
+
+// checkURI is CheckRedirectURI for a URI called what in its errors.
+func checkURI(what, raw string) error {
 	bad := func(why string) error {
-		return errors.E(errors.InvalidRequest, "Redirect URI "+strconv.Quote(raw)+" "+why)
+		return errors.E(errors.InvalidRequest, what+" "+strconv.Quote(raw)+" "+why)
 	}
 	if raw == "" || len(raw) > 2000 {
 		return bad("must be 1-2000 characters")

@@ -75,21 +75,8 @@ func (s *Server) executeLogin(w io.Writer, v loginView) error {
 		if d.Address == "" {
 			d.Address = p.LoginHint
 		}
-		d.RedirectHost = p.RedirectURI
-		if u, err := url.Parse(p.RedirectURI); err == nil {
-			if u.Host != "" {
-				d.RedirectHost = u.Host
-			} else {
-				d.RedirectHost = u.Scheme + ":"
-			}
-		}
-		for _, sc := range splitScope(p.Scope) {
-			t := scopeTexts[sc]
-			if t == "" {
-				t = "Access " + sc
-			}
-			d.Scopes = append(d.Scopes, scopeText{sc, t})
-		}
+		d.RedirectHost = redirectHost(p.RedirectURI)
+		d.Scopes = scopeList(p.Scope)
 		for _, name := range []string{KindGoogle, KindGitHub} {
 			if s.upstreams[name] == nil {
 				continue
@@ -114,9 +101,7 @@ func (s *Server) loginPage(p *Pending, address string) httperr.Page {
 // with form-action widened to the validated redirect target, because
 // Chrome and Safari apply form-action to the redirect that follows the
 // form post, and that redirect goes to the client.
-func loginCSP(p *Pending) string {
-	return strings.Replace(httperr.DefaultCSP, "form-action 'self'", "form-action 'self' "+redirectSource(p.RedirectURI), 1)
-}
+func loginCSP(p *Pending) string { return formCSP(p.RedirectURI) }
 
 // redirectSource is the CSP source expression (CSP3 §2.3.1) matching a
 // redirect URI: its origin, its scheme for a private-use scheme, or its
@@ -153,6 +138,32 @@ func redirectSource(raw string) string {
 func splitScope(s string) []string {
 	out, _ := parseScope(s)
 	return out
+}
+
+// scopeList is how pages list the scopes of an authorization.
+func scopeList(scope string) []scopeText {
+	var out []scopeText
+	for _, sc := range splitScope(scope) {
+		t := scopeTexts[sc]
+		if t == "" {
+			t = "Access " + sc
+		}
+		out = append(out, scopeText{sc, t})
+	}
+	return out
+}
+
+// redirectHost is how pages and the signed message name where a redirect
+// URI leads: its host, or its scheme for a private-use scheme.
+func redirectHost(uri string) string {
+	u, err := url.Parse(uri)
+	switch {
+	case err != nil:
+		return uri
+	case u.Host != "":
+		return u.Host
+	}
+	return u.Scheme + ":"
 }
 
 var loginTemplate = template.Must(template.New("login").Parse(`<!doctype html>
@@ -278,17 +289,27 @@ func (s *Server) boundLogin(r *http.Request, p *Pending) error {
 //
 // Errors: access_denied.
 func (s *Server) sameOrigin(r *http.Request) error {
+	if cause := s.crossSite(r); cause != "" {
+		return errForeignLogin(cause)
+	}
+	return nil
+}
+
+// crossSite returns why r is a request another site made a browser send,
+// or "" when it is not known to be one: the rule of sameOrigin, for every
+// form of authd's pages.
+func (s *Server) crossSite(r *http.Request) string {
 	if strings.EqualFold(r.Header.Get("Sec-Fetch-Site"), "cross-site") {
-		return errForeignLogin("Sec-Fetch-Site: cross-site")
+		return "Sec-Fetch-Site: cross-site"
 	}
 	origin := r.Header.Values("Origin")
 	if len(origin) == 0 {
-		return nil
+		return ""
 	}
 	if len(origin) > 1 || !s.isIssuerOrigin(origin[0]) {
-		return errForeignLogin("cross-origin post")
+		return "cross-origin post"
 	}
-	return nil
+	return ""
 }
 
 // isIssuerOrigin reports whether origin (an Origin header's value) is the

@@ -27,6 +27,9 @@ type metadata struct {
 	IntrospectionEndpointAuthMethods  []string `json:"introspection_endpoint_auth_methods_supported"`
 	ServiceDocumentation              string   `json:"service_documentation"`
 	AuthorizationResponseISSSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// EndSessionEndpoint is /logout (OpenID Connect RP-Initiated Logout
+	// 1.0 §2.1, which registers it for RFC 8414 metadata too).
+	EndSessionEndpoint string `json:"end_session_endpoint"`
 }
 
 // providerMetadata is the OpenID Provider metadata (OpenID Connect
@@ -42,17 +45,15 @@ type providerMetadata struct {
 	RequestParameterSupported        bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported     bool     `json:"request_uri_parameter_supported"`
 	ClaimsParameterSupported         bool     `json:"claims_parameter_supported"`
-	// EndSessionEndpoint (OpenID Connect RP-Initiated Logout 1.0 §2.1)
-	// and RegistrationEndpoint (OpenID Connect Discovery 1.0 §3) stay
-	// empty, and so absent, until the server has /logout and /register.
-	EndSessionEndpoint   string `json:"end_session_endpoint,omitempty"`
+	// RegistrationEndpoint (OpenID Connect Discovery 1.0 §3) stays
+	// empty, and so absent, until the server has /register.
 	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
 }
 
 // claimsSupported are the claims authd can give: in the ID Token, and at
 // /userinfo by scope.
 var claimsSupported = []string{
-	"iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "at_hash", "amr",
+	"iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "sid",
 	"preferred_username", "name", "picture", "email", "email_verified", "address", "pubkey",
 }
 
@@ -77,6 +78,7 @@ func (s *Server) buildMetadata() (oauthDoc, openidDoc []byte) {
 		IntrospectionEndpointAuthMethods:  []string{"client_secret_basic", "client_secret_post"},
 		ServiceDocumentation:              s.endpoint("/docs/errors"),
 		AuthorizationResponseISSSupported: true,
+		EndSessionEndpoint:                s.endpoint("/logout"),
 	}
 	op := providerMetadata{
 		metadata:                         m,

@@ -97,6 +97,11 @@ type Config struct {
 	// StoreTimeout bounds each Redis or SQL operation of the
 	// authorization server; zero means oauth.DefaultTimeout.
 	StoreTimeout time.Duration
+	// SessionIdle and SessionMax are the lifetimes of sign-in sessions
+	// (single sign-on); zero means oauth's defaults. SessionsOff turns
+	// sessions off: every authorization needs a sign-in.
+	SessionIdle, SessionMax time.Duration
+	SessionsOff             bool
 }
 
 // Server is authd's HTTP server: its services and the handler that serves
@@ -174,6 +179,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Logger:           cfg.Logger,
 		Now:              cfg.Now,
 		Timeout:          cfg.StoreTimeout,
+		SessionIdle:      cfg.SessionIdle,
+		SessionMax:       cfg.SessionMax,
+		SessionsOff:      cfg.SessionsOff,
 	})
 	if err != nil {
 		return nil, err
