@@ -18,6 +18,7 @@ const clientUsage = `usage:
   authd client create --name NAME --redirect-uri URI [--redirect-uri URI2 ...]
                       [--public] [--scope "S1 S2"] [--grant G1,G2]
                       [--id-token-alg RS256|ES256]
+                      [--post-logout-redirect-uri URI ...]
   authd client list
   authd client delete CLIENT_ID
 
@@ -28,6 +29,8 @@ for, and never for --public clients). Redirect URIs must be absolute, without
 a fragment, and https, except http on 127.0.0.1, [::1] or localhost and
 private-use schemes such as com.example.app:/callback. ID Tokens (scope
 openid) are signed RS256 unless --id-token-alg ES256 is given.
+--post-logout-redirect-uri (repeatable, same rules) lists where /logout may
+send the client's users after signing out, matched exactly.
 `
 
 // runClient is `authd client …`: it registers, lists and deletes OAuth
@@ -89,8 +92,10 @@ func clientCreate(ctx context.Context, db *store.DB, args []string, stdout, stde
 		idAlg  = fs.String("id-token-alg", "", "algorithm of the client's ID Tokens: RS256 (default) or ES256")
 		uris   listFlag
 		grants listFlag
+		logout listFlag
 	)
 	fs.Var(&uris, "redirect-uri", "redirect URI (repeat for several)")
+	fs.Var(&logout, "post-logout-redirect-uri", "where /logout may send users after signing out (repeat for several)")
 	fs.Var(&grants, "grant", "comma-separated grant types (default authorization_code,refresh_token)")
 	if err := fs.Parse(args); err != nil {
 		return errors.Errorf("client create: %w", err)
@@ -103,7 +108,7 @@ func clientCreate(ctx context.Context, db *store.DB, args []string, stdout, stde
 		fs.Usage()
 		return errors.New("client create: --name is required")
 	}
-	reg := oauth.ClientRegistration{Name: *name, RedirectURIs: uris, Public: *public, IDTokenAlg: *idAlg}
+	reg := oauth.ClientRegistration{Name: *name, RedirectURIs: uris, Public: *public, IDTokenAlg: *idAlg, PostLogoutRedirectURIs: logout}
 	if *scope != "" {
 		reg.Scopes = strings.Fields(*scope)
 	}
@@ -135,8 +140,10 @@ func clientCreate(ctx context.Context, db *store.DB, args []string, stdout, stde
 		{"client_secret", mustJSON(secret)},
 		{"client_secret_expires_at", mustJSON(0)},
 	}
-	for _, k := range []string{"client_name", "redirect_uris", "grant_types", "scope", "token_endpoint_auth_method", "id_token_signed_response_alg", "client_id_issued_at"} {
-		ordered = append(ordered, kv{k, fields[k]})
+	for _, k := range []string{"client_name", "redirect_uris", "grant_types", "scope", "token_endpoint_auth_method", "id_token_signed_response_alg", "client_id_issued_at", "post_logout_redirect_uris"} {
+		if v, ok := fields[k]; ok {
+			ordered = append(ordered, kv{k, v})
+		}
 	}
 	return printJSON(stdout, ordered)
 }

@@ -47,6 +47,9 @@ func serverConfig(cfg *config, log *slog.Logger, db *store.DB, rdb *redisConn) s
 		Upstreams:                    ups,
 		MetricsElsewhere:             cfg.MetricsAddr != "",
 		Logger:                       log,
+		SessionIdle:                  cfg.SessionIdle,
+		SessionMax:                   cfg.SessionMax,
+		SessionsOff:                  cfg.SessionIdle == 0 || cfg.SessionMax == 0,
 	}
 }
 

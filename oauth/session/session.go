@@ -211,11 +211,11 @@ func (s *Store) Create(ctx context.Context, in SignIn) (string, *Session, error)
 		return "", nil, errors.E(errors.ServerError, "").WithCause(op, err)
 	}
 	id := base64.RawURLEncoding.EncodeToString(b[:])
-	now := time.UnixMilli(s.cfg.Now().UnixMilli())
+	now := time.UnixMilli(s.cfg.Now().UnixMilli()).UTC()
 	sess := &Session{
 		Handle:   Handle(id),
 		Subject:  in.Subject,
-		AuthTime: time.UnixMilli(in.AuthTime.UnixMilli()),
+		AuthTime: time.UnixMilli(in.AuthTime.UnixMilli()).UTC(),
 		Methods:  in.Methods,
 		LastSeen: now,
 		Expires:  now.Add(s.cfg.Max),
@@ -364,11 +364,11 @@ func parse(handle, sub, auth, amr, seen, idle, exp, clients string) (*Session, e
 	s := &Session{
 		Handle:    handle,
 		Subject:   sub,
-		AuthTime:  time.UnixMilli(t[0]),
+		AuthTime:  time.UnixMilli(t[0]).UTC(),
 		Methods:   strings.Fields(amr),
-		LastSeen:  time.UnixMilli(t[1]),
-		IdleUntil: time.UnixMilli(t[2]),
-		Expires:   time.UnixMilli(t[3]),
+		LastSeen:  time.UnixMilli(t[1]).UTC(),
+		IdleUntil: time.UnixMilli(t[2]).UTC(),
+		Expires:   time.UnixMilli(t[3]).UTC(),
 		Clients:   []string{},
 	}
 	if s.Methods == nil {
