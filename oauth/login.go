@@ -58,6 +58,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, v loginView) error {
 		h.Set("Content-Security-Policy", loginCSP(v.Pending))
 	}
 	httperr.SetHTMLHeaders(h)
+	h.Set("Referrer-Policy", pageReferrerPolicy)
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	w.WriteHeader(http.StatusOK)
@@ -171,7 +172,7 @@ var loginTemplate = template.Must(template.New("login").Parse(`<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>Sign in{{with .Pending}} to {{.ClientName}}{{end}} - authd</title>
 <style>
 body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}
@@ -282,10 +283,8 @@ func (s *Server) boundLogin(r *http.Request, p *Pending) error {
 	return nil
 }
 
-// sameOrigin refuses a request another site made a browser send: one with
-// Sec-Fetch-Site: cross-site, or with an Origin other than the issuer's
-// (Fetch; RFC 6454 §7). A request with neither header (an older browser,
-// a script) passes: the login cookie still binds it.
+// sameOrigin refuses a request another site made a browser send (see
+// crossSite).
 //
 // Errors: access_denied.
 func (s *Server) sameOrigin(r *http.Request) error {
@@ -296,17 +295,39 @@ func (s *Server) sameOrigin(r *http.Request) error {
 }
 
 // crossSite returns why r is a request another site made a browser send,
-// or "" when it is not known to be one: the rule of sameOrigin, for every
-// form of authd's pages.
+// or "" when it is not known to be one: the rule for every form of
+// authd's pages. Fetch metadata, which browsers alone set, must not say
+// same-site or cross-site: only Sec-Fetch-Site: same-origin (or none, a
+// request the person made themselves) passes. An Origin header, when
+// present, must be the issuer's (RFC 6454 §7), except that "Origin: null"
+// passes with that metadata: a page whose referrer policy is no-referrer
+// makes the browser send it even for its own forms (Fetch, "serializing a
+// request origin"). A request with neither header (an older browser, a
+// script) passes: the cookies binding each form still apply.
 func (s *Server) crossSite(r *http.Request) string {
-	if strings.EqualFold(r.Header.Get("Sec-Fetch-Site"), "cross-site") {
-		return "Sec-Fetch-Site: cross-site"
+	sameOrigin := false
+	switch site := r.Header.Values("Sec-Fetch-Site"); len(site) {
+	case 0:
+	case 1:
+		switch v := strings.ToLower(strings.TrimSpace(site[0])); v {
+		case "same-origin", "none":
+			sameOrigin = true
+		case "same-site", "cross-site":
+			return "Sec-Fetch-Site: " + v
+		default:
+			return "unknown Sec-Fetch-Site"
+		}
+	default:
+		return "several Sec-Fetch-Site headers"
 	}
-	origin := r.Header.Values("Origin")
-	if len(origin) == 0 {
+	switch origin := r.Header.Values("Origin"); {
+	case len(origin) == 0:
 		return ""
-	}
-	if len(origin) > 1 || !s.isIssuerOrigin(origin[0]) {
+	case len(origin) > 1:
+		return "several Origin headers"
+	case origin[0] == "null" && sameOrigin:
+		return ""
+	case !s.isIssuerOrigin(origin[0]):
 		return "cross-origin post"
 	}
 	return ""

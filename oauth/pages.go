@@ -17,10 +17,18 @@ import (
 // keyboard alone can use them. Their forms are accepted only from the
 // browser that was shown the page (see Consent and Logout).
 
+// pageReferrerPolicy is the referrer policy of the pages with a form:
+// no Referer leaves for another site, but the browser states the page's
+// origin when it posts the form back (with no-referrer it would send
+// "Origin: null", and a browser without Fetch metadata would be refused
+// as a foreign post; see crossSite). The pages' meta element says the
+// same, for the login page that httperr.Write renders after a failure.
+const pageReferrerPolicy = "same-origin"
+
 // pageBase holds what the pages share: the head and the style.
 var pageBase = template.Must(template.New("base").Parse(`{{define "head"}}<meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <style>
 body{font:1rem/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a;overflow-wrap:anywhere}
 button{margin:1rem .5rem 0 0;font-size:1rem;padding:.5rem 1.25rem;border-radius:.25rem;border:.0625rem solid #1a1a1a;background:#1a1a1a;color:#fff;cursor:pointer}
@@ -51,6 +59,7 @@ func renderPage(w http.ResponseWriter, t *template.Template, data any, csp strin
 		h.Set("Content-Security-Policy", csp)
 	}
 	httperr.SetHTMLHeaders(h)
+	h.Set("Referrer-Policy", pageReferrerPolicy)
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	w.WriteHeader(http.StatusOK)

@@ -301,7 +301,7 @@ func testConsentPage(t *testing.T, db *store.DB) {
 		t.Error("an operator's client is shown as unverified")
 	}
 	hdr := o.resp.Header
-	if hdr.Get("X-Frame-Options") != "DENY" || hdr.Get("Cache-Control") != "no-store" ||
+	if hdr.Get("X-Frame-Options") != "DENY" || hdr.Get("Cache-Control") != "no-store" || hdr.Get("Referrer-Policy") != "same-origin" ||
 		hdr.Get("Content-Security-Policy") != "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https://rp.example.com; frame-ancestors 'none'; base-uri 'none'" {
 		t.Errorf("consent page headers %v", hdr)
 	}
@@ -324,7 +324,8 @@ func testConsentPage(t *testing.T, db *store.DB) {
 	}
 	// From another site, in the right browser: refused before anything.
 	refused("cross-site Origin", map[string]string{"Origin": "https://evil.example"})
-	refused("Origin null", map[string]string{"Origin": "null"})
+	refused("Origin null, no Fetch metadata", map[string]string{"Origin": "null", "Sec-Fetch-Site": ""})
+	refused("Origin null, same-site", map[string]string{"Origin": "null", "Sec-Fetch-Site": "same-site"})
 	refused("Sec-Fetch-Site: cross-site", map[string]string{"Origin": "", "Sec-Fetch-Site": "cross-site"})
 	// From a browser with no session, and one with a session of its own.
 	h.c = h.browser()
