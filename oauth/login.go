@@ -3,7 +3,6 @@ package oauth
 import (
 	"bytes"
 	"crypto/subtle"
-	"html/template"
 	"io"
 	"net/http"
 	"net/url"
@@ -167,24 +166,11 @@ func redirectHost(uri string) string {
 	return u.Scheme + ":"
 }
 
-var loginTemplate = template.Must(template.New("login").Parse(`<!doctype html>
+var loginTemplate = newPage("login", `<!doctype html>
 <html lang="en">
 <head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="same-origin">
+{{template "head"}}
 <title>Sign in{{with .Pending}} to {{.ClientName}}{{end}} - authd</title>
-<style>
-body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}
-label{display:block;font-weight:600;margin-top:1rem}
-textarea,input{box-sizing:border-box;width:100%;font:14px/1.4 ui-monospace,monospace;padding:.5rem;border:1px solid #888;border-radius:4px}
-textarea[readonly]{background:#f4f4f4}
-button{margin-top:1rem;font-size:1rem;padding:.5rem 1.25rem;border-radius:4px;border:1px solid #1a1a1a;background:#1a1a1a;color:#fff;cursor:pointer}
-button.alt{background:#fff;color:#1a1a1a}
-.error{border:2px solid #b00020;border-radius:4px;padding:.5rem 1rem;margin:1rem 0;background:#fff4f4}
-.meta{color:#555;font-size:.9rem}
-code{background:#f2f2f2;padding:0 .25rem}
-</style>
 </head>
 <body>
 <main>
@@ -223,7 +209,7 @@ You will be sent back to <strong>{{$.RedirectHost}}</strong>.</p>
 </main>
 </body>
 </html>
-`))
+`)
 
 // startLogin stores p as a pending login for a login page (SavePending)
 // bound to the browser it is shown to: a random nonce goes to that browser

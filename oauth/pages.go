@@ -10,12 +10,13 @@ import (
 	"github.com/authd-dev/authd/httperr"
 )
 
-// The consent, sign-out and signed-out pages. Like the login page they
-// load nothing external and run no script (httperr.DefaultCSP), cannot be
-// framed, use relative sizes only (readable at 200 % zoom), and every
-// control is a native form control with a visible label or text, so a
-// keyboard alone can use them. Their forms are accepted only from the
-// browser that was shown the page (see Consent and Logout).
+// The login, consent, sign-out and signed-out pages. They load nothing
+// external and run no script (httperr.DefaultCSP), cannot be framed, use
+// relative sizes only and wrap long words (readable at 200 % zoom without
+// scrolling sideways), and every control is a native form control with a
+// visible label or text, so a keyboard alone can use them. Their forms
+// are accepted only from the browser that was shown the page (see Login,
+// Consent and Logout).
 
 // pageReferrerPolicy is the referrer policy of the pages with a form:
 // no Referer leaves for another site, but the browser states the page's
@@ -37,6 +38,11 @@ button:focus-visible,a:focus-visible{outline:.1875rem solid #1a5fb4;outline-offs
 .note{border:.125rem solid #9a6700;border-radius:.25rem;padding:.5rem 1rem;margin:1rem 0;background:#fff8e1}
 .meta{color:#555;font-size:.9rem}
 code{background:#f2f2f2;padding:0 .25rem}
+label{display:block;font-weight:600;margin-top:1rem}
+textarea,input{box-sizing:border-box;width:100%;font:.875rem/1.4 ui-monospace,monospace;padding:.5rem;border:.0625rem solid #888;border-radius:.25rem}
+textarea[readonly]{background:#f4f4f4}
+textarea:focus-visible,input:focus-visible{outline:.1875rem solid #1a5fb4;outline-offset:.125rem}
+.error{border:.125rem solid #b00020;border-radius:.25rem;padding:.5rem 1rem;margin:1rem 0;background:#fff4f4}
 </style>{{end}}`))
 
 // newPage parses a page that uses the shared parts.
