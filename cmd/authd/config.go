@@ -31,9 +31,6 @@ type config struct {
 	RefreshFamilyMax  time.Duration
 	CodeTTL           time.Duration
 	LoginTTL          time.Duration
-	// SessionIdle and SessionMax are the sign-in session lifetimes; 0 in
-	// either turns sessions off.
-	SessionIdle, SessionMax time.Duration
 	MetricsAddr       string
 	ErrorURIBase      string
 	SigauthWindow     time.Duration
@@ -56,6 +53,10 @@ type config struct {
 	// (AUTHD_KEY_ENCRYPTION_KEY_FILE, or the SQLite default beside the
 	// database); see keyFile.
 	KeyFile *keyFile
+
+	// SessionIdle and SessionMax are the sign-in session lifetimes; 0 in
+	// either turns sessions off.
+	SessionIdle, SessionMax time.Duration
 
 	// proxiesSet is whether AUTHD_TRUSTED_PROXIES names any proxy.
 	proxiesSet bool
@@ -124,7 +125,7 @@ func settings() []*setting {
 		{flag: "refresh-token-ttl", env: "AUTHD_REFRESH_TOKEN_TTL", def: "720h", help: "refresh token lifetime"},
 		{flag: "refresh-family-max", env: "AUTHD_REFRESH_FAMILY_MAX", def: "2160h", help: "maximum lifetime of a grant's refresh tokens, however often they rotate"},
 		{flag: "code-ttl", env: "AUTHD_CODE_TTL", def: "10m", help: "authorization code lifetime"},
-		{flag: "login-ttl", env: "AUTHD_LOGIN_TTL", def: "10m", help: "lifetime of a login page's challenge and of an upstream sign-in"},
+		{flag: "login-ttl", env: "AUTHD_LOGIN_TTL", def: "10m", help: "lifetime of a login page's challenge, an upstream sign-in, and a consent or sign-out form"},
 		{flag: "session-idle", env: "AUTHD_SESSION_IDLE", def: "1h", help: "a sign-in session ends after this long unused (single sign-on); 0 turns sessions off"},
 		{flag: "session-max", env: "AUTHD_SESSION_MAX", def: "12h", help: "a sign-in session ends this long after its sign-in, however used; 0 turns sessions off"},
 		{flag: "metrics-addr", env: "AUTHD_METRICS_ADDR", help: "separate listen address for /metrics (default: on the main listener)"},
