@@ -3,7 +3,8 @@ package authtoken
 import (
 	"crypto/sha256"
 
-	"golang.org/x/crypto/ripemd160" //nolint:staticcheck // RIPEMD-160 is what Bitcoin addresses are made of.
+	//lint:ignore SA1019 Bitcoin's hash160 (addresses) is RIPEMD-160 of SHA-256.
+	"golang.org/x/crypto/ripemd160"
 )
 
 // Version bytes of base58check payloads (Bitcoin mainnet, and testnet WIFs,

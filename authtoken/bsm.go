@@ -52,7 +52,8 @@ const (
 )
 
 // MessageHash returns the BSM digest of message:
-// SHA-256(SHA-256(0x18 "Bitcoin Signed Message:\n" || CompactSize(len) || message)).
+//
+//	SHA-256(SHA-256(0x18 "Bitcoin Signed Message:\n" || CompactSize(len) || message))
 func MessageHash(message string) [32]byte {
 	var first [32]byte
 	if len(message) <= 512 {

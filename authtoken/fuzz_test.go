@@ -8,7 +8,8 @@ import (
 	"github.com/authd-dev/authd/errors"
 )
 
-// The five codes a token can be refused with (DESIGN §3, issue 3).
+// The five codes a token can be refused with: missing_auth_token (sigauth,
+// when no token is sent) and the four of the package doc.
 var tokenCodes = map[errors.Code]bool{
 	errors.MissingAuthToken:   true,
 	errors.MalformedAuthToken: true,

@@ -163,7 +163,8 @@ func (t *ParsedToken) parseSigma(s string, bound bool) error {
 	return t.parseTime()
 }
 
-// parseBitcoinAuth parses <pubkey>|<scheme>|<timestamp>|<requestPath>|<signature>.
+// parseBitcoinAuth parses a token of the npm bitcoin-auth library:
+// <pubkey>|<scheme>|<timestamp>|<requestPath>|<signature>.
 func (t *ParsedToken) parseBitcoinAuth(s string) error {
 	t.Format = FormatBitcoinAuth
 	var parts [5]string

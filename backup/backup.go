@@ -1,4 +1,4 @@
-// Package backup is authd's encrypted wallet-backup service (DESIGN §6):
+// Package backup is authd's encrypted wallet-backup service:
 // every identity keeps one backup, the string the npm bitcoin-backup
 // library makes (base64 of salt(16) || iv(12) || AES-256-GCM ciphertext),
 // encrypted on the client. authd never sees a key: it refuses anything that

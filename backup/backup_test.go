@@ -20,7 +20,8 @@ const (
 )
 
 // TestNPMBackupRoundTrip stores each backup the npm bitcoin-backup library
-// made and reads it back byte for byte, with the headers DESIGN §6 names.
+// made and reads it back byte for byte, with the headers of the package
+// doc (ETag, Last-Modified, Cache-Control: no-store, nosniff).
 func TestNPMBackupRoundTrip(t *testing.T) {
 	testenv.EachDB(t, func(t *testing.T, db *store.DB) {
 		ts := newTestServer(t, db.DB, serverOptions{randomTags: true})

@@ -11,8 +11,9 @@ import (
 // maxTags bounds the entity tags one precondition header may list.
 const maxTags = 32
 
-// conditions are a request's If-Match and If-None-Match headers (RFC 9110
-// §13.1.1, §13.1.2). Stored tags are opaque values without quotes.
+// conditions are a request's If-Match and If-None-Match headers
+// (RFC 9110 §13.1.1, §13.1.2). Stored tags are opaque values without
+// quotes.
 type conditions struct {
 	hasMatch bool
 	matchAny bool     // If-Match: *

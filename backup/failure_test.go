@@ -69,13 +69,11 @@ func (fc *failingConn) Begin() (driver.Tx, error) {
 }
 
 func (fc *failingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	var tx driver.Tx
-	var err error
-	if b, ok := fc.inner.(driver.ConnBeginTx); ok {
-		tx, err = b.BeginTx(ctx, opts)
-	} else {
-		tx, err = fc.inner.Begin() //nolint:staticcheck // drivers without BeginTx
+	b, ok := fc.inner.(driver.ConnBeginTx)
+	if !ok {
+		return nil, errors.New("failingConn: the test driver must implement driver.ConnBeginTx")
 	}
+	tx, err := b.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, err
 	}

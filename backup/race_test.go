@@ -70,8 +70,9 @@ func TestConditionalDeleteRaces(t *testing.T) {
 			}
 		}
 
-		// Only deletes: one 204; the rest find nothing to match (RFC 9110
-		// §13.1.1: If-Match fails without a current representation).
+		// Only deletes: one 204; the rest find nothing to match
+		// (RFC 9110 §13.1.1: If-Match fails without a current
+		// representation).
 		for round := range rounds {
 			tag := put()
 			calls := make([]call, racers)

@@ -29,7 +29,7 @@ const MinDecodedSize = 16 + 12 + 16
 
 // entropyMargin is how far below log2(min(n, 256)) bits per byte the
 // Shannon entropy of n decoded bytes may fall before they are refused as
-// not ciphertext (DESIGN §6). Uniformly random bytes of any length sit
+// not ciphertext. Uniformly random bytes of any length sit
 // well above the threshold: where the margin is smallest, at n = 256, it is
 // 0.68 bit per byte on average, 13 standard deviations (measured over
 // 100,000 draws per size). Text, JSON and padding fall below it.
@@ -37,8 +37,8 @@ const entropyMargin = 1.5
 
 const encryptAdvice = "; encrypt it on the client (the bitcoin-backup library's encryptBackup does) and upload only the base64 string it returns"
 
-// Validate checks a backup body in the order of DESIGN §6 and returns nil
-// when it may be stored:
+// Validate checks a backup body in this order and returns nil when it may
+// be stored:
 //
 //  1. size: more than MaxSize bytes is backup_too_large;
 //  2. recognisable plaintext key material in the body — JSON holding key
@@ -501,8 +501,8 @@ func entropy(b []byte) float64 {
 }
 
 // entropyThreshold is the least entropy, in bits per byte, that n decoded
-// bytes must have: log2(min(n, 256)) − 1.5 (DESIGN §6). n bytes can show at
-// most log2(min(n, 256)) bits per byte, hence the min.
+// bytes must have: log2(min(n, 256)) − entropyMargin. n bytes can show
+// at most log2(min(n, 256)) bits per byte, hence the min.
 func entropyThreshold(n int) float64 {
 	return math.Log2(float64(min(n, 256))) - entropyMargin
 }

@@ -200,9 +200,9 @@ func TestValidateAcceptsCiphertextOfEverySize(t *testing.T) {
 	}
 }
 
-// TestEntropyThreshold pins the formula of DESIGN §6 and shows the margin
-// random bytes keep above it where it is tightest (n = 256), and that text
-// stays below it.
+// TestEntropyThreshold pins the formula of entropyThreshold and shows the
+// margin random bytes keep above it where it is tightest (n = 256), and
+// that text stays below it.
 func TestEntropyThreshold(t *testing.T) {
 	for _, tc := range []struct {
 		n    int

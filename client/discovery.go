@@ -44,9 +44,9 @@ const maxMetadata = 256 << 10
 // request of this package has a deadline.
 var defaultClient = &http.Client{Timeout: 30 * time.Second}
 
-// MetadataURL returns where the metadata of issuer is published (RFC 8414
-// §3.1): "/.well-known/oauth-authorization-server" inserted between the
-// host and the issuer's path.
+// MetadataURL returns where the metadata of issuer is published
+// (RFC 8414 §3.1): "/.well-known/oauth-authorization-server" inserted
+// between the host and the issuer's path.
 func MetadataURL(issuer string) (string, error) {
 	u, err := url.Parse(issuer)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {

@@ -179,7 +179,7 @@ func TestSigningTransportRealTokens(t *testing.T) {
 		res, err := authtoken.VerifyToken(r.Header.Get("X-Auth-Token"),
 			authtoken.Request{Method: r.Method, Target: r.RequestURI, Issuer: issuer}, body, time.Now(), 0)
 		if err != nil {
-			http.Error(w, err.Error(), 401)
+			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}
 		fmt.Fprintf(w, "%s %s %v", res.Address, res.Scheme, res.Bound)

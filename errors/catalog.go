@@ -39,8 +39,8 @@ const (
 	RequestTooLarge         Code = "request_too_large"
 )
 
-// The OpenID Connect authorization errors (OpenID Connect Core 1.0
-// §3.1.2.6).
+// The OpenID Connect authorization errors
+// (OpenID Connect Core 1.0 §3.1.2.6).
 const (
 	LoginRequired            Code = "login_required"
 	ConsentRequired          Code = "consent_required"
@@ -49,6 +49,15 @@ const (
 	RequestNotSupported      Code = "request_not_supported"
 	RequestURINotSupported   Code = "request_uri_not_supported"
 	RegistrationNotSupported Code = "registration_not_supported"
+)
+
+// The client onboarding errors: RFC 8707 §2 invalid_target, and the
+// client registration errors of RFC 7591 §3.2.2.
+const (
+	InvalidTarget            Code = "invalid_target"
+	InvalidRedirectURI       Code = "invalid_redirect_uri"
+	InvalidClientMetadata    Code = "invalid_client_metadata"
+	InvalidSoftwareStatement Code = "invalid_software_statement"
 )
 
 // Entry is one code's row in the catalog: what the status is, where it is
@@ -73,8 +82,8 @@ type Entry struct {
 	Redirectable bool `json:"redirectable"`
 }
 
-// catalog is the source of truth for every code. Keep it in the order of the
-// table in DESIGN.md; append new codes at the end.
+// catalog is the source of truth for every code. Codes are wire values:
+// append new codes at the end, and never change a published status.
 var catalog = []Entry{
 	{
 		Code: InvalidRequest, Status: 400,
@@ -477,8 +486,61 @@ var catalog = []Entry{
 		UsedBy:       []string{"/authorize"},
 		Retry:        "No.",
 		Causes:       []string{"The authorization request carried registration: client metadata for a client that is not registered (OpenID Connect Core 1.0 §7.2.1). Without a registered redirect_uri in the query the error is answered directly, 400."},
-		Fix:          "Register the client first (authd client create) and send its client_id.",
+		Fix:          "Register the client first (authd client create, or dynamic registration at /register where the server offers it) and send its client_id.",
 		Redirectable: true,
+	},
+	{
+		Code: InvalidTarget, Status: 400,
+		Title:       "Invalid target",
+		Description: "The requested resource is invalid, unknown, or not one this client may ask for",
+		UsedBy:      []string{"/authorize", "/token"},
+		Retry:       "No. Ask only for resources the client may use.",
+		Causes: []string{
+			"A resource parameter (RFC 8707) that is not an absolute URI, or that has a fragment.",
+			"A resource that is neither registered for the client (authd client create --resource) nor served by the whole server (AUTHD_RESOURCES).",
+			"A token request whose resource was not granted by the authorization it redeems: a code exchange or refresh may repeat or narrow the resources of the authorization, never widen them.",
+			"A resource that was allowed when the grant was made but is no longer allowed for the client.",
+		},
+		Fix:          "Send each resource as an absolute URI without a fragment, exactly as the operator registered it (the server metadata lists the server-wide ones in protected_resources). On refresh, send only resources of the original authorization, or none for all of them.",
+		Redirectable: true,
+	},
+	{
+		Code: InvalidRedirectURI, Status: 400,
+		Title:       "Invalid redirect URI",
+		Description: "One or more redirect URIs of the client registration are invalid",
+		UsedBy:      []string{"/register", "/register/{client_id}"},
+		Retry:       "No. Fix the redirect URIs.",
+		Causes: []string{
+			"redirect_uris is missing, though the client registers the authorization_code grant.",
+			"A redirect URI that is not absolute, has a fragment, user information or a wildcard.",
+			"A web client (application_type web, or no application_type and no loopback or private-use redirect URI) with a redirect URI that is not https.",
+			"A native client with a redirect URI other than loopback http (127.0.0.1, [::1], localhost, any port), a private-use scheme in reverse-domain form (com.example.app:/callback), or https.",
+		},
+		Fix: "Register absolute redirect URIs without fragments: https for web clients; for native clients (application_type native) loopback http, a private-use scheme or https (RFC 8252).",
+	},
+	{
+		Code: InvalidClientMetadata, Status: 400,
+		Title:       "Invalid client metadata",
+		Description: "A client metadata field is invalid, or the client's metadata document could not be used",
+		UsedBy:      []string{"/register", "/register/{client_id}", "/authorize and /token for a client_id that is a URL (Client ID Metadata Documents)"},
+		Retry:       "No. Fix the metadata named in error_description.",
+		Causes: []string{
+			"A registration field of the wrong type, or a value authd does not support: a grant type other than authorization_code, refresh_token or client_credentials, a response type other than code, grant_types and response_types that do not match, a token_endpoint_auth_method other than none, client_secret_basic or client_secret_post, a scope the server does not offer, a client_name with control characters or over 200 characters.",
+			"A body that is not a JSON object, or a registration update whose client_id differs from the one in the URL.",
+			"A client_id that is an https URL (a Client ID Metadata Document) that could not be fetched: it resolves to a private, loopback, link-local or other special-purpose address, the server answered with a redirect or a status other than 200, took longer than 5 seconds, sent more than 5 KiB or something other than a JSON object.",
+			"A metadata document whose client_id is not exactly its own URL, that asks for a client secret, or whose redirect URIs or grants are invalid. Such clients are public (token_endpoint_auth_method none) and must use PKCE.",
+			"Client ID Metadata Documents are answered directly, never redirected to the client, since its redirect URIs are not known to be valid.",
+		},
+		Fix: "Read error_description: it names the field or what was wrong with the document. A metadata document must be served at its client_id URL with status 200 and Content-Type application/json, without redirects, and contain \"client_id\" equal to that URL.",
+	},
+	{
+		Code: InvalidSoftwareStatement, Status: 400,
+		Title:       "Software statement not supported",
+		Description: "Software statements are not supported",
+		UsedBy:      []string{"/register", "/register/{client_id}"},
+		Retry:       "No.",
+		Causes:      []string{"The registration request carried a software_statement (RFC 7591 §2.3); authd accepts no software statements, so none is ever approved or rejected on its contents."},
+		Fix:         "Register without software_statement, sending the metadata as plain registration fields.",
 	},
 }
 

@@ -44,9 +44,9 @@ type Error struct {
 	// DocCode, when set to a catalog code, is the entry error_uri points at
 	// instead of Code's: a failed Google sign-in is redirected to the client
 	// as access_denied (authorization responses carry only standard codes)
-	// but documented at #google_auth_failed (DESIGN §2.4).
+	// but documented at #google_auth_failed.
 	DocCode Code
-	// Op names the operation that failed ("sigauth.Verify"); logs only.
+	// Op names the operation that failed ("sigauth.Authenticate"); logs only.
 	Op string
 	// Err is the underlying cause; logs only, never sent.
 	Err error

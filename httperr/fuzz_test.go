@@ -14,26 +14,8 @@ import (
 
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/httperr"
+	"github.com/authd-dev/authd/internal/charset"
 )
-
-// The charsets of RFC 6749 Appendix A.
-
-// textChar is the set of error and error_description.
-func textChar(c byte) bool {
-	return c == 0x20 || c == 0x21 || c >= 0x23 && c <= 0x5b || c >= 0x5d && c <= 0x7e
-}
-
-// uriChar is the set of error_uri.
-func uriChar(c byte) bool { return c == 0x21 || c >= 0x23 && c <= 0x5b || c >= 0x5d && c <= 0x7e }
-
-func inSet(s string, ok func(byte) bool) bool {
-	for i := 0; i < len(s); i++ {
-		if !ok(s[i]) {
-			return false
-		}
-	}
-	return true
-}
 
 // challenge is one RFC 7235 challenge.
 type challenge struct {
@@ -343,12 +325,12 @@ func FuzzWrite(f *testing.F) {
 			switch k {
 			case "error", "error_description", "provider_error":
 				s, ok := v.(string)
-				if !ok || !inSet(s, textChar) || s == "" {
+				if !ok || !charset.NQSChars(s) || s == "" {
 					t.Errorf("%s = %q is outside %%x20-21 / %%x23-5B / %%x5D-7E", k, v)
 				}
 			case "error_uri":
 				s, ok := v.(string)
-				if !ok || !inSet(s, uriChar) || s == "" {
+				if !ok || !charset.NQChars(s) || s == "" {
 					t.Errorf("error_uri = %q is outside %%x21 / %%x23-5B / %%x5D-7E", v)
 				}
 			case "request_id":
@@ -377,11 +359,11 @@ func FuzzWrite(f *testing.F) {
 			}
 			for _, ch := range cs {
 				for k, pv := range ch.params {
-					okf := textChar
+					ok := charset.NQSChars
 					if k == "error_uri" {
-						okf = uriChar
+						ok = charset.NQChars
 					}
-					if !inSet(pv, okf) {
+					if !ok(pv) {
 						t.Errorf("WWW-Authenticate %s=%q is outside the charset", k, pv)
 					}
 				}
@@ -420,10 +402,10 @@ func checkFuzzLocation(t *testing.T, loc, state string, hasState bool) {
 			t.Fatalf("Location %q lacks %s", loc, k)
 		}
 	}
-	if !inSet(ours["error"], textChar) || !inSet(ours["error_description"], textChar) {
+	if !charset.NQSChars(ours["error"]) || !charset.NQSChars(ours["error_description"]) {
 		t.Errorf("Location %q: error or error_description outside the charset", loc)
 	}
-	if !inSet(ours["error_uri"], uriChar) || !inSet(ours["iss"], uriChar) {
+	if !charset.NQChars(ours["error_uri"]) || !charset.NQChars(ours["iss"]) {
 		t.Errorf("Location %q: error_uri or iss outside the charset", loc)
 	}
 	if _, ok := errors.Lookup(errors.Code(ours["error"])); !ok {

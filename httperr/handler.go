@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"github.com/authd-dev/authd/errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"runtime"
 	"strings"
+
+	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/internal/charset"
 )
 
 // Config is what Write needs to know about the server it answers for.
@@ -229,12 +231,12 @@ func Routes(mux *http.ServeMux) http.Handler {
 		h.ServeHTTP(rec, r)
 		switch rec.status {
 		case http.StatusNotFound:
-			Write(w, r, errors.E(errors.NotFound, "No endpoint at "+sanitizeText(r.URL.Path)))
+			Write(w, r, errors.E(errors.NotFound, "No endpoint at "+charset.SanitizeText(r.URL.Path)))
 		case http.StatusMethodNotAllowed:
 			if allow := rec.header.Get("Allow"); allow != "" {
 				w.Header().Set("Allow", allow)
 			}
-			Write(w, r, errors.E(errors.MethodNotAllowed, "Method "+sanitizeText(r.Method)+" is not allowed here"))
+			Write(w, r, errors.E(errors.MethodNotAllowed, "Method "+charset.SanitizeText(r.Method)+" is not allowed here"))
 		default:
 			// A redirect to the canonical path, or anything else the mux
 			// answers by itself below 400: pass it on unchanged.
@@ -242,7 +244,7 @@ func Routes(mux *http.ServeMux) http.Handler {
 				w.Header()[k] = v
 			}
 			if rec.status >= 400 || rec.status < 100 {
-				Write(w, r, errors.E(errors.NotFound, "No endpoint at "+sanitizeText(r.URL.Path)))
+				Write(w, r, errors.E(errors.NotFound, "No endpoint at "+charset.SanitizeText(r.URL.Path)))
 				return
 			}
 			w.WriteHeader(rec.status)

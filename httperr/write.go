@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/internal/charset"
 )
 
 // Realm is the realm of every WWW-Authenticate challenge authd sends.
@@ -187,12 +188,12 @@ func decide(e *errors.Error, entry errors.Entry, uriBase, reqID string) response
 	if resp.desc == "" || entry.Status >= 500 {
 		resp.desc = entry.Description
 	}
-	resp.desc = sanitizeText(resp.desc)
+	resp.desc = charset.SanitizeText(resp.desc)
 	anchor := entry.Code
 	if _, ok := errors.Lookup(e.DocCode); ok {
 		anchor = e.DocCode
 	}
-	resp.uri = sanitizeURI(uriBase + "#" + string(anchor))
+	resp.uri = charset.SanitizeURI(uriBase + "#" + string(anchor))
 	if e.Redirect != nil && entry.Redirectable {
 		if loc, ok := redirectURL(e.Redirect, entry.Code, resp.desc, resp.uri); ok {
 			resp.location, resp.status = loc, http.StatusFound
@@ -200,27 +201,32 @@ func decide(e *errors.Error, entry errors.Entry, uriBase, reqID string) response
 		}
 	}
 	if e.RetryAfter > 0 {
-		resp.retry = ceilSeconds(e.RetryAfter)
+		resp.retry = DelaySeconds(e.RetryAfter)
 	} else if slices.Contains(entry.Headers, "Retry-After") {
 		// The catalog promises Retry-After for this code (429, 503): a
 		// handler that forgot to set it still sends the shortest wait.
 		resp.retry = 1
 	}
-	resp.providerError = sanitizeText(e.ProviderError)
+	resp.providerError = charset.SanitizeText(e.ProviderError)
 	if entry.Code == errors.InsufficientScope {
-		resp.scope = sanitizeText(e.Scope)
+		resp.scope = charset.SanitizeText(e.Scope)
 	}
 	return resp
 }
 
-// ceilSeconds returns d in whole seconds, rounded up, at least 1. It does
-// not overflow for any positive duration.
-func ceilSeconds(d time.Duration) int64 {
+// DelaySeconds returns d in whole seconds, rounded up, so that a client
+// told to wait never comes back early: the delay-seconds of Retry-After
+// (RFC 9110 §10.2.3), retry_after, and the rate-limit fields. It is 0 for
+// d <= 0 and does not overflow.
+func DelaySeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
 	s := int64(d / time.Second)
 	if d%time.Second != 0 {
 		s++
 	}
-	return max(s, 1)
+	return s
 }
 
 // record logs the error and counts it (Config.Count) with the status
@@ -348,9 +354,9 @@ func writeBody(w http.ResponseWriter, r *http.Request, log *slog.Logger, resp re
 	w.Write(buf.Bytes())
 }
 
-// redirectParams are the only parameters an error redirect adds (RFC 6749
-// §4.1.2.1, RFC 9207); a registered redirect_uri's own parameters of these
-// names are replaced.
+// redirectParams are the only parameters an error redirect adds
+// (RFC 6749 §4.1.2.1, RFC 9207); a registered redirect_uri's own parameters
+// of these names are replaced.
 var redirectParams = []string{"error", "error_description", "error_uri", "state", "iss"}
 
 // redirectURL builds the error redirect of RFC 6749 §4.1.2.1 with the iss
@@ -384,71 +390,7 @@ func redirectURL(rd *errors.Redirect, code errors.Code, desc, uri string) (strin
 		add("state", rd.State) // echoed exactly (RFC 6749 §4.1.2.1); the query encoding keeps any byte safe
 	}
 	if rd.Issuer != "" {
-		add("iss", sanitizeURI(rd.Issuer))
+		add("iss", charset.SanitizeURI(rd.Issuer))
 	}
 	return base + "?" + strings.Join(parts, "&"), true
 }
-
-// sanitizeText forces s into the charset of error and error_description
-// (RFC 6749 Appendix A: %x20-21 / %x23-5B / %x5D-7E). A double quote becomes
-// a single quote, a backslash a slash, anything else outside the set '?'.
-func sanitizeText(s string) string {
-	if validText(s) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, c := range s { // invalid UTF-8 yields one U+FFFD per bad byte
-		switch {
-		case c == '"':
-			b.WriteByte('\'')
-		case c == '\\':
-			b.WriteByte('/')
-		case c >= 0x20 && c <= 0x7e:
-			b.WriteRune(c)
-		default:
-			b.WriteByte('?')
-		}
-	}
-	return b.String()
-}
-
-func validText(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
-// sanitizeURI forces s into the charset of error_uri (RFC 6749 Appendix A:
-// %x21 / %x23-5B / %x5D-7E) by percent-encoding every other byte, which
-// keeps a URI a URI.
-func sanitizeURI(s string) string {
-	ok := true
-	for i := 0; i < len(s); i++ {
-		if !uriByte(s[i]) {
-			ok = false
-			break
-		}
-	}
-	if ok {
-		return s
-	}
-	var b strings.Builder
-	const hex = "0123456789ABCDEF"
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if uriByte(c) {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&0xf])
-	}
-	return b.String()
-}
-
-func uriByte(c byte) bool { return c >= 0x21 && c <= 0x7e && c != '"' && c != '\\' }

@@ -284,7 +284,8 @@ func TestWrite(t *testing.T) {
 				}
 
 				// Every other case is answered directly, including a Redirect
-				// on a code that must never be redirected (DESIGN §2.4).
+				// on a code that must never be redirected (a 503, a Bitcoin
+				// authentication failure).
 				if rec.Code != c.Status {
 					t.Fatalf("status = %d, want %d", rec.Code, c.Status)
 				}
@@ -404,9 +405,7 @@ func TestRequestID(t *testing.T) {
 				}
 				r := httptest.NewRequest(http.MethodGet, "/token", nil)
 				r.Header.Set("Accept", jsonAccept)
-				for _, v := range tt.in {
-					r.Header["X-Request-Id"] = append(r.Header["X-Request-Id"], v)
-				}
+				r.Header["X-Request-Id"] = append(r.Header["X-Request-Id"], tt.in...)
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, r)
 				ids := rec.Header().Values("X-Request-Id")
@@ -456,6 +455,22 @@ func validRequestID(id string) bool {
 		}
 	}
 	return true
+}
+
+func TestDelaySeconds(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want int64
+	}{
+		{math.MinInt64, 0}, {-time.Second, 0}, {0, 0},
+		{time.Nanosecond, 1}, {time.Second - time.Nanosecond, 1}, {time.Second, 1},
+		{time.Second + time.Nanosecond, 2}, {90 * time.Second, 90},
+		{math.MaxInt64, math.MaxInt64/int64(time.Second) + 1},
+	} {
+		if got := httperr.DelaySeconds(tt.d); got != tt.want {
+			t.Errorf("DelaySeconds(%v) = %d, want %d", tt.d, got, tt.want)
+		}
+	}
 }
 
 // TestRetryAfter checks that Retry-After and retry_after are the ceiling of
@@ -897,8 +912,8 @@ func TestStaleHeaders(t *testing.T) {
 
 // TestEvery401HasAChallenge walks every 401 code of the catalog: whatever
 // credentials the request carried, and on JSON and browser routes alike,
-// the answer carries a WWW-Authenticate challenge that parses (RFC 9110
-// §15.5.2), and the catalog documents it.
+// the answer carries a WWW-Authenticate challenge that parses
+// (RFC 9110 §15.5.2), and the catalog documents it.
 func TestEvery401HasAChallenge(t *testing.T) {
 	auths := map[string]string{
 		"no credentials": "",

@@ -1,5 +1,5 @@
 -- +goose Up
--- backups holds each identity's one encrypted wallet backup (DESIGN §6).
+-- backups holds each identity's one encrypted wallet backup.
 -- subject is the identity: the signer's Bitcoin address for X-Auth-Token
 -- requests, the access token's sub for Bearer requests. data is the backup
 -- string exactly as uploaded (strict base64 of salt || iv || AES-256-GCM

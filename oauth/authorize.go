@@ -20,11 +20,21 @@ import (
 // WalletUser is a user who proved control of a Bitcoin key.
 type WalletUser struct{ Address, PubKey string } // PubKey "" when unknown
 
-// Wallet verifies Bitcoin-signed sign-ins (sigauth implements it; adapter in cmd/authd).
+// Wallet verifies Bitcoin-signed sign-ins. sigauth.Verifier implements
+// it, through an adapter in internal/server.
 type Wallet interface {
-	// Authenticate verifies the request's X-Auth-Token over the exact request URI (r.RequestURI). Errors are *errors.Error with sigauth's codes (missing_auth_token, malformed_auth_token, invalid_public_key, invalid_signature, invalid_timestamp, rate_limit_exceeded, temporarily_unavailable).
+	// Authenticate verifies the request's X-Auth-Token over the exact
+	// request URI (r.RequestURI), accepting each token once.
+	//
+	// Errors (*errors.Error): missing_auth_token, malformed_auth_token,
+	// invalid_public_key, invalid_signature, invalid_timestamp,
+	// rate_limit_exceeded, temporarily_unavailable.
 	Authenticate(r *http.Request) (WalletUser, error)
-	// VerifyLogin verifies a BSM signature by address over message (login form), with lockout accounting.
+	// VerifyLogin verifies a BSM signature by address over message (the
+	// login form), counting failures towards the lockout.
+	//
+	// Errors (*errors.Error): malformed_auth_token, invalid_signature,
+	// rate_limit_exceeded, temporarily_unavailable.
 	VerifyLogin(r *http.Request, address, message, signature string) (WalletUser, error)
 }
 
@@ -54,6 +64,15 @@ type Pending struct {
 	// the browser the login page was shown to (see startLogin); empty for
 	// a pending authorization no login page was made for.
 	Binding string `json:"binding,omitempty"`
+
+	// Resources are the resource indicators (RFC 8707) the authorization
+	// grants: the audience of its tokens. Empty: authd's own APIs.
+	Resources []string `json:"resources,omitempty"`
+	// Unverified is set for a client no operator registered (see
+	// Client.Verified); ClientOrigin is then where its identity comes
+	// from, when it has one (Client.Origin). Pages show both.
+	Unverified   bool   `json:"unverified,omitempty"`
+	ClientOrigin string `json:"client_origin,omitempty"`
 
 	// OpenID Connect parameters (OpenID Connect Core 1.0 §3.1.2.1), read
 	// only when Scope has openid: the nonce to echo in the ID Token, the
@@ -102,9 +121,11 @@ type clientLookup func(ctx context.Context, id string) (*Client, error)
 // Everything after is redirected to the now validated redirect_uri.
 //
 // Errors: invalid_request, unsupported_response_type, unauthorized_client,
-// invalid_scope, request_not_supported, request_uri_not_supported,
-// registration_not_supported (directly when redirect_uri is missing or
-// unregistered, else redirected); temporarily_unavailable.
+// invalid_scope, invalid_target, request_not_supported,
+// request_uri_not_supported, registration_not_supported (directly when
+// redirect_uri is missing or unregistered, else redirected);
+// invalid_client_metadata (directly) for a metadata document client whose
+// document cannot be used; temporarily_unavailable.
 func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup clientLookup) (*Pending, error) {
 	if e := once(v, "client_id"); e != nil {
 		return nil, e
@@ -124,7 +145,7 @@ func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup cli
 		return nil, e
 	}
 	ru := v.Get("redirect_uri")
-	if ru == "" || !matchRedirectURI(c.RedirectURIs, ru) {
+	if ru == "" || !c.redirectAllowed(ru) {
 		// A request object may carry redirect_uri itself (OpenID Connect
 		// Core 1.0 §6.1): say what is not supported, directly.
 		if e := unsupportedRequestParam(v); e != nil {
@@ -137,7 +158,7 @@ func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup cli
 	}
 
 	// From here on, errors go back to the client.
-	p := &Pending{ClientID: c.ID, ClientName: c.Name, RedirectURI: ru}
+	p := &Pending{ClientID: c.ID, ClientName: c.displayName(), RedirectURI: ru, Unverified: !c.Verified(), ClientOrigin: c.Origin()}
 	// state is echoed whenever it was present, even empty (RFC 6749
 	// §4.1.2.1); a repeated one is refused just below, echoing neither.
 	if st := v["state"]; len(st) == 1 {
@@ -175,6 +196,14 @@ func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup cli
 		scopes = want
 	}
 	p.Scope = strings.Join(scopes, " ")
+	res, e := requestedResources(v)
+	if e == nil {
+		e = s.allowedResources(c, res)
+	}
+	if e != nil {
+		return nil, fail(e.Code, e.Description)
+	}
+	p.Resources = res
 	cc, ccm := v.Get("code_challenge"), v.Get("code_challenge_method")
 	switch {
 	case cc == "" && ccm != "":
@@ -230,7 +259,7 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.validateAuthorize(ctx, v, s.clients.get)
+	p, err := s.validateAuthorize(ctx, v, s.lookupClient)
 	if err != nil {
 		return err
 	}
@@ -453,10 +482,11 @@ func (s *Server) loadJSON(ctx context.Context, op, key string, take bool, v any)
 // in, for the ID Token. The client is checked again, since it may have
 // changed while the user was signing in.
 //
-// Errors: invalid_request when the client or its redirect_uri is gone
-// (answered directly); login_required (redirected) when p's
-// id_token_hint names another user; temporarily_unavailable;
-// server_error.
+// Errors: invalid_request when the client or its redirect_uri is gone,
+// invalid_client_metadata when its metadata document no longer serves
+// (both answered directly); login_required (redirected) when p's
+// id_token_hint names another user; invalid_target (redirected) when a
+// resource is no longer allowed; temporarily_unavailable; server_error.
 func (s *Server) FinishAuthorization(ctx context.Context, p *Pending, in SignIn) (string, error) {
 	const op = "oauth.FinishAuthorization"
 	subject := in.Subject
@@ -468,12 +498,18 @@ func (s *Server) FinishAuthorization(ctx context.Context, p *Pending, in SignIn)
 		// signed in.
 		return "", s.RedirectError(p, errors.LoginRequired, "The user who signed in is not the one named by id_token_hint")
 	}
-	c, err := s.clients.get(ctx, p.ClientID)
+	c, err := s.lookupClient(ctx, p.ClientID)
 	if err != nil {
-		return "", err
+		return "", direct(err, op)
 	}
-	if c == nil || !matchRedirectURI(c.RedirectURIs, p.RedirectURI) || !c.allows(GrantAuthorizationCode) {
+	if c == nil || !c.redirectAllowed(p.RedirectURI) || !c.allows(GrantAuthorizationCode) {
 		return "", errors.E(errors.InvalidRequest, "The client or its redirect_uri is no longer registered")
+	}
+	if err := s.allowedResources(c, p.Resources); err != nil {
+		return "", s.RedirectError(p, err.Code, err.Description)
+	}
+	if err := s.rememberDocumentClient(ctx, c); err != nil {
+		return "", err
 	}
 	tgr := &oauth2.TokenGenerateRequest{
 		ClientID:    c.ID,
@@ -485,7 +521,8 @@ func (s *Server) FinishAuthorization(ctx context.Context, p *Pending, in SignIn)
 		tgr.CodeChallenge = p.CodeChallenge
 		tgr.CodeChallengeMethod = oauth2.CodeChallengeS256
 	}
-	ti, err := s.mgr.GenerateAuthToken(withCodeSignIn(withClient(ctx, c), &codeSignIn{SignIn: in, Nonce: p.Nonce}), oauth2.Code, tgr)
+	ctx = withGrantResources(withCodeSignIn(withClient(ctx, c), &codeSignIn{SignIn: in, Nonce: p.Nonce}), p.Resources)
+	ti, err := s.mgr.GenerateAuthToken(ctx, oauth2.Code, tgr)
 	if err != nil {
 		return "", direct(s.libError(err, op), op)
 	}
@@ -550,10 +587,23 @@ func (s *Server) loginMessage(p *Pending) string {
 	}
 	var b strings.Builder
 	b.WriteString("Sign in to " + s.issuerURL.Host + "\n")
-	b.WriteString("Application: " + clean(p.ClientName) + "\n")
+	app := clean(p.ClientName)
+	if p.Unverified {
+		// Its name is its own claim: say so, and where it comes from.
+		if o, err := url.Parse(p.ClientOrigin); err == nil && o.Host != "" {
+			app += " (unverified, from " + o.Host + ")"
+		} else {
+			app += " (unverified)"
+		}
+	}
+	b.WriteString("Application: " + app + "\n")
 	b.WriteString("Client ID: " + p.ClientID + "\n")
 	b.WriteString("Redirect to: " + clean(dest) + "\n")
 	b.WriteString("Scopes: " + p.Scope + "\n")
+	if len(p.Resources) > 0 {
+		// The APIs the tokens will open (RFC 8707): printable ASCII.
+		b.WriteString("Resources: " + strings.Join(p.Resources, " ") + "\n")
+	}
 	b.WriteString("Nonce: " + p.ID + "\n")
 	b.WriteString("Issued At: " + p.IssuedAt.UTC().Format(time.RFC3339) + "\n")
 	b.WriteString("Expires At: " + p.ExpiresAt.UTC().Format(time.RFC3339))

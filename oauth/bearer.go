@@ -10,8 +10,8 @@ import (
 	"github.com/authd-dev/authd/errors"
 )
 
-// bearerToken returns the access token of r's Authorization header (RFC
-// 6750 §2.1). Tokens anywhere else are refused: an access_token in the
+// bearerToken returns the access token of r's Authorization header
+// (RFC 6750 §2.1). Tokens anywhere else are refused: an access_token in the
 // query is logged by every proxy on the way.
 //
 // Errors: invalid_token.
@@ -81,7 +81,13 @@ func (s *Server) bearerClaims(r *http.Request, scope string) (*accessClaims, err
 	if revoked {
 		return nil, errBadToken("oauth.bearer", errors.New("revoked"))
 	}
-	if err := s.clientExists(r.Context(), c.ClientID); err != nil {
+	if !s.forIssuer(c.Aud) {
+		// RFC 8707: a token for another resource is no key to authd's
+		// own APIs, even a genuine one.
+		return nil, errors.E(errors.InvalidToken, "The access token was issued for another resource: its audience does not include this server").
+			WithCause("oauth.bearer", errors.Errorf("aud %q", c.Aud))
+	}
+	if err := s.clientExists(r.Context(), c.ClientID, c.Iat); err != nil {
 		return nil, err
 	}
 	if scope != "" && !slices.Contains(c.scopes(), scope) {
@@ -90,8 +96,8 @@ func (s *Server) bearerClaims(r *http.Request, scope string) (*accessClaims, err
 	return c, nil
 }
 
-// errInsufficientScope is the 403 for a token that lacks scope (RFC 6750
-// §3.1).
+// errInsufficientScope is the 403 for a token that lacks scope
+// (RFC 6750 §3.1).
 func errInsufficientScope(scope string) *errors.Error {
 	e := errors.E(errors.InsufficientScope, "The access token does not carry the "+scope+" scope")
 	e.Scope = scope
@@ -100,7 +106,8 @@ func errInsufficientScope(scope string) *errors.Error {
 
 // AuthenticateBearer validates the request's access token (RFC 6750: the
 // Authorization header only) and returns the user it was issued for. The
-// token must be one of authd's JWTs — signature, iss, aud, exp — not
+// token must be one of authd's JWTs — signature, iss, exp, and an aud
+// that includes the issuer (a token for another resource is refused) — not
 // revoked, carry scope (none checked when scope is ""), and name a user:
 // a client_credentials token acts for its client alone (RFC 9068 §2.2 makes
 // its sub the client_id), so it opens no user's resources, as at /userinfo.

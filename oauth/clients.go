@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/authd-dev/authd/errors"
 	"github.com/go-oauth2/oauth2/v4"
@@ -46,30 +48,124 @@ type Client struct {
 	// after signing out (OpenID Connect RP-Initiated Logout 1.0 §3.1),
 	// matched exactly.
 	PostLogoutRedirectURIs []string `json:"-"`
+
+	// Registration says who registered the client: an operator, the
+	// client itself (RFC 7591), or nobody (a metadata document).
+	Registration Registration `json:"-"`
+	// Resources are the resource URIs (RFC 8707) the client may ask
+	// tokens for, besides the server-wide ones.
+	Resources []string `json:"-"`
+	// ApplicationType is "web" or "native" for a client that registered
+	// itself or has a metadata document (OpenID Connect Dynamic Client
+	// Registration 1.0 §2), "" for an operator's.
+	ApplicationType string `json:"-"`
+	// metadata is the other client metadata the client registered,
+	// echoed back to it.
+	metadata clientExtra
+	// registrationHash is the SHA-256 of a self-registered client's
+	// registration access token (RFC 7592); nil for other clients.
+	registrationHash []byte
+}
+
+// Registration says how a client came to be known to authd.
+type Registration string
+
+// The ways a client is registered.
+const (
+	// RegisteredByOperator: authd client create.
+	RegisteredByOperator Registration = "operator"
+	// RegisteredDynamically: the client registered itself at /register
+	// (RFC 7591).
+	RegisteredDynamically Registration = "dynamic"
+	// RegisteredByDocument: the client_id is the URL of the client's
+	// metadata document (draft-ietf-oauth-client-id-metadata-document),
+	// fetched by authd.
+	RegisteredByDocument Registration = "metadata_document"
+)
+
+// Verified reports whether an operator registered the client, and so
+// vouches for its name. Pages that show a client (sign-in, consent) mark
+// any other client as unverified and show its Origin or redirect host.
+func (c *Client) Verified() bool { return c.Registration == RegisteredByOperator }
+
+// Origin is where an unverified client's identity comes from, for pages
+// to show next to its self-chosen name: the scheme and host of a
+// metadata document client's client_id URL, which is that client's
+// identity (the draft's "OAuth Phishing Attacks" section asks to show it).
+// It is "" for other clients: an operator's is verified, and a
+// self-registered client is known only by the redirect URI of the
+// request, whose host the pages show.
+func (c *Client) Origin() string {
+	if c.Registration != RegisteredByDocument {
+		return ""
+	}
+	u, err := url.Parse(c.ID)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// displayName is the name pages and the signed sign-in message show: the
+// registered name, or a placeholder for a self-registered client that
+// gave none.
+func (c *Client) displayName() string {
+	if c.Name == "" {
+		return "Unnamed application"
+	}
+	return c.Name
+}
+
+// authMethod is the client's token_endpoint_auth_method (RFC 7591 §2).
+func (c *Client) authMethod() string {
+	switch {
+	case c.Public:
+		return "none"
+	case c.metadata.AuthMethod != "":
+		return c.metadata.AuthMethod
+	}
+	return "client_secret_basic"
 }
 
 // MarshalJSON writes the client in RFC 7591 client-metadata terms, without
-// any secret.
+// any secret, and says how it was registered.
 func (c *Client) MarshalJSON() ([]byte, error) {
-	method := "client_secret_basic"
-	if c.Public {
-		method = "none"
-	}
 	uris := c.RedirectURIs
 	if uris == nil {
 		uris = []string{}
 	}
+	res := c.Resources
+	if res == nil {
+		res = []string{}
+	}
+	reg := c.Registration
+	if reg == "" {
+		reg = RegisteredByOperator
+	}
 	return json.Marshal(struct {
-		ID         string   `json:"client_id"`
-		Name       string   `json:"client_name"`
-		URIs       []string `json:"redirect_uris"`
-		Grants     []string `json:"grant_types"`
-		Scope      string   `json:"scope"`
-		AuthMethod string   `json:"token_endpoint_auth_method"`
-		IDTokenAlg string   `json:"id_token_signed_response_alg"`
-		IssuedAt   int64    `json:"client_id_issued_at"`
-		LogoutURIs []string `json:"post_logout_redirect_uris,omitempty"`
-	}{c.ID, c.Name, uris, c.Grants, strings.Join(c.Scopes, " "), method, c.IDTokenAlg, c.CreatedAt.Unix(), c.PostLogoutRedirectURIs})
+		ID           string       `json:"client_id"`
+		Name         string       `json:"client_name"`
+		URIs         []string     `json:"redirect_uris"`
+		Grants       []string     `json:"grant_types"`
+		Scope        string       `json:"scope"`
+		AuthMethod   string       `json:"token_endpoint_auth_method"`
+		Resources    []string     `json:"resources"`
+		AppType      string       `json:"application_type,omitempty"`
+		IDTokenAlg   string       `json:"id_token_signed_response_alg"`
+		Registration Registration `json:"registration"`
+		IssuedAt     int64        `json:"client_id_issued_at"`
+		LogoutURIs   []string     `json:"post_logout_redirect_uris,omitempty"`
+	}{c.ID, c.Name, uris, c.Grants, strings.Join(c.Scopes, " "), c.authMethod(), res, c.ApplicationType, c.IDTokenAlg, reg, c.CreatedAt.Unix(), c.PostLogoutRedirectURIs})
+}
+
+// redirectAllowed reports whether uri is one of the client's redirect
+// URIs: matchRedirectURI's rules, except that a metadata document
+// client's URIs match exactly, loopback ports included.
+func (c *Client) redirectAllowed(uri string) bool {
+	if c.Registration == RegisteredByDocument {
+		return slices.Contains(c.RedirectURIs, uri)
+	}
+	return matchRedirectURI(c.RedirectURIs, uri)
 }
 
 // allows reports whether the client registered grant.
@@ -137,7 +233,8 @@ type cachedClient struct {
 	until time.Time
 }
 
-const clientColumns = `id, secret_hash, name, redirect_uris, grant_types, scope, public, id_token_alg, created_ms, post_logout_redirect_uris`
+const clientColumns = `id, secret_hash, name, redirect_uris, grant_types, scope, public, id_token_alg, created_ms,
+	registration, resources, application_type, registration_token_hash, metadata, post_logout_redirect_uris`
 
 // prepare prepares the hot statements.
 func (cs *clientStore) prepare(ctx context.Context) error {
@@ -208,19 +305,24 @@ func (cs *clientStore) get(ctx context.Context, id string) (*Client, error) {
 	return c, nil
 }
 
-// clientExists checks that the client an access token was issued to is
-// still registered: deleting a client ends its tokens at every resource
-// check (Bearer at /userinfo and /backup, /introspect) within
-// clientCacheTTL, not when they expire.
+// clientExists checks that the client an access token issued at iat (unix
+// seconds) was issued to is still registered: deleting a client ends its
+// tokens at every resource check (Bearer at /userinfo and /backup,
+// /introspect) within clientCacheTTL, not when they expire. A metadata
+// document client comes back after a deletion when its client_id is used
+// again, as a new client: its tokens from before are not.
 //
 // Errors: invalid_token for a deleted client; temporarily_unavailable.
-func (s *Server) clientExists(ctx context.Context, id string) error {
+func (s *Server) clientExists(ctx context.Context, id string, iat int64) error {
 	c, err := s.clients.get(ctx, id)
 	if err != nil {
 		return err
 	}
-	if c == nil {
+	switch {
+	case c == nil:
 		return errBadToken("oauth.clientExists", errors.New("the token's client was deleted"))
+	case c.Registration == RegisteredByDocument && (s.docs == nil || iat < c.CreatedAt.Unix()):
+		return errBadToken("oauth.clientExists", errors.New("metadata documents are off, or the token is older than its client"))
 	}
 	return nil
 }
@@ -240,13 +342,21 @@ func scanClient(row scanner) (*Client, error) {
 		secretHex, uris, grants, scopes string
 		public                          int
 		created                         int64
+		resources, regHash, metadata    string
 		logoutURIs                      string
 	)
-	if err := row.Scan(&c.ID, &secretHex, &c.Name, &uris, &grants, &scopes, &public, &c.IDTokenAlg, &created, &logoutURIs); err != nil {
+	if err := row.Scan(&c.ID, &secretHex, &c.Name, &uris, &grants, &scopes, &public, &c.IDTokenAlg, &created,
+		&c.Registration, &resources, &c.ApplicationType, &regHash, &metadata, &logoutURIs); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(uris), &c.RedirectURIs); err != nil {
 		return nil, errors.Errorf("client %s: redirect_uris: %w", c.ID, err)
+	}
+	if err := json.Unmarshal([]byte(resources), &c.Resources); err != nil {
+		return nil, errors.Errorf("client %s: resources: %w", c.ID, err)
+	}
+	if err := json.Unmarshal([]byte(metadata), &c.metadata); err != nil {
+		return nil, errors.Errorf("client %s: metadata: %w", c.ID, err)
 	}
 	if err := json.Unmarshal([]byte(logoutURIs), &c.PostLogoutRedirectURIs); err != nil {
 		return nil, errors.Errorf("client %s: post_logout_redirect_uris: %w", c.ID, err)
@@ -262,13 +372,21 @@ func scanClient(row scanner) (*Client, error) {
 		}
 		c.secretHash = h
 	}
+	if regHash != "" {
+		h, err := hex.DecodeString(regHash)
+		if err != nil || len(h) != sha256.Size {
+			return nil, errors.Errorf("client %s: bad registration token hash", c.ID)
+		}
+		c.registrationHash = h
+	}
 	return &c, nil
 }
 
 // validClientID is RFC 6749 Appendix A.1 (client-id = *VSCHAR, %x20-7E),
-// at most 128 characters: a bound on what reaches SQL.
+// at most 2000 characters (a Client Identifier URL's limit): a bound on
+// what reaches SQL.
 func validClientID(id string) bool {
-	if id == "" || len(id) > 128 {
+	if id == "" || len(id) > 2000 {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
@@ -290,6 +408,10 @@ type ClientRegistration struct {
 	Grants []string
 	// IDTokenAlg defaults to AlgRS256.
 	IDTokenAlg string
+	// Resources are the resource URIs (RFC 8707) the client may ask
+	// tokens for besides the server-wide ones: absolute URIs without a
+	// fragment.
+	Resources []string
 	// PostLogoutRedirectURIs are where /logout may send the browser
 	// after signing out; the same rules as RedirectURIs.
 	PostLogoutRedirectURIs []string
@@ -299,11 +421,11 @@ type ClientRegistration struct {
 // secret (empty for public clients). The secret is 256 random bits and is
 // stored only as its SHA-256: it cannot be shown again.
 //
-// Errors: invalid_request naming the bad field (redirect URIs per DESIGN
-// §4: absolute, no fragment, https except loopback http and private-use
-// schemes); temporarily_unavailable.
+// Errors: invalid_redirect_uri for a bad redirect URI (absolute, no
+// fragment, https except loopback http and private-use schemes);
+// invalid_client_metadata naming any other bad field;
+// temporarily_unavailable.
 func CreateClient(ctx context.Context, db *sql.DB, reg ClientRegistration, now time.Time) (*Client, string, error) {
-	const op = "oauth.CreateClient"
 	c := &Client{
 		Name:         strings.TrimSpace(reg.Name),
 		RedirectURIs: reg.RedirectURIs,
@@ -311,30 +433,54 @@ func CreateClient(ctx context.Context, db *sql.DB, reg ClientRegistration, now t
 		Scopes:       reg.Scopes,
 		Grants:       reg.Grants,
 		IDTokenAlg:   reg.IDTokenAlg,
+		Resources:    reg.Resources,
+		Registration: RegisteredByOperator,
 		CreatedAt:    time.UnixMilli(now.UnixMilli()).UTC(),
 
 		PostLogoutRedirectURIs: reg.PostLogoutRedirectURIs,
 	}
-	if c.Name == "" || len(c.Name) > 200 || strings.IndexFunc(c.Name, isControl) >= 0 {
-		return nil, "", errors.E(errors.InvalidRequest, "Client name must be 1-200 characters without control characters")
+	if c.Name == "" {
+		return nil, "", errors.E(errors.InvalidClientMetadata, "Client name must be 1-200 characters without control characters")
 	}
 	if len(c.Scopes) == 0 {
 		c.Scopes = []string{ScopeProfile}
 	}
-	for _, sc := range c.Scopes {
-		if !validScopeToken(sc) {
-			return nil, "", errors.E(errors.InvalidRequest, "Invalid scope "+strconv.Quote(sc)+": scope tokens are printable ASCII without spaces, quotes or backslashes (RFC 6749 section 3.3)")
-		}
-	}
-	c.Scopes = dedupe(c.Scopes)
 	if len(c.Grants) == 0 {
 		c.Grants = []string{GrantAuthorizationCode, GrantRefreshToken}
 	}
+	if slices.Contains(c.Grants, GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
+		return nil, "", errors.E(errors.InvalidRedirectURI, "The authorization_code grant needs at least one --redirect-uri")
+	}
+	if err := c.check(); err != nil {
+		return nil, "", err
+	}
+	secret, _, err := insertClient(ctx, db, c, false)
+	if err != nil {
+		return nil, "", err
+	}
+	return c, secret, nil
+}
+
+// check validates what every client must satisfy, however it was
+// registered, and removes repeated values: its name, scopes, grants,
+// redirect URIs and resources.
+//
+// Errors: invalid_redirect_uri; invalid_client_metadata naming the field.
+func (c *Client) check() *errors.Error {
+	if len(c.Name) > 200 || !utf8.ValidString(c.Name) || strings.IndexFunc(c.Name, isControl) >= 0 {
+		return errors.E(errors.InvalidClientMetadata, "Client name must be 1-200 characters without control characters")
+	}
+	for _, sc := range c.Scopes {
+		if !validScopeToken(sc) {
+			return errors.E(errors.InvalidClientMetadata, "Invalid scope "+strconv.Quote(sc)+": scope tokens are printable ASCII without spaces, quotes or backslashes (RFC 6749 section 3.3)")
+		}
+	}
+	c.Scopes = dedupe(c.Scopes)
 	for _, g := range c.Grants {
 		switch g {
 		case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials:
 		default:
-			return nil, "", errors.E(errors.InvalidRequest, "Unknown grant "+strconv.Quote(g)+" (want authorization_code, refresh_token or client_credentials)")
+			return errors.E(errors.InvalidClientMetadata, "Unknown grant "+strconv.Quote(printable(g, 40))+" (want authorization_code, refresh_token or client_credentials)")
 		}
 	}
 	c.Grants = dedupe(c.Grants)
@@ -343,51 +489,100 @@ func CreateClient(ctx context.Context, db *sql.DB, reg ClientRegistration, now t
 		c.IDTokenAlg = AlgRS256
 	case AlgRS256, AlgES256:
 	default:
-		return nil, "", errors.E(errors.InvalidRequest, "Unknown ID Token algorithm "+strconv.Quote(c.IDTokenAlg)+" (want RS256 or ES256)")
+		return errors.E(errors.InvalidClientMetadata, "Unknown ID Token algorithm "+quoted(c.IDTokenAlg, 40)+" (want RS256 or ES256)")
 	}
 	if c.Public && c.allows(GrantClientCredentials) {
-		return nil, "", errors.E(errors.InvalidRequest, "A public client cannot use client_credentials (RFC 6749 section 4.4)")
+		return errors.E(errors.InvalidClientMetadata, "A public client cannot use client_credentials (RFC 6749 section 4.4)")
 	}
 	if c.allows(GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
-		return nil, "", errors.E(errors.InvalidRequest, "The authorization_code grant needs at least one --redirect-uri")
+		return errors.E(errors.InvalidRedirectURI, "The authorization_code grant needs at least one redirect URI")
+	}
+	if len(c.RedirectURIs) > maxListLen {
+		return errors.E(errors.InvalidRedirectURI, "At most "+strconv.Itoa(maxListLen)+" redirect URIs")
 	}
 	for _, u := range c.RedirectURIs {
 		if err := CheckRedirectURI(u); err != nil {
-			return nil, "", err
+			return err
 		}
 	}
 	c.RedirectURIs = dedupe(c.RedirectURIs)
+	if len(c.PostLogoutRedirectURIs) > maxListLen {
+		return errors.E(errors.InvalidClientMetadata, "At most "+strconv.Itoa(maxListLen)+" post-logout redirect URIs")
+	}
 	for _, u := range c.PostLogoutRedirectURIs {
-		if err := checkURI("Post-logout redirect URI", u); err != nil {
-			return nil, "", err
+		if err := checkURI("Post-logout redirect URI", errors.InvalidClientMetadata, u); err != nil {
+			return err
 		}
 	}
 	c.PostLogoutRedirectURIs = dedupe(c.PostLogoutRedirectURIs)
+	if len(c.Resources) > maxListLen {
+		return errors.E(errors.InvalidClientMetadata, "At most "+strconv.Itoa(maxListLen)+" resources")
+	}
+	for _, r := range c.Resources {
+		if why := checkResource(r); why != "" {
+			return errors.E(errors.InvalidClientMetadata, "Resource "+strconv.Quote(printable(r, 100))+" "+why)
+		}
+	}
+	c.Resources = dedupe(c.Resources)
+	return nil
+}
 
+// maxListLen bounds the redirect URIs and resources of one client.
+const maxListLen = 20
+
+// insertClient stores the new client c under a new client_id, with a new
+// secret unless c is public and, when withRegistrationToken, a new
+// registration access token (RFC 7592); it returns the secret and the
+// token, which are stored only as their SHA-256.
+//
+// Errors: temporarily_unavailable.
+func insertClient(ctx context.Context, db *sql.DB, c *Client, withRegistrationToken bool) (secret, regToken string, err error) {
+	const op = "oauth.insertClient"
 	c.ID = newClientID()
-	var secret, secretHex string
 	if !c.Public {
 		secret = randomToken(32)
 		h := sha256.Sum256([]byte(secret))
 		c.secretHash = h[:]
-		secretHex = hex.EncodeToString(h[:])
+	}
+	if withRegistrationToken {
+		regToken = randomToken(32)
+		h := sha256.Sum256([]byte(regToken))
+		c.registrationHash = h[:]
 	}
 	uris, _ := json.Marshal(c.RedirectURIs)
-	logoutURIs := []byte("[]")
-	if len(c.PostLogoutRedirectURIs) > 0 {
-		logoutURIs, _ = json.Marshal(c.PostLogoutRedirectURIs)
-	}
-	public := 0
-	if c.Public {
-		public = 1
-	}
+	res, _ := json.Marshal(nonNil(c.Resources))
+	md, _ := json.Marshal(c.metadata)
+	logoutURIs, _ := json.Marshal(nonNil(c.PostLogoutRedirectURIs))
 	if _, err := db.ExecContext(ctx, `INSERT INTO oauth_clients
-		(id, secret_hash, name, redirect_uris, grant_types, scope, public, id_token_alg, created_ms, post_logout_redirect_uris)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		c.ID, secretHex, c.Name, string(uris), strings.Join(c.Grants, " "), strings.Join(c.Scopes, " "), public, c.IDTokenAlg, c.CreatedAt.UnixMilli(), string(logoutURIs)); err != nil {
-		return nil, "", errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+		(id, secret_hash, name, redirect_uris, grant_types, scope, public, id_token_alg, created_ms,
+		 registration, resources, application_type, registration_token_hash, metadata, post_logout_redirect_uris)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		c.ID, hexOrEmpty(c.secretHash), c.Name, string(uris), strings.Join(c.Grants, " "), strings.Join(c.Scopes, " "), boolInt(c.Public), c.IDTokenAlg, c.CreatedAt.UnixMilli(),
+		string(c.Registration), string(res), c.ApplicationType, hexOrEmpty(c.registrationHash), string(md), string(logoutURIs)); err != nil {
+		return "", "", errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
-	return c, secret, nil
+	return secret, regToken, nil
+}
+
+func hexOrEmpty(b []byte) string {
+	if b == nil {
+		return ""
+	}
+	return hex.EncodeToString(b)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
 }
 
 // ListClients returns every registered client, oldest first.
@@ -419,9 +614,12 @@ func ListClients(ctx context.Context, db *sql.DB) ([]*Client, error) {
 var ErrNoClient = errors.New("oauth: no such client")
 
 // DeleteClient removes the client, its refresh tokens and the consents
-// people gave it. Access tokens
-// already issued to it are refused by every resource check from then on
-// (running servers notice within a second, the client cache's lifetime).
+// people gave it, however it was registered. Access tokens already
+// issued to it are refused by every resource check from then on (running
+// servers notice within a second, the client cache's lifetime). A
+// metadata document client is forgotten with its tokens; it is known
+// again, as a new client, the next time its client_id is used while
+// metadata documents are on.
 //
 // Errors: invalid_request (wrapping ErrNoClient) for an unknown id;
 // temporarily_unavailable.
@@ -453,19 +651,21 @@ func DeleteClient(ctx context.Context, db *sql.DB, id string) error {
 	return nil
 }
 
-// CheckRedirectURI validates a redirect URI for registration (DESIGN §4,
-// RFC 8252, RFC 9700 §2.1): absolute, no fragment, no user information,
+// CheckRedirectURI validates a redirect URI for registration (RFC 8252,
+// RFC 9700 §2.1): absolute, no fragment, no user information,
 // and either https with a host, http on a loopback host (127.0.0.1, [::1],
 // localhost), or a private-use scheme in reverse-domain form
 // (com.example.app:/cb).
 //
-// Errors: invalid_request saying what is wrong.
-func CheckRedirectURI(raw string) error { return checkURI("Redirect URI", raw) }
+// Errors: invalid_redirect_uri saying what is wrong.
+func CheckRedirectURI(raw string) *errors.Error {
+	return checkURI("Redirect URI", errors.InvalidRedirectURI, raw)
+}
 
-// checkURI is CheckRedirectURI for a URI called what in its errors.
-func checkURI(what, raw string) error {
-	bad := func(why string) error {
-		return errors.E(errors.InvalidRequest, what+" "+strconv.Quote(raw)+" "+why)
+// checkURI is CheckRedirectURI for a URI called what, failing with code.
+func checkURI(what string, code errors.Code, raw string) *errors.Error {
+	bad := func(why string) *errors.Error {
+		return errors.E(code, what+" "+strconv.Quote(printable(raw, 200))+" "+why)
 	}
 	if raw == "" || len(raw) > 2000 {
 		return bad("must be 1-2000 characters")
@@ -575,7 +775,12 @@ func validateRedirectURIList(baseURI, redirectURI string) error {
 	return liberrors.ErrInvalidRedirectURI
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+// isControl reports whether r is a control or format character: C0, DEL,
+// C1, and the invisible ones that can disguise text (bidirectional
+// overrides, zero-width characters, line and paragraph separators).
+func isControl(r rune) bool {
+	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
+}
 
 func dedupe(in []string) []string {
 	out := make([]string, 0, len(in))

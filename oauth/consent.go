@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -81,11 +82,13 @@ func (s *Server) recordConsent(ctx context.Context, subject, clientID, scope str
 	return nil
 }
 
-// clientVerified reports whether an operator registered c, and so vouches
-// for its name; pages mark any other client as unverified and name it by
-// its redirect host. Every client is registered by an operator today
-// (authd client create).
-func clientVerified(c *Client) bool { return c != nil }
+// originHost is the host of origin, "" for none.
+func originHost(origin string) string {
+	if u, err := url.Parse(origin); err == nil {
+		return u.Host
+	}
+	return ""
+}
 
 // pendingConsent is an authorization waiting on the consent page, bound
 // to the session that is to answer it.
@@ -95,7 +98,7 @@ type pendingConsent struct {
 	Session string `json:"session"`
 }
 
-func consentKey(id string) string { return "authd:oauth:consent:" + hashHex(id) }
+func consentKey(id string) string { return "authd:oauth:consent:" + hashToken(id) }
 
 // consentView is what the consent page shows.
 type consentView struct {
@@ -105,9 +108,13 @@ type consentView struct {
 	ClientID     string
 	Verified     bool
 	RedirectHost string
-	Scopes       []scopeText
-	Subject      string
-	Logout       string
+	// ClientHost is the host of an unverified client's Origin (Client.Origin).
+	ClientHost string
+	// Resources are the resource indicators (RFC 8707) the access is for.
+	Resources []string
+	Scopes    []scopeText
+	Subject   string
+	Logout    string
 }
 
 var consentTemplate = newPage("consent", `<!doctype html>
@@ -121,8 +128,12 @@ var consentTemplate = newPage("consent", `<!doctype html>
 <h1>Allow {{.Client}}?</h1>
 <p><strong>{{.Client}}</strong> at <strong>{{.RedirectHost}}</strong> wants to:</p>
 <ul>{{range .Scopes}}<li>{{.Text}} (<code>{{.Scope}}</code>)</li>{{end}}</ul>
-{{if not .Verified}}<p class="note" role="note">This application is <strong>unverified</strong>: it registered itself, and its name
-is what it says about itself. Allow only if you trust <strong>{{.RedirectHost}}</strong>.</p>
+{{with .Resources}}<p>Its access is for {{if eq (len .) 1}}this service{{else}}these services{{end}} only:</p>
+<ul>{{range .}}<li><code>{{.}}</code></li>{{end}}</ul>
+{{end}}{{if not .Verified}}<div class="unverified" role="note"><strong>Unverified application.</strong>
+Its name is what it says about itself: no operator of this server registered it.
+{{if .ClientHost}}It is published at <strong>{{.ClientHost}}</strong>.{{else}}It is known only by where it sends you back: <strong>{{.RedirectHost}}</strong>.{{end}}
+Allow only if you trust {{if .ClientHost}}{{.ClientHost}}{{else}}{{.RedirectHost}}{{end}}.</div>
 {{end}}<p>You are signed in as <code>{{.Subject}}</code>. <a href="{{.Logout}}">Not you? Sign out</a>.</p>
 <form method="post" action="{{.Action}}">
 <input type="hidden" name="consent_id" value="{{.ID}}">
@@ -167,7 +178,9 @@ func (s *Server) askConsent(w http.ResponseWriter, r *http.Request, p *Pending, 
 		Action:       s.issuerURL.Path + "/authorize/consent",
 		Client:       p.ClientName,
 		ClientID:     p.ClientID,
-		Verified:     clientVerified(c),
+		Verified:     c.Verified(),
+		ClientHost:   originHost(c.Origin()),
+		Resources:    p.Resources,
 		RedirectHost: redirectHost(p.RedirectURI),
 		Scopes:       scopeList(p.Scope),
 		Subject:      sess.Subject,

@@ -16,9 +16,9 @@ import (
 	liberrors "github.com/go-oauth2/oauth2/v4/errors"
 )
 
-// TestGoOAuth2DefaultsNeutralised walks the list of go-oauth2 v4.5.4
-// defaults that must not reach a user (NOTES.md), one subtest each, against
-// the live handlers. The concurrency items are TestCodeRace and
+// TestGoOAuth2DefaultsNeutralised walks the go-oauth2 v4.5.4 defaults
+// that must not reach a user, one subtest each, against the live
+// handlers. The concurrency items are TestCodeRace and
 // TestRefreshRace; form-decoding of Basic credentials is
 // TestBasicCredentialsAreFormDecoded.
 func TestGoOAuth2DefaultsNeutralised(t *testing.T) {

@@ -33,6 +33,7 @@ import (
 	"github.com/authd-dev/authd/authtoken"
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/httperr"
+	"github.com/authd-dev/authd/internal/charset"
 	"github.com/authd-dev/authd/internal/golden"
 	"github.com/authd-dev/authd/internal/server"
 	"github.com/authd-dev/authd/internal/testenv"
@@ -55,7 +56,7 @@ type testWallet struct {
 
 // user makes a new wallet user and returns its address.
 func (tw *testWallet) user() string {
-	wif, addr, err := sigauth.GenerateKey()
+	wif, addr, err := authtoken.GenerateKey()
 	if err != nil {
 		panic(err)
 	}
@@ -499,28 +500,10 @@ func (wc *wireChecker) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-func validErrorText(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
-func validErrorURI(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
 // checkErrorTriple checks error, error_description and error_uri.
 func checkErrorTriple(t testing.TB, issuer, where, code, desc, uri string) {
 	t.Helper()
-	if code == "" || !validErrorText(code) || !validErrorText(desc) || !validErrorURI(uri) {
+	if code == "" || !charset.NQSChars(code) || !charset.NQSChars(desc) || !charset.NQChars(uri) {
 		t.Errorf("%s: error fields outside the RFC 6749 charset: %q %q %q", where, code, desc, uri)
 	}
 	base, frag, ok := strings.Cut(uri, "#")
@@ -546,7 +529,7 @@ func checkWire(t testing.TB, issuer string, req *http.Request, resp *http.Respon
 			}
 		}
 		for _, m := range regexp.MustCompile(`(\w+)="([^"]*)"`).FindAllStringSubmatch(c, -1) {
-			if !validErrorText(m[2]) {
+			if !charset.NQSChars(m[2]) {
 				t.Errorf("%s: WWW-Authenticate parameter %s=%q outside the charset", where, m[1], m[2])
 			}
 		}

@@ -28,14 +28,14 @@ import (
 func FuzzAuthorizeParams(f *testing.F) {
 	const id, ru = "client-1", "https://app.example.com/cb"
 	c := &Client{ID: id, Name: "Fuzz", RedirectURIs: []string{ru, "http://127.0.0.1/cb"}, Grants: []string{GrantAuthorizationCode},
-		Scopes: []string{"openid", "profile", "backup"}, Public: true}
+		Scopes: []string{"openid", "profile", "backup"}, Public: true, Resources: []string{"https://api.example/v1"}}
 	lookup := func(ctx context.Context, got string) (*Client, error) {
 		if got == id {
 			return c, nil
 		}
 		return nil, nil
 	}
-	s := &Server{issuer: "https://auth.example.com", now: time.Now}
+	s := &Server{issuer: "https://auth.example.com", now: time.Now, cfg: Config{Resources: []string{"urn:example:api"}}}
 	// ID Token hints verify against the one key of a keyring without a
 	// database.
 	sk := testSigningKey(f, AlgRS256)
@@ -53,6 +53,8 @@ func FuzzAuthorizeParams(f *testing.F) {
 	f.Add("client_id=client-1&redirect_uri=http%3A%2F%2F127.0.0.1%3A999%2Fcb&response_type=code&code_challenge=" + challenge + "&code_challenge_method=S256")
 	f.Add("client_id=client-1&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb&response_type=token")
 	f.Add("client_id=client-1&redirect_uri=https%3A%2F%2Fevil.com&response_type=code")
+	f.Add(base.Encode() + "&resource=https%3A%2F%2Fapi.example%2Fv1&resource=urn%3Aexample%3Aapi")
+	f.Add(base.Encode() + "&resource=https%3A%2F%2Fapi.example%2Fv1%23f")
 	f.Add("client_id=%zz")
 	f.Add("scope=%22&client_id=client-1&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb")
 	oidc := func(extra string) string {
@@ -110,6 +112,14 @@ func FuzzAuthorizeParams(f *testing.F) {
 		}
 		if p.HasState != (v.Get("state") != "") || p.State != v.Get("state") {
 			t.Fatalf("state %q vs %q", p.State, v.Get("state"))
+		}
+		for _, r := range p.Resources {
+			if checkResource(r) != "" || !s.resourceAllowed(c, r) {
+				t.Fatalf("accepted resource %q", r)
+			}
+		}
+		if !subset(v["resource"], p.Resources) {
+			t.Fatalf("resources %q dropped some of %q", p.Resources, v["resource"])
 		}
 		if v.Has("request") || v.Has("request_uri") || v.Has("registration") {
 			t.Fatalf("accepted a request object or registration: %q", raw)

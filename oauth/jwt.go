@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/authd-dev/authd/errors"
@@ -15,10 +16,10 @@ import (
 )
 
 // Access tokens are RFC 9068 JWTs: header {"alg":"ES256","kid":…,
-// "typ":"at+jwt"}, claims iss, sub, aud (the issuer: the token is for
-// authd's own APIs), client_id, scope, exp, iat, jti. A jti is
-// "<family>.<random>", so the deny list can revoke one token or a whole
-// family with one Redis lookup.
+// "typ":"at+jwt"}, claims iss, sub, aud (the resources the client asked
+// for, RFC 8707, or the issuer: authd's own APIs), client_id, scope, exp,
+// iat, jti. A jti is "<family>.<random>", so the deny list can revoke one
+// token or a whole family with one Redis lookup.
 
 // maxTokenLen bounds what is parsed as a token at all.
 const maxTokenLen = 4096
@@ -62,9 +63,10 @@ type accessGenerator struct{ s *Server }
 func (g *accessGenerator) Token(ctx context.Context, data *oauth2.GenerateBasic, isGenRefresh bool) (string, string, error) {
 	const op = "oauth.accessGenerator.Token"
 	ti := data.TokenInfo
-	family := ""
+	family, granted := "", ""
 	if eti, ok := ti.(oauth2.ExtendableTokenInfo); ok && eti.GetExtension() != nil {
 		family = eti.GetExtension().Get(extFamily)
+		granted = eti.GetExtension().Get(extResources)
 	}
 	if !validFamily(family) {
 		return "", "", errors.E(errors.ServerError, "").WithCause(op, errors.New("token info without a family"))
@@ -73,11 +75,19 @@ func (g *accessGenerator) Token(ctx context.Context, data *oauth2.GenerateBasic,
 	if sub == "" {
 		sub = data.Client.GetID() // RFC 9068 §2.2: client_credentials
 	}
+	c, ok := data.Client.(*Client)
+	if !ok {
+		return "", "", errors.E(errors.ServerError, "").WithCause(op, errors.New("client is not an *oauth.Client"))
+	}
+	aud, err := g.s.tokenAudience(ctx, c, splitResources(granted))
+	if err != nil {
+		return "", "", err
+	}
 	now := g.s.now()
 	claims := accessClaims{
 		Iss:      g.s.issuer,
 		Sub:      sub,
-		Aud:      jwt.Audience{g.s.issuer},
+		Aud:      aud,
 		ClientID: data.Client.GetID(),
 		Scope:    ti.GetScope(),
 		Iat:      now.Unix(),
@@ -89,7 +99,7 @@ func (g *accessGenerator) Token(ctx context.Context, data *oauth2.GenerateBasic,
 		return "", "", errors.E(errors.ServerError, "").WithCause(op, err)
 	}
 	refresh := ""
-	if c, ok := data.Client.(*Client); isGenRefresh && data.UserID != "" && ok && c.allows(GrantRefreshToken) {
+	if isGenRefresh && data.UserID != "" && c.allows(GrantRefreshToken) {
 		refresh = randomToken(32)
 	}
 	return access, refresh, nil
@@ -126,8 +136,10 @@ func errBadToken(op string, cause error) *errors.Error {
 	return errors.E(errors.InvalidToken, "The access token is invalid or expired").WithCause(op, cause)
 }
 
-// verifyAccessToken checks a JWT's header, signature, issuer, audience and
-// lifetime. It does not consult the deny list (see checkRevoked).
+// verifyAccessToken checks a JWT's header, signature, issuer and
+// lifetime. It does not consult the deny list (see checkRevoked), nor the
+// audience, which is authd itself only for tokens its own APIs accept
+// (see forIssuer): /introspect and /revoke take tokens for any resource.
 //
 // A token whose signature verified is remembered (see verifiedTokens), so
 // a resource server introspecting the same token again costs a hash, not
@@ -143,13 +155,16 @@ func (s *Server) verifyAccessToken(ctx context.Context, tok string) (*accessClai
 	key := sha256.Sum256([]byte(tok))
 	v, ok := s.verified.get(key)
 	if !ok || s.keys.lookup(ctx, v.kid) == nil {
+		s.verified.misses.Add(1)
 		var err error
 		if v, err = s.verifySigned(ctx, tok); err != nil {
 			return nil, err
 		}
 		s.verified.add(key, v)
 	}
-	if err := s.validateClaims(v.std, s.issuer); err != nil {
+	// Any audience: /introspect and /revoke take tokens for every
+	// resource; authd's own APIs check theirs (forIssuer).
+	if err := s.validateClaims(v.std, ""); err != nil {
 		return nil, errBadToken(op, err)
 	}
 	c := *v.claims
@@ -157,13 +172,18 @@ func (s *Server) verifyAccessToken(ctx context.Context, tok string) (*accessClai
 }
 
 // validateClaims checks a verified token's registered claims against this
-// server at its clock: iss is the issuer, aud contains audience, nbf and
+// server at its clock: iss is the issuer, aud contains audience (any aud
+// when audience is ""), nbf and
 // iat are no further ahead than clockSkew (go-jose's validator), and exp
 // is present and still ahead: RFC 7519 §4.1.4 makes the token invalid at
 // exp itself, with no leeway (authd signs with its own clock).
 func (s *Server) validateClaims(std *jwt.Claims, audience string) error {
 	now := s.now()
-	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: s.issuer, AnyAudience: jwt.Audience{audience}, Time: now}, clockSkew); err != nil {
+	want := jwt.Expected{Issuer: s.issuer, Time: now}
+	if audience != "" {
+		want.AnyAudience = jwt.Audience{audience}
+	}
+	if err := std.ValidateWithLeeway(want, clockSkew); err != nil {
 		return err
 	}
 	if std.Expiry == nil || *std.Expiry <= jwt.NumericDate(now.Unix()) {
@@ -174,8 +194,8 @@ func (s *Server) validateClaims(std *jwt.Claims, audience string) error {
 
 // verifySigned checks everything about an access token that cannot
 // change: its header, its signature by a trusted ES256 key, and that it
-// names a subject, a client and a jti of a token family. Claims that
-// depend on the clock are left to validateClaims.
+// names a subject, a client, an audience and a jti of a token family.
+// Claims that depend on the clock are left to validateClaims.
 func (s *Server) verifySigned(ctx context.Context, tok string) (verifiedToken, error) {
 	const op = "oauth.verifyAccessToken"
 	t, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256})
@@ -198,8 +218,8 @@ func (s *Server) verifySigned(ctx context.Context, tok string) (verifiedToken, e
 	if err := t.Claims(sk.public(), &c); err != nil {
 		return verifiedToken{}, errBadToken(op, err)
 	}
-	if c.Sub == "" || c.ClientID == "" {
-		return verifiedToken{}, errBadToken(op, errors.New("no sub or client_id"))
+	if c.Sub == "" || c.ClientID == "" || len(c.Aud) == 0 {
+		return verifiedToken{}, errBadToken(op, errors.New("no sub, client_id or aud"))
 	}
 	if _, ok := familyOf(c.Jti); !ok {
 		return verifiedToken{}, errBadToken(op, errors.New("malformed jti"))
@@ -229,6 +249,27 @@ type verifiedTokens struct {
 	m    map[[32]byte]verifiedToken
 	ring [][32]byte
 	next int
+
+	// lookups counts calls of get; misses counts the lookups whose token
+	// had to be verified (absent, or its key no longer trusted).
+	lookups, misses atomic.Uint64
+}
+
+// TokenCacheStats counts the lookups of access tokens in the cache of
+// verified tokens since the server started.
+type TokenCacheStats struct {
+	Hits   uint64 // answered from the cache: no signature verification
+	Misses uint64 // not in the cache, or its key no longer trusted: verified
+}
+
+// TokenCacheStats returns the hits and misses of the cache of verified
+// access tokens, which Bearer checks (/userinfo, /backup) and
+// introspection share.
+func (s *Server) TokenCacheStats() TokenCacheStats {
+	// misses is read first: each miss was a lookup first, so Hits never
+	// comes out negative while lookups are under way.
+	m := s.verified.misses.Load()
+	return TokenCacheStats{Hits: s.verified.lookups.Load() - m, Misses: m}
 }
 
 func newVerifiedTokens(size int) *verifiedTokens {
@@ -236,6 +277,7 @@ func newVerifiedTokens(size int) *verifiedTokens {
 }
 
 func (c *verifiedTokens) get(k [32]byte) (verifiedToken, bool) {
+	c.lookups.Add(1)
 	c.mu.Lock()
 	v, ok := c.m[k]
 	c.mu.Unlock()

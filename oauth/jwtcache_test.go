@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -92,6 +93,73 @@ func TestVerifiedTokenCache(t *testing.T) {
 	if b := introspect(); !strings.Contains(b, `"active":false`) {
 		t.Fatalf("revoked cached token: %s", b)
 	}
+}
+
+// TestTokenCacheStats: every access-token lookup is counted once, as a
+// hit when the cache answered it and as a miss when the signature had to
+// be verified: a new token, a tampered one, and a cached one whose key is
+// no longer trusted.
+func TestTokenCacheStats(t *testing.T) {
+	db := testenv.DB(t, store.SQLite)
+	h := newHarness(t, db, nil)
+	c, secret := h.client(ClientRegistration{Grants: []string{GrantClientCredentials}})
+	issue := func() string {
+		tr := h.token(url.Values{"grant_type": {"client_credentials"}}, c.ID, secret)
+		tr.wantOK(t)
+		return tr.AccessToken
+	}
+	ctx := context.Background()
+	want := func(step string, hits, misses uint64) {
+		t.Helper()
+		if got := h.s.TokenCacheStats(); got != (TokenCacheStats{Hits: hits, Misses: misses}) {
+			t.Fatalf("%s: %+v, want %d hits and %d misses", step, got, hits, misses)
+		}
+	}
+	tok := issue()
+	want("after issuing", 0, 0) // signing a token does not cache it
+	for i := range 3 {
+		if _, err := h.s.VerifyAccessToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		want(fmt.Sprintf("after %d verifications", i+1), uint64(i), 1)
+	}
+	other := issue()
+	if _, err := h.s.VerifyAccessToken(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	want("a second token", 2, 2)
+
+	i := strings.LastIndexByte(tok, '.')
+	sig := []byte(tok[i+1:])
+	sig[5] ^= 1
+	if sig[5] == '.' || sig[5] > 'z' {
+		sig[5] = 'A'
+	}
+	if _, err := h.s.VerifyAccessToken(ctx, tok[:i+1]+string(sig)); errors.CodeOf(err) != errors.InvalidToken {
+		t.Fatalf("tampered token: %v", err)
+	}
+	want("a tampered token", 2, 3)
+
+	// Introspection and Bearer checks share the cache.
+	resp, body := h.postForm("/introspect", url.Values{"token": {tok}}, map[string]string{"Authorization": basicAuth(c.ID, secret)})
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"active":true`) {
+		t.Fatalf("introspect: %d %s", resp.StatusCode, body)
+	}
+	want("introspection", 3, 3)
+
+	// A cached token whose key was retired is a miss (and then fails).
+	old := kidOf(tok)
+	rotateNow(t, db)
+	if err := RetireKey(ctx, db.DB, old, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.s.ReloadKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.s.VerifyAccessToken(ctx, tok); errors.CodeOf(err) != errors.InvalidToken {
+		t.Fatalf("token of a retired key: %v", err)
+	}
+	want("a cached token of a retired key", 3, 4)
 }
 
 // jwksKids returns the kids of the JWKS's keys of alg, in its order.

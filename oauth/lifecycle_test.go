@@ -71,10 +71,11 @@ func wantStatus(t *testing.T, what string, resp *http.Response, body []byte, sta
 }
 
 // TestRevokeCompletesAfterRedisFailure: Redis fails between the SQL record
-// of a revoked grant and its deny-list key. The revocation answers 503,
-// not 200; the client's retry answers 200 only after the deny-list key is
-// written, and from then on the grant's access token is refused (RFC 7009
-// §2.1: the access tokens of a revoked refresh token's grant go too).
+// of a revoked grant and its deny-list key. The revocation answers 503, not
+// 200; the client's retry answers 200 only after the deny-list key is
+// written, and from then on the grant's access token is refused
+// (RFC 7009 §2.1: the access tokens of a revoked refresh token's grant go
+// too).
 func TestRevokeCompletesAfterRedisFailure(t *testing.T) {
 	testenv.EachDB(t, func(t *testing.T, db *store.DB) {
 		h, fail := newFailingHarness(t, db)
@@ -213,9 +214,10 @@ func TestOthersCannotBurnACode(t *testing.T) {
 }
 
 // TestRefreshFamilyMaxLifetime: rotation keeps a grant alive only up to
-// RefreshFamilyMax from the authorization that started it (RFC 9700
-// §4.14.2): each rotated token expires at min(now + refresh TTL, start +
-// max). Checked on both sides of the deadline with the server's clock.
+// RefreshFamilyMax from the authorization that started it
+// (RFC 9700 §4.14.2): each rotated token expires at min(now + refresh TTL,
+// start + max). Checked on both sides of the deadline with the server's
+// clock.
 func TestRefreshFamilyMaxLifetime(t *testing.T) {
 	testenv.EachDB(t, func(t *testing.T, db *store.DB) {
 		const ttl, max = time.Hour, 2 * time.Hour

@@ -29,6 +29,8 @@ type loginData struct {
 	Scopes       []scopeText
 	Providers    []providerButton
 	ExpiresAt    string
+	// ClientHost is the host of an unverified client's Origin.
+	ClientHost string
 }
 
 type scopeText struct{ Scope, Text string }
@@ -77,6 +79,9 @@ func (s *Server) executeLogin(w io.Writer, v loginView) error {
 		}
 		d.RedirectHost = redirectHost(p.RedirectURI)
 		d.Scopes = scopeList(p.Scope)
+		if u, err := url.Parse(p.ClientOrigin); err == nil {
+			d.ClientHost = u.Host
+		}
 		for _, name := range []string{KindGoogle, KindGitHub} {
 			if s.upstreams[name] == nil {
 				continue
@@ -175,10 +180,16 @@ var loginTemplate = newPage("login", `<!doctype html>
 <body>
 <main>
 {{with .Pending}}<h1>Sign in to {{.ClientName}}</h1>
-<p><strong>{{.ClientName}}</strong> (client <code>{{.ClientID}}</code>) asks you to sign in with your Bitcoin key.
+{{if .Unverified}}<div class="unverified" role="note"><strong>Unverified application.</strong>
+The operator of {{$.Issuer}} has not registered it: its name is its own claim.
+{{if $.ClientHost}}It is published at <strong>{{$.ClientHost}}</strong>.{{else}}It is known only by where it sends you back: <strong>{{$.RedirectHost}}</strong>.{{end}}
+Sign in only if you trust {{if $.ClientHost}}{{$.ClientHost}}{{else}}{{$.RedirectHost}}{{end}}.</div>
+{{end}}<p><strong>{{.ClientName}}</strong> (client <code>{{.ClientID}}</code>) asks you to sign in with your Bitcoin key.
 You will be sent back to <strong>{{$.RedirectHost}}</strong>.</p>
 {{if $.Scopes}}<p>It will be able to:</p>
 <ul>{{range $.Scopes}}<li>{{.Text}} (<code>{{.Scope}}</code>)</li>{{end}}</ul>{{end}}
+{{with .Resources}}<p>Its access is for {{if eq (len .) 1}}this service{{else}}these services{{end}} only:</p>
+<ul>{{range .}}<li><code>{{.}}</code></li>{{end}}</ul>{{end}}
 {{else}}<h1>Sign in</h1>{{end}}
 {{with .Error}}<div class="error" role="alert">
 <h2>{{.Title}}</h2>
@@ -221,7 +232,7 @@ You will be sent back to <strong>{{$.RedirectHost}}</strong>.</p>
 // Errors: temporarily_unavailable.
 func (s *Server) startLogin(w http.ResponseWriter, r *http.Request, p *Pending) error {
 	nonce := randomToken(32)
-	p.Binding = hashHex(nonce)
+	p.Binding = hashToken(nonce)
 	if err := s.SavePending(r.Context(), p); err != nil {
 		return err
 	}
@@ -237,7 +248,7 @@ func (s *Server) startLogin(w http.ResponseWriter, r *http.Request, p *Pending) 
 // without it. maxAge < 0 deletes it.
 func (s *Server) loginCookie(id, nonce string, maxAge int) *http.Cookie {
 	return &http.Cookie{
-		Name:     "authd_login_" + hashHex(id)[:12],
+		Name:     "authd_login_" + hashToken(id)[:12],
 		Value:    nonce,
 		Path:     s.issuerURL.Path + "/authorize/login",
 		MaxAge:   maxAge,
@@ -263,7 +274,7 @@ func (s *Server) boundLogin(r *http.Request, p *Pending) error {
 	if err != nil || p.Binding == "" {
 		return errForeignLogin("no login cookie for this login")
 	}
-	if subtle.ConstantTimeCompare([]byte(hashHex(c.Value)), []byte(p.Binding)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(hashToken(c.Value)), []byte(p.Binding)) != 1 {
 		return errForeignLogin("login cookie of another login")
 	}
 	return nil

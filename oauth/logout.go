@@ -48,7 +48,7 @@ type pendingLogout struct {
 	Target  logoutTarget `json:"target"`
 }
 
-func logoutKey(id string) string { return "authd:oauth:logout:" + hashHex(id) }
+func logoutKey(id string) string { return "authd:oauth:logout:" + hashToken(id) }
 
 // Logout handles GET and POST /logout: the end-session endpoint (OpenID
 // Connect RP-Initiated Logout 1.0 §2), with id_token_hint, client_id,
@@ -168,7 +168,7 @@ func (s *Server) logoutRequest(r *http.Request, v url.Values) (logoutTarget, *id
 		if c == nil {
 			return t, nil, errors.E(errors.InvalidRequest, "Unknown client_id: no client is registered with this id")
 		}
-		t.ClientName, t.Verified = c.Name, clientVerified(c)
+		t.ClientName, t.Verified = c.displayName(), c.Verified()
 	}
 	if ru != "" {
 		if c == nil {

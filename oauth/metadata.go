@@ -27,6 +27,16 @@ type metadata struct {
 	IntrospectionEndpointAuthMethods  []string `json:"introspection_endpoint_auth_methods_supported"`
 	ServiceDocumentation              string   `json:"service_documentation"`
 	AuthorizationResponseISSSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// RegistrationEndpoint (RFC 8414 §2) only when clients may register
+	// themselves.
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
+	// ClientIDMetadataDocumentSupported: whether a client_id may be the
+	// URL of the client's metadata document
+	// (draft-ietf-oauth-client-id-metadata-document).
+	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported"`
+	// ProtectedResources (RFC 9728 §4) are the server-wide resource
+	// indicators; resources registered for one client are not listed.
+	ProtectedResources []string `json:"protected_resources,omitempty"`
 	// EndSessionEndpoint is /logout (OpenID Connect RP-Initiated Logout
 	// 1.0 §2.1, which registers it for RFC 8414 metadata too).
 	EndSessionEndpoint string `json:"end_session_endpoint"`
@@ -45,9 +55,6 @@ type providerMetadata struct {
 	RequestParameterSupported        bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported     bool     `json:"request_uri_parameter_supported"`
 	ClaimsParameterSupported         bool     `json:"claims_parameter_supported"`
-	// RegistrationEndpoint (OpenID Connect Discovery 1.0 §3) stays
-	// empty, and so absent, until the server has /register.
-	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
 }
 
 // claimsSupported are the claims authd can give: in the ID Token, and at
@@ -68,7 +75,7 @@ func (s *Server) buildMetadata() (oauthDoc, openidDoc []byte) {
 		JWKSURI:                           s.endpoint("/.well-known/jwks.json"),
 		RevocationEndpoint:                s.endpoint("/revoke"),
 		IntrospectionEndpoint:             s.endpoint("/introspect"),
-		ScopesSupported:                   []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeOfflineAccess, ScopeBackup},
+		ScopesSupported:                   scopesSupported,
 		ResponseTypesSupported:            []string{"code"},
 		ResponseModesSupported:            []string{"query"},
 		GrantTypesSupported:               []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials},
@@ -78,6 +85,9 @@ func (s *Server) buildMetadata() (oauthDoc, openidDoc []byte) {
 		IntrospectionEndpointAuthMethods:  []string{"client_secret_basic", "client_secret_post"},
 		ServiceDocumentation:              s.endpoint("/docs/errors"),
 		AuthorizationResponseISSSupported: true,
+		ClientIDMetadataDocumentSupported: s.docs != nil,
+		ProtectedResources:                s.cfg.Resources,
+		RegistrationEndpoint:              s.registrationEndpoint(),
 		EndSessionEndpoint:                s.endpoint("/logout"),
 	}
 	op := providerMetadata{
@@ -129,8 +139,8 @@ const exposedHeaders = "WWW-Authenticate, Retry-After, X-Request-Id, X-RateLimit
 
 // CORS lets browser-based public clients call next from any origin,
 // without credentials (cookies are never used by these endpoints): for
-// /token, /revoke, /userinfo and /.well-known/*. Preflight requests are
-// answered by Preflight, on the route's OPTIONS pattern.
+// /token, /revoke, /userinfo, /register and /.well-known/*. Preflight
+// requests are answered by Preflight, on the route's OPTIONS pattern.
 func CORS(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Origin") != "" {
@@ -158,7 +168,9 @@ func Preflight(methods ...string) http.Handler {
 			h.Set("Access-Control-Allow-Origin", "*")
 			if r.Header.Get("Access-Control-Request-Method") != "" {
 				h.Set("Access-Control-Allow-Methods", list)
-				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
+				// MCP-Protocol-Version: Model Context Protocol clients
+				// send it with their metadata and registration requests.
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id, MCP-Protocol-Version")
 				h.Set("Access-Control-Max-Age", "86400")
 			}
 		}

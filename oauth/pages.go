@@ -43,6 +43,7 @@ textarea,input{box-sizing:border-box;width:100%;font:.875rem/1.4 ui-monospace,mo
 textarea[readonly]{background:#f4f4f4}
 textarea:focus-visible,input:focus-visible{outline:.1875rem solid #1a5fb4;outline-offset:.125rem}
 .error{border:.125rem solid #b00020;border-radius:.25rem;padding:.5rem 1rem;margin:1rem 0;background:#fff4f4}
+.unverified{border:.125rem solid #8a5a00;border-radius:.25rem;padding:.5rem 1rem;margin:1rem 0;background:#fff8e6}
 </style>{{end}}`))
 
 // newPage parses a page that uses the shared parts.

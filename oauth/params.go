@@ -9,10 +9,10 @@ import (
 	"strings"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/internal/charset"
 )
 
-// maxForm bounds a form body authd reads (DESIGN §2.3: 64 KiB for form
-// posts). The route table may wrap a tighter httperr.LimitBody around it.
+// maxForm bounds a form body authd reads: 64 KiB. The route table may wrap a tighter httperr.LimitBody around it.
 const maxForm = 64 << 10
 
 // readForm reads r's application/x-www-form-urlencoded body, at most
@@ -59,18 +59,11 @@ func missing(name string) *errors.Error {
 	return errors.E(errors.InvalidRequest, "Missing required parameter: "+name)
 }
 
-// validScopeToken is RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+// validScopeToken is RFC 6749 §3.3, at most 128 bytes:
+//
+//	scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 func validScopeToken(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
+	return s != "" && len(s) <= 128 && charset.NQChars(s)
 }
 
 // parseScope splits a scope parameter (RFC 6749 §3.3: tokens separated by

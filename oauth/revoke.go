@@ -104,7 +104,7 @@ func (s *Server) Introspect(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 			if !revoked {
-				if err := s.clientExists(ctx, c.ClientID); errors.CodeOf(err) == errors.TemporarilyUnavailable {
+				if err := s.clientExists(ctx, c.ClientID, c.Iat); errors.CodeOf(err) == errors.TemporarilyUnavailable {
 					return err
 				} else if err != nil {
 					revoked = true // issued to a client that was deleted

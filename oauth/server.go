@@ -25,6 +25,9 @@
 //     ID Tokens (RS256, or ES256 per client) from persisted, rotatable
 //     keys signed with go-jose, with a Redis deny list for revoked tokens
 //     and families;
+//   - resource indicators (RFC 8707), Client ID Metadata Documents and
+//     dynamic client registration (RFC 7591, RFC 7592) for clients that
+//     have never met authd (resource.go, clientdoc.go, register.go);
 //   - every error as an *errors.Error, so httperr.Write answers it.
 //
 // # Wiring
@@ -48,6 +51,9 @@
 //	GET  /.well-known/oauth-authorization-server  CORS → Metadata
 //	GET  /.well-known/openid-configuration        CORS → OpenIDConfiguration
 //	GET  /.well-known/jwks.json         CORS → JWKS
+//	POST /register                      CORS → limit → body → Register (when registration is on)
+//	GET|PUT|DELETE /register/{client_id}
+//	                                    CORS → (body →) Read/Update/DeleteRegistration
 //	OPTIONS on each CORS route          Preflight
 //
 // Identify validates the Bearer token before the limiter so that /userinfo
@@ -150,7 +156,40 @@ type Config struct {
 	// sessions off: every authorization then needs a sign-in.
 	SessionIdle, SessionMax time.Duration
 	SessionsOff             bool
+
+	// Resources are the resource indicators (RFC 8707) every client may
+	// ask tokens for, besides those registered for it: absolute URIs
+	// without a fragment (see CheckResource).
+	Resources []string
+
+	// Registration turns on dynamic client registration (RFC 7591, with
+	// RFC 7592 management) at /register: RegistrationOff (the default),
+	// RegistrationToken (RegistrationToken is then the initial access
+	// token every registration must present as a Bearer token) or
+	// RegistrationOpen.
+	Registration      RegistrationMode
+	RegistrationToken string
+
+	// ClientDocuments, when set, turns on Client ID Metadata Documents: a
+	// client_id it says IsURL of is fetched with it (see lookupClient).
+	ClientDocuments DocumentFetcher
+	// ClientDocumentCacheSize bounds the documents kept in memory;
+	// default DefaultClientDocumentCacheSize.
+	ClientDocumentCacheSize int
 }
+
+// RegistrationMode says whether and how clients may register themselves.
+type RegistrationMode string
+
+// The registration modes.
+const (
+	RegistrationOff   RegistrationMode = "off"
+	RegistrationToken RegistrationMode = "token"
+	RegistrationOpen  RegistrationMode = "open"
+)
+
+// minRegistrationToken is the shortest initial access token accepted.
+const minRegistrationToken = 32
 
 // Server is the authorization server. Its handlers have the
 // httperr.HandlerFunc shape; the route table of internal/server adapts
@@ -180,6 +219,8 @@ type Server struct {
 	verified *verifiedTokens
 	// sessions keeps sign-in sessions; nil when they are off.
 	sessions *session.Store
+	// docs are the metadata document clients; nil when they are off.
+	docs *docClients
 }
 
 // New validates cfg, loads the signing keys from the database (generating
@@ -191,7 +232,7 @@ type Server struct {
 // create the signing key is temporarily_unavailable.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	const op = "oauth.New"
-	iu, err := checkIssuer(cfg.Issuer)
+	iu, err := parseIssuer(cfg.Issuer)
 	if err != nil {
 		return nil, errors.Errorf("%s: Issuer: %w", op, err)
 	}
@@ -257,6 +298,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if err := checkOnboarding(&cfg); err != nil {
+		return nil, errors.Errorf("%s: %w", op, err)
+	}
 
 	s := &Server{
 		cfg:       cfg,
@@ -272,6 +316,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if !cfg.SessionsOff {
 		s.sessions = session.New(cfg.Redis, session.Config{Idle: cfg.SessionIdle, Max: cfg.SessionMax, Now: cfg.Now, Timeout: cfg.Timeout})
+	}
+	if cfg.ClientDocuments != nil {
+		s.docs = newDocClients(cfg.ClientDocuments, cfg.ClientDocumentCacheSize, cfg.Now)
 	}
 	s.clients = &clientStore{db: cfg.DB, timeout: cfg.Timeout}
 	if err := s.clients.prepare(ctx); err != nil {
@@ -293,6 +340,37 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.metadata, s.openidMetadata = s.buildMetadata()
 	return s, nil
 }
+
+// checkOnboarding validates the resources and the registration settings
+// of cfg, filling in their defaults.
+func checkOnboarding(cfg *Config) error {
+	for _, r := range cfg.Resources {
+		if why := checkResource(r); why != "" {
+			return errors.Errorf("Resources: %q %s", r, why)
+		}
+	}
+	cfg.Resources = dedupe(cfg.Resources)
+	switch cfg.Registration {
+	case "":
+		cfg.Registration = RegistrationOff
+	case RegistrationOff, RegistrationOpen:
+	case RegistrationToken:
+		if len(cfg.RegistrationToken) < minRegistrationToken || !validB64Token(cfg.RegistrationToken) {
+			return errors.Errorf("RegistrationToken: want at least %d characters of a Bearer token (RFC 6750 b64token), such as 32 random bytes in base64", minRegistrationToken)
+		}
+		return nil
+	default:
+		return errors.Errorf("Registration: %q is not off, token or open", cfg.Registration)
+	}
+	if cfg.RegistrationToken != "" {
+		return errors.New("RegistrationToken is set but Registration is not token")
+	}
+	return nil
+}
+
+// RegistrationEnabled reports whether clients may register themselves at
+// /register.
+func (s *Server) RegistrationEnabled() bool { return s.cfg.Registration != RegistrationOff }
 
 // newManager wires go-oauth2's manager to authd's stores and generators and
 // replaces each of its unsafe defaults.
@@ -337,9 +415,20 @@ func (s *Server) extractExtension(tgr *oauth2.TokenGenerateRequest, ti oauth2.Ex
 	ti.SetExtension(ext)
 }
 
-// checkIssuer enforces RFC 8414 §2 on the issuer, and https unless the
-// host is loopback.
-func checkIssuer(issuer string) (*url.URL, error) {
+// CheckIssuer reports whether issuer can be authd's issuer identifier:
+// an absolute URL without query, fragment, user information or trailing
+// slash (RFC 8414 §2), with https unless the host is loopback
+// (LoopbackHost). The authd command checks its setting with it before
+// anything starts.
+//
+// Errors: a plain error saying what is wrong, for a person to read.
+func CheckIssuer(issuer string) error {
+	_, err := parseIssuer(issuer)
+	return err
+}
+
+// parseIssuer is CheckIssuer, returning the parsed issuer.
+func parseIssuer(issuer string) (*url.URL, error) {
 	if issuer == "" {
 		return nil, errors.New("required")
 	}
@@ -359,7 +448,7 @@ func checkIssuer(issuer string) (*url.URL, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopbackHost(u.Hostname()) {
+		if !LoopbackHost(u.Hostname()) {
 			return nil, errors.New("must use https unless the host is loopback")
 		}
 	default:
@@ -368,7 +457,9 @@ func checkIssuer(issuer string) (*url.URL, error) {
 	return u, nil
 }
 
-func isLoopbackHost(h string) bool {
+// LoopbackHost reports whether host, as url.URL.Hostname returns it,
+// names this machine: "localhost" or a loopback IP address.
+func LoopbackHost(h string) bool {
 	if h == "localhost" {
 		return true
 	}

@@ -297,7 +297,7 @@ func testConsentPage(t *testing.T, db *store.DB) {
 			t.Errorf("consent page lacks %q", want)
 		}
 	}
-	if strings.Contains(page, "unverified") {
+	if strings.Contains(page, "Unverified application") {
 		t.Error("an operator's client is shown as unverified")
 	}
 	hdr := o.resp.Header
@@ -393,6 +393,41 @@ func testConsentPage(t *testing.T, db *store.DB) {
 	classify(t, resp, body).want(t, "code", "")
 }
 
+// TestConsentPageUnverified: a client no operator registered (one that
+// registered itself) is marked unverified on the consent page, with the
+// host it sends the browser back to, and is not remembered as anything
+// more than what the person allowed.
+func TestConsentPageUnverified(t *testing.T) {
+	h := newHarness(t, testenv.DB(t, store.SQLite), nil, withRegistration(RegistrationOpen, ""))
+	const ru = "https://agent.example.net/cb"
+	resp, reg := h.sendJSON("POST", "/register", map[string]any{
+		"client_name": "Helpful Agent", "redirect_uris": []string{ru}, "token_endpoint_auth_method": "none", "scope": "openid profile",
+	}, nil)
+	id, _ := reg["client_id"].(string)
+	if resp.StatusCode != 201 || id == "" {
+		t.Fatalf("registration: %d %v", resp.StatusCode, reg)
+	}
+	a, _ := h.oidcClient("")
+	h.signIn(h.wallet.user(), oidcRequest(a, nil)).want(t, "code", "")
+	_, challenge := pkce()
+	params := url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {ru}, "scope": {"openid profile"}, "state": {"st"},
+		"code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+	o := h.authorize(params).want(t, "consent", "")
+	page := string(o.body)
+	for _, want := range []string{
+		`<strong>Helpful Agent</strong> at <strong>agent.example.net</strong> wants to:`,
+		`<strong>Unverified application.</strong>`,
+		`It is known only by where it sends you back: <strong>agent.example.net</strong>.`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("consent page of a self-registered client lacks %q:\n%s", want, page)
+		}
+	}
+	resp, body := h.consent(o.id, "allow", nil)
+	classify(t, resp, body).want(t, "code", "")
+	h.authorize(with(params, "prompt", "none")).want(t, "code", "")
+}
+
 func with(v url.Values, k, x string) url.Values {
 	c := url.Values{}
 	for kk, vv := range v {
@@ -456,9 +491,9 @@ func TestProviderConsent(t *testing.T) {
 			})
 			c, _ := h.oidcClient("")
 			direct := func() outcome {
-				resp, body := h.get(authorizeURL(oidcRequest(c, map[string]string{"provider": KindGoogle})), nil)
+				resp, _ := h.get(authorizeURL(oidcRequest(c, map[string]string{"provider": KindGoogle})), nil)
 				q := google.consent(t, resp.Header.Get("Location"))
-				resp, body = h.get("/callback/google?"+q.Encode(), nil)
+				resp, body := h.get("/callback/google?"+q.Encode(), nil)
 				return classify(t, resp, body)
 			}
 			if off {

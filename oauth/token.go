@@ -31,10 +31,18 @@ func setNoStore(h http.Header) {
 // (form-decoded, RFC 6749 §2.3.1), client_secret_post, or — public
 // clients — none; never two at once.
 //
+// Every grant takes resource parameters (RFC 8707 §2.2): the access
+// token's audience. A client may name only resources it may ask for and,
+// for a code or refresh token, only resources its authorization granted;
+// without any, the token is for everything the authorization granted (or
+// for authd itself).
+//
 // Errors: invalid_request (missing, repeated or malformed parameter, two
 // authentication methods, missing grant_type); invalid_client (401);
 // unauthorized_client; unsupported_grant_type; invalid_grant; invalid_scope;
-// request_too_large; temporarily_unavailable; server_error.
+// invalid_target; invalid_client_metadata (a metadata document client
+// whose document cannot be used); request_too_large;
+// temporarily_unavailable; server_error.
 func (s *Server) Token(w http.ResponseWriter, r *http.Request) error {
 	const op = "oauth.Token"
 	setNoStore(w.Header())
@@ -63,7 +71,14 @@ func (s *Server) Token(w http.ResponseWriter, r *http.Request) error {
 	if !c.allows(gt) || (gt == GrantClientCredentials && c.Public) {
 		return errors.E(errors.UnauthorizedClient, "This client is not registered for the "+gt+" grant")
 	}
-	ctx := withClient(r.Context(), c)
+	res, e := requestedResources(form)
+	if e == nil {
+		e = s.allowedResources(c, res)
+	}
+	if e != nil {
+		return e
+	}
+	ctx := withAudience(withClient(r.Context(), c), res)
 	var ti oauth2.TokenInfo
 	switch gt {
 	case GrantAuthorizationCode:
@@ -107,7 +122,7 @@ func (s *Server) exchangeCode(ctx context.Context, r *http.Request, c *Client, s
 	// leaves the code as it was. The manager then checks redirect_uri
 	// against the registration, checks client, redirect_uri and PKCE
 	// once more, and issues the tokens.
-	p := codePresentation{clientID: c.ID, redirectURI: ru}
+	p := codePresentation{clientID: c.ID, redirectURI: ru, resources: form["resource"]}
 	if ver != "" {
 		p.challenge = s256(ver)
 	}
@@ -158,6 +173,10 @@ func (s *Server) refresh(ctx context.Context, r *http.Request, c *Client, secret
 	// Scope only narrows (RFC 6749 §6); the library would widen it.
 	if want != nil && !subset(want, strings.Fields(row.scope)) {
 		return nil, errors.E(errors.InvalidScope, "The requested scope exceeds the scope of the refresh token")
+	}
+	// So do resources (RFC 8707 §2.2).
+	if res := form["resource"]; !subset(res, splitResources(row.resources)) {
+		return nil, errors.E(errors.InvalidTarget, "The requested resource was not granted by the authorization of this refresh token; a refresh may only repeat or narrow its resources")
 	}
 	return s.mgr.RefreshAccessToken(ctx, &oauth2.TokenGenerateRequest{
 		ClientID:     c.ID,
@@ -238,7 +257,8 @@ func errClientAuth(op string, cause error) *errors.Error {
 // the secret it proved.
 //
 // Errors: invalid_request (two methods at once, mismatched client_id);
-// invalid_client; temporarily_unavailable.
+// invalid_client; invalid_client_metadata (a metadata document client
+// whose document cannot be used); temporarily_unavailable.
 func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form url.Values, allowPublic bool) (*Client, string, error) {
 	const op = "oauth.authenticateClient"
 	var id, secret string
@@ -275,7 +295,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 			return nil, "", errClientAuth(op, errors.New("no client credentials"))
 		}
 	}
-	c, err := s.clients.get(ctx, id)
+	c, err := s.lookupClient(ctx, id)
 	if err != nil {
 		return nil, "", err
 	}

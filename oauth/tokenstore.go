@@ -30,6 +30,10 @@ const (
 	extAMR      = "amr"
 	extNonce    = "nonce"
 	extSID      = "sid"
+
+	// The resources the grant granted (RFC 8707), space-separated, from
+	// the code to the grant's refresh tokens.
+	extResources = "resources"
 )
 
 // codeSignIn is what a new code remembers besides what go-oauth2 keeps:
@@ -50,16 +54,16 @@ func withCodeSignIn(ctx context.Context, in *codeSignIn) context.Context {
 
 // Redis keys. Family and jti keys share a hash tag, so the one EXISTS that
 // checks both works on a Redis Cluster.
-func codeKey(code string) string {
-	h := sha256.Sum256([]byte(code))
-	return "authd:oauth:code:" + hex.EncodeToString(h[:])
-}
+func codeKey(code string) string     { return "authd:oauth:code:" + hashToken(code) }
 func familyKey(family string) string { return "authd:oauth:fam:{" + family + "}" }
 func jtiKey(jti string) string {
 	f, _ := familyOf(jti)
 	return "authd:oauth:jti:{" + f + "}:" + jti
 }
 
+// hashToken returns the SHA-256 of a secret, in hex: what authd keeps of
+// the codes, refresh tokens, states and cookie nonces it hands out, to
+// look them up and compare them without storing them.
 func hashToken(tok string) string {
 	h := sha256.Sum256([]byte(tok))
 	return hex.EncodeToString(h[:])
@@ -140,6 +144,7 @@ func (ts *tokenStore) putCode(ctx context.Context, info oauth2.TokenInfo) error 
 			extAMR, strings.Join(in.Methods, " "),
 			extNonce, in.Nonce,
 			extSID, in.SessionID,
+			"resource", strings.Join(grantResourcesFrom(ctx), " "),
 			"created_ms", strconv.FormatInt(ts.s.now().UnixMilli(), 10),
 			"ttl_ms", strconv.FormatInt(ttl.Milliseconds(), 10),
 		)
@@ -167,10 +172,14 @@ func (ts *tokenStore) putCode(ctx context.Context, info oauth2.TokenInfo) error 
 // the first. A script retried by the client library after a lost reply
 // (same redemption id) gets the same answer.
 //
+// The resources the request names (RFC 8707) must be among those the
+// authorization granted, or the code is left as it was too.
+//
 // KEYS[1] the code; ARGV: redemption id, client_id, redirect_uri, S256
-// challenge of the verifier ("" without one).
+// challenge of the verifier ("" without one), the requested resources
+// (space-separated, "" for none).
 var redeemCode = redis.NewScript(`
-local f = redis.call('HMGET', KEYS[1], 'client_id', 'redirect_uri', 'cc', 'used', 'family')
+local f = redis.call('HMGET', KEYS[1], 'client_id', 'redirect_uri', 'cc', 'used', 'family', 'resource')
 if not f[1] then
   return false
 end
@@ -182,6 +191,17 @@ if f[2] ~= ARGV[3] then
 end
 if (f[3] or '') ~= ARGV[4] then
   return {'mismatch', 'pkce'}
+end
+if ARGV[5] ~= '' then
+  local granted = {}
+  for r in string.gmatch(f[6] or '', '%S+') do
+    granted[r] = true
+  end
+  for r in string.gmatch(ARGV[5], '%S+') do
+    if not granted[r] then
+      return {'mismatch', 'resource'}
+    end
+  end
 end
 local used = f[4]
 if used and used ~= ARGV[1] then
@@ -202,6 +222,8 @@ type codePresentation struct {
 	// challenge is the S256 challenge of the request's code_verifier
 	// (RFC 7636 §4.2), "" when it sent none.
 	challenge string
+	// resources are the resources the request names (RFC 8707).
+	resources []string
 }
 
 type codePresentationKey struct{}
@@ -232,7 +254,7 @@ func (ts *tokenStore) GetByCode(ctx context.Context, code string) (oauth2.TokenI
 		return nil, errors.E(errors.ServerError, "").WithCause(op, errors.New("code redeemed without the request's client and redirect_uri"))
 	}
 	rctx, cancel := ts.s.opCtx(ctx)
-	res, err := redeemCode.Run(rctx, ts.s.rdb, []string{codeKey(code)}, randomToken(12), p.clientID, p.redirectURI, p.challenge).StringSlice()
+	res, err := redeemCode.Run(rctx, ts.s.rdb, []string{codeKey(code)}, randomToken(12), p.clientID, p.redirectURI, p.challenge, strings.Join(p.resources, " ")).StringSlice()
 	cancel()
 	if err == redis.Nil {
 		return nil, errCodeInvalid(op, errors.New("unknown or expired code"))
@@ -246,6 +268,8 @@ func (ts *tokenStore) GetByCode(ctx context.Context, code string) (oauth2.TokenI
 			return nil, errCodeInvalid(op, errors.New("code of another client; left as it was"))
 		case "redirect_uri":
 			return nil, errors.E(errors.InvalidGrant, "redirect_uri does not match the authorization request").WithCause(op, errors.New("redirect_uri mismatch; code left as it was"))
+		case "resource":
+			return nil, errors.E(errors.InvalidTarget, "The resource was not granted by the authorization this code is for; a token request may only repeat or narrow its resources").WithCause(op, errors.New("resource not granted; code left as it was"))
 		default:
 			if p.challenge == "" {
 				return nil, errors.E(errors.InvalidGrant, "PKCE verification failed: code_verifier is missing").WithCause(op, errors.New("no verifier for a code with a challenge; code left as it was"))
@@ -284,7 +308,7 @@ func (ts *tokenStore) GetByCode(ctx context.Context, code string) (oauth2.TokenI
 	ti.SetCodeCreateAt(time.Now())
 	ti.SetCodeExpiresIn(time.Duration(created+ttlMS-ts.s.now().UnixMilli()) * time.Millisecond)
 	ti.SetExtension(url.Values{extFamily: {f["family"]}, extAuthTime: {f[extAuthTime]}, extAMR: {f[extAMR]},
-		extNonce: {f[extNonce]}, extSID: {f[extSID]}})
+		extNonce: {f[extNonce]}, extSID: {f[extSID]}, extResources: {f["resource"]}})
 	return ti, nil
 }
 
@@ -296,6 +320,7 @@ type refreshRow struct {
 	familyRevoked                    bool
 	authTime                         int64  // unix milliseconds; 0 when unknown
 	amr                              string // space-separated
+	resources                        string // granted by the authorization, space-separated
 }
 
 // peekRefresh reads a refresh token without redeeming it; nil when there
@@ -308,10 +333,10 @@ func (ts *tokenStore) peekRefresh(ctx context.Context, tok string) (*refreshRow,
 	defer cancel()
 	var r refreshRow
 	var revoked int
-	err := ts.s.db.QueryRowContext(ctx, `SELECT t.family, t.client_id, t.subject, t.scope, t.created_ms, t.expires_ms, t.used_ms, t.family_created_ms,
+	err := ts.s.db.QueryRowContext(ctx, `SELECT t.family, t.client_id, t.subject, t.scope, t.created_ms, t.expires_ms, t.used_ms, t.family_created_ms, t.resources,
 		(SELECT COUNT(*) FROM oauth_revoked_families f WHERE f.family = t.family)
 		FROM oauth_refresh_tokens t WHERE t.hash = $1`, hashToken(tok)).
-		Scan(&r.family, &r.clientID, &r.subject, &r.scope, &r.created, &r.expires, &r.used, &r.familyCreated, &revoked)
+		Scan(&r.family, &r.clientID, &r.subject, &r.scope, &r.created, &r.expires, &r.used, &r.familyCreated, &r.resources, &revoked)
 	if err == sql.ErrNoRows {
 		return nil, nil
 	}
@@ -355,9 +380,9 @@ func (ts *tokenStore) GetByRefresh(ctx context.Context, refresh string) (oauth2.
 	err := ts.s.db.QueryRowContext(qctx, `UPDATE oauth_refresh_tokens SET used_ms = $2
 		WHERE hash = $1 AND used_ms = 0 AND expires_ms > $2 AND family_created_ms > $3
 		AND NOT EXISTS (SELECT 1 FROM oauth_revoked_families f WHERE f.family = oauth_refresh_tokens.family)
-		RETURNING family, client_id, subject, scope, created_ms, expires_ms, family_created_ms, auth_time_ms, amr`,
+		RETURNING family, client_id, subject, scope, created_ms, expires_ms, family_created_ms, auth_time_ms, amr, resources`,
 		hashToken(refresh), now, now-ts.s.cfg.RefreshFamilyMax.Milliseconds()).
-		Scan(&r.family, &r.clientID, &r.subject, &r.scope, &r.created, &r.expires, &r.familyCreated, &r.authTime, &r.amr)
+		Scan(&r.family, &r.clientID, &r.subject, &r.scope, &r.created, &r.expires, &r.familyCreated, &r.authTime, &r.amr, &r.resources)
 	cancel()
 	if err == sql.ErrNoRows {
 		row, perr := ts.peekRefresh(ctx, refresh)
@@ -395,6 +420,7 @@ func (ts *tokenStore) GetByRefresh(ctx context.Context, refresh string) (oauth2.
 		extRefreshScope: {r.scope},
 		extAuthTime:     {strconv.FormatInt(r.authTime, 10)},
 		extAMR:          {r.amr},
+		extResources:    {r.resources},
 	})
 	return ti, nil
 }
@@ -407,7 +433,7 @@ func (ts *tokenStore) GetByRefresh(ctx context.Context, refresh string) (oauth2.
 // extend a grant forever.
 func (ts *tokenStore) insertRefresh(ctx context.Context, info oauth2.TokenInfo) error {
 	const op = "oauth.tokenStore.insertRefresh"
-	var family, scope, start, amr string
+	var family, scope, start, amr, resources string
 	var authTime int64
 	if eti, ok := info.(oauth2.ExtendableTokenInfo); ok {
 		ext := eti.GetExtension()
@@ -416,6 +442,7 @@ func (ts *tokenStore) insertRefresh(ctx context.Context, info oauth2.TokenInfo) 
 		start = ext.Get(extFamilyStart)
 		authTime, _ = strconv.ParseInt(ext.Get(extAuthTime), 10, 64)
 		amr = ext.Get(extAMR)
+		resources = ext.Get(extResources)
 	}
 	if !validFamily(family) {
 		return errors.E(errors.ServerError, "").WithCause(op, errors.New("refresh token without a family"))
@@ -439,10 +466,10 @@ func (ts *tokenStore) insertRefresh(ctx context.Context, info oauth2.TokenInfo) 
 	ctx, cancel := ts.s.opCtx(ctx)
 	defer cancel()
 	if _, err := ts.s.db.ExecContext(ctx, `INSERT INTO oauth_refresh_tokens
-		(hash, family, client_id, subject, scope, created_ms, expires_ms, used_ms, family_created_ms, auth_time_ms, amr)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10)`,
+		(hash, family, client_id, subject, scope, created_ms, expires_ms, used_ms, family_created_ms, auth_time_ms, amr, resources)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11)`,
 		hashToken(info.GetRefresh()), family, info.GetClientID(), info.GetUserID(), scope,
-		now, expires, familyStart, authTime, amr); err != nil {
+		now, expires, familyStart, authTime, amr, resources); err != nil {
 		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return nil

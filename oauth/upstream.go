@@ -2,9 +2,7 @@ package oauth
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -60,10 +58,7 @@ type upstreamState struct {
 	Binding string `json:"binding"`
 }
 
-func upstreamKey(state string) string {
-	h := sha256.Sum256([]byte(state))
-	return "oauth:upstream:" + hex.EncodeToString(h[:])
-}
+func upstreamKey(state string) string { return "oauth:upstream:" + hashToken(state) }
 
 // startUpstream sends the browser to the provider for p, under a fresh
 // random state that is also the key of p in Redis (for LoginTTL).
@@ -82,7 +77,7 @@ func (s *Server) startUpstream(w http.ResponseWriter, r *http.Request, p *Pendin
 		p.IssuedAt = s.now().UTC().Truncate(time.Second)
 		p.ExpiresAt = p.IssuedAt.Add(s.cfg.LoginTTL)
 	}
-	b, err := json.Marshal(upstreamState{Provider: name, Verifier: verifier, Pending: p, Binding: hashHex(nonce)})
+	b, err := json.Marshal(upstreamState{Provider: name, Verifier: verifier, Pending: p, Binding: hashToken(nonce)})
 	if err != nil {
 		return errors.E(errors.ServerError, "").WithCause(op, err)
 	}
@@ -107,7 +102,7 @@ func (s *Server) startUpstream(w http.ResponseWriter, r *http.Request, p *Pendin
 // it.
 func (s *Server) bindingCookie(state, nonce string, maxAge int) *http.Cookie {
 	return &http.Cookie{
-		Name:     "authd_up_" + hashHex(state)[:12],
+		Name:     "authd_up_" + hashToken(state)[:12],
 		Value:    nonce,
 		Path:     s.issuerURL.Path + "/callback/",
 		MaxAge:   maxAge,
@@ -121,12 +116,7 @@ func (s *Server) bindingCookie(state, nonce string, maxAge int) *http.Cookie {
 func (s *Server) boundToBrowser(r *http.Request, state string, st *upstreamState) bool {
 	c, err := r.Cookie(s.bindingCookie(state, "", 0).Name)
 	return err == nil && st.Binding != "" &&
-		subtle.ConstantTimeCompare([]byte(hashHex(c.Value)), []byte(st.Binding)) == 1
-}
-
-func hashHex(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:])
+		subtle.ConstantTimeCompare([]byte(hashToken(c.Value)), []byte(st.Binding)) == 1
 }
 
 // Callback handles GET /callback/{provider}: the provider sends the
@@ -137,7 +127,7 @@ func hashHex(s string) string {
 //
 // A provider failure for a pending authorization goes back to the client
 // as access_denied, described as the provider's failure, with error_uri
-// at the provider's catalog entry (DESIGN §2.4). Without a pending
+// at the provider's catalog entry (errors.Error.DocCode). Without a pending
 // authorization (unknown, expired or replayed state) the answer is the
 // provider's code, 401, with provider_error: the provider's own error if
 // it sent one, else invalid_state.

@@ -287,16 +287,13 @@ func verifierCases() []verifierCase {
 			return withClaim("iss", []string{f.h.issuer})(t, f)
 		}},
 
-		// aud: must name the issuer (RFC 7519 §4.1.3: a string or an array).
-		{"aud another audience", false, withClaim("aud", "https://api.example.com")},
+		// aud: present (RFC 7519 §4.1.3: a string or an array), naming
+		// the issuer for authd's own APIs; tokens for other resources
+		// (RFC 8707) are in otherAudienceCases.
 		{"aud missing", false, withClaim("aud", deleteField)},
 		{"aud empty array", false, withClaim("aud", []string{})},
-		{"aud array without the issuer", false, withClaim("aud", []string{"https://api.example.com", "https://b.example.com"})},
 		{"aud array with the issuer", true, func(t *testing.T, f *verifierFixture) string {
 			return withClaim("aud", []string{"https://api.example.com", f.h.issuer})(t, f)
-		}},
-		{"aud the issuer with a trailing slash", false, func(t *testing.T, f *verifierFixture) string {
-			return withClaim("aud", f.h.issuer+"/")(t, f)
 		}},
 
 		// exp: valid strictly before it (RFC 7519 §4.1.4), no leeway.
@@ -452,6 +449,54 @@ func TestAccessTokenVerifier(t *testing.T) {
 				t.Errorf("/introspect: %s, want it active for %s", body, f.sub)
 			} else if !tc.valid && !maps.Equal(m, map[string]any{"active": false}) {
 				t.Errorf("/introspect: %s, want {\"active\":false}", body)
+			}
+		})
+	}
+}
+
+// otherAudienceCases are genuine access tokens for resources other than
+// authd (RFC 8707): their audience does not name the issuer.
+func otherAudienceCases() []verifierCase {
+	return []verifierCase{
+		{"aud another audience", false, withClaim("aud", "https://api.example.com")},
+		{"aud array without the issuer", false, withClaim("aud", []string{"https://api.example.com", "https://b.example.com"})},
+		{"aud the issuer with a trailing slash", false, func(t *testing.T, f *verifierFixture) string {
+			return withClaim("aud", f.h.issuer+"/")(t, f)
+		}},
+	}
+}
+
+// TestAccessTokenOtherAudience: a genuine token for another resource is
+// verified and reported active, with its aud, to the resource server that
+// introspects it, and refused by authd's own APIs (AuthenticateBearer, the
+// backup service's Bearer check, and /userinfo).
+func TestAccessTokenOtherAudience(t *testing.T) {
+	f := newVerifierFixture(t)
+	ctx := context.Background()
+	for _, tc := range otherAudienceCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := tc.token(t, f)
+			c, err := f.h.s.VerifyAccessToken(ctx, tok)
+			if err != nil || c.Sub != f.sub {
+				t.Errorf("verifyAccessToken: %v, want the token verified", err)
+			}
+			req, err := http.NewRequest("PUT", "/backup", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+tok)
+			if sub, err := f.h.s.AuthenticateBearer(req, ScopeProfile); errors.CodeOf(err) != errors.InvalidToken || sub != "" {
+				t.Errorf("AuthenticateBearer: %q %v, want invalid_token", sub, err)
+			}
+			resp, body := f.h.userinfo(tok)
+			if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), `"invalid_token"`) ||
+				!strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+				t.Errorf("/userinfo: %d %s, want 401 invalid_token", resp.StatusCode, body)
+			}
+			resp, body = f.h.postForm("/introspect", url.Values{"token": {tok}}, map[string]string{"Authorization": basicAuth(f.rsID, f.rsSecret)})
+			var m map[string]any
+			if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &m) != nil || m["active"] != true || m["sub"] != f.sub || m["aud"] == nil {
+				t.Errorf("/introspect: %d %s, want it active with its aud", resp.StatusCode, body)
 			}
 		})
 	}

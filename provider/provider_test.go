@@ -127,7 +127,7 @@ func (f *fakeUpstream) profile(w http.ResponseWriter, r *http.Request) {
 		want = "Bearer gho_test"
 	}
 	if r.Header.Get("Authorization") != want {
-		http.Error(w, "unauthorized", 401)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
 	if f.profileStatus != 0 {
@@ -149,7 +149,7 @@ func (f *fakeUpstream) emails(w http.ResponseWriter, r *http.Request) {
 	f.emailsCalls++
 	f.mu.Unlock()
 	if r.Header.Get("Authorization") != "Bearer gho_test" {
-		http.Error(w, "unauthorized", 401)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
 	if f.emailsStatus != 0 {

@@ -28,7 +28,7 @@ func TestBatcherDrains(t *testing.T) {
 				cancel()
 				ctx = c
 			}
-			d, err := l.Allow(ctx, "drain", p)
+			d, err := allow(ctx, l, "drain", p)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

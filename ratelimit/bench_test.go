@@ -69,7 +69,7 @@ func benchLimiters(b *testing.B, opt *redis.Options) {
 			b.Fatal(err)
 		}
 		parallel(b, func(ctx context.Context, i uint64) error {
-			_, err := l.Allow(ctx, subjects[i%benchSubjects], p)
+			_, err := allow(ctx, l, subjects[i%benchSubjects], p)
 			return err
 		})
 	})
@@ -81,7 +81,7 @@ func benchLimiters(b *testing.B, opt *redis.Options) {
 			b.Fatal(err)
 		}
 		parallel(b, func(ctx context.Context, i uint64) error {
-			_, err := l.Allow(ctx, subjects[i%benchSubjects], p)
+			_, err := allow(ctx, l, subjects[i%benchSubjects], p)
 			return err
 		})
 	})

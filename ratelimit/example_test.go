@@ -25,7 +25,7 @@ func ExampleParsePolicies() {
 	// token=100/1m0s
 	// login=3/30s
 	// authorize=20/1m0s
-	// rate limit "tokne=100/1m": unknown policy "tokne" (known: authorize, backup_ip, backup_read, backup_write, introspect, login, revoke, token, userinfo)
+	// rate limit "tokne=100/1m": unknown policy "tokne" (known: authorize, backup_ip, backup_read, backup_write, introspect, login, register, revoke, token, userinfo)
 }
 
 func ExampleLimiter_Middleware() {
@@ -46,7 +46,7 @@ func ExampleLimiter_Middleware() {
 	// before the limiter on subject-keyed routes, put in the context.
 	identity := func(r *http.Request) (string, bool) { return "", false }
 
-	var token, userinfo http.Handler = http.NotFoundHandler(), http.NotFoundHandler()
+	token, userinfo := http.NotFoundHandler(), http.NotFoundHandler()
 	mux := http.NewServeMux()
 	mux.Handle("POST /token", lim.Middleware(policies[ratelimit.Token], nil)(token))
 	mux.Handle("GET /userinfo", lim.Middleware(policies[ratelimit.Userinfo], identity)(userinfo))

@@ -56,7 +56,7 @@ func TestScriptFlushMidRun(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := 0; i < 60; i++ {
-					d, err := l.Allow(context.Background(), subject, p)
+					d, err := allow(context.Background(), l, subject, p)
 					if err != nil {
 						t.Errorf("decision during SCRIPT FLUSH: %v", err)
 						return

@@ -2,11 +2,11 @@ package ratelimit
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authd-dev/authd/internal/testenv"
@@ -49,31 +49,29 @@ func ctxT(t testing.TB) context.Context {
 	return ctx
 }
 
-// counterValue gathers the package's Collector through a registry, as
-// /metrics would, and returns authd_ratelimit_decisions_total{policy,result}.
-func counterValue(t testing.TB, policy, result string) float64 {
-	t.Helper()
-	reg := prometheus.NewRegistry()
-	if err := reg.Register(Collector()); err != nil {
-		t.Fatal(err)
+// counts records the decisions a Limiter reports through Options.Count.
+type counts struct {
+	mu sync.Mutex
+	n  map[[2]string]int
+}
+
+func (c *counts) count(name, result string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[[2]string]int{}
 	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "authd_ratelimit_decisions_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				labels[lp.GetName()] = lp.GetValue()
-			}
-			if labels["policy"] == policy && labels["result"] == result {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
+	c.n[[2]string{name, result}]++
+}
+
+func (c *counts) get(name, result string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[[2]string{name, result}]
+}
+
+// allow spends one unit of subject under policies, with a fresh decision
+// id.
+func allow(ctx context.Context, l *Limiter, subject string, policies ...Policy) (Decision, error) {
+	return l.AllowN(ctx, l.NewID(""), subject, 1, policies...)
 }

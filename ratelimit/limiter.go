@@ -1,6 +1,6 @@
 // Package ratelimit is authd's exact sliding-window rate limiter on Redis,
 // its policies, the client-IP resolver behind it and the HTTP middleware
-// that limits routes and writes the rate-limit headers (DESIGN §5).
+// that limits routes and writes the rate-limit headers.
 //
 // Each decision is one Lua script run (EVALSHA, falling back to EVAL after
 // a SCRIPT FLUSH or a failover) over a sliding-window log: one ZSET per
@@ -66,6 +66,13 @@ type Options struct {
 	// Proxies are the trusted reverse proxies the middleware uses to find
 	// the client IP (see Proxies.ClientIP). The zero value trusts none.
 	Proxies Proxies
+	// Count, when set, is called for every decision once under each of
+	// its policies or quotas, with the name and the decision's result:
+	// "allowed", "limited", or "error" when Redis failed or did not answer
+	// in time (the request was refused with temporarily_unavailable). A
+	// decision the caller gave up on is not counted. The server counts
+	// decisions through it (authd_ratelimit_decisions_total).
+	Count func(name, result string)
 }
 
 // Limiter decides whether a subject may spend units under one or more
@@ -73,8 +80,9 @@ type Options struct {
 type Limiter struct {
 	batch   batcher
 	proxies Proxies
-	prefix  string        // random per Limiter: makes decision ids unique
-	seq     atomic.Uint64 // decision counter
+	count   func(name, result string) // Options.Count; may be nil
+	prefix  string                    // random per Limiter: makes decision ids unique
+	seq     atomic.Uint64             // decision counter
 }
 
 // New returns a Limiter deciding on rdb (a single server, Sentinel or
@@ -102,6 +110,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Limiter, error) {
 	return &Limiter{
 		batch:   batcher{rdb: rdb, timeout: opts.Timeout, max: opts.Pipelines},
 		proxies: opts.Proxies,
+		count:   opts.Count,
 		prefix:  base64.RawURLEncoding.EncodeToString(b[:]),
 	}, nil
 }
@@ -166,13 +175,6 @@ type Status struct {
 	Reset time.Time
 }
 
-// Allow spends one unit of subject under policies: see AllowN. The decision
-// id is made by the Limiter. It returns temporarily_unavailable when Redis
-// fails or times out, server_error for invalid arguments.
-func (l *Limiter) Allow(ctx context.Context, subject string, policies ...Policy) (Decision, error) {
-	return l.AllowN(ctx, l.NewID(""), subject, 1, policies...)
-}
-
 // NewID returns a decision id unique to this Limiter's process: prefix
 // (for instance a request id, so that the stored units can be traced to
 // it) followed by a random per-Limiter part and a counter. Prefix must not
@@ -210,8 +212,7 @@ func (l *Limiter) NewID(prefix string) string {
 // when Redis fails, is unreachable or does not answer within the Limiter's
 // timeout, and server_error for a cost below 1, no policy, an invalid
 // policy, duplicate policy names, or an id that is empty or holds a colon.
-// Every call with valid arguments is counted in
-// authd_ratelimit_decisions_total{policy,result}.
+// Every call with valid arguments is counted through Options.Count.
 func (l *Limiter) AllowN(ctx context.Context, id, subject string, cost int, policies ...Policy) (Decision, error) {
 	const op = "ratelimit.AllowN"
 	if err := checkArgs(id, cost, policies); err != nil {
@@ -231,7 +232,7 @@ func (l *Limiter) AllowN(ctx context.Context, id, subject string, cost int, poli
 	args := make([]any, 0, 1+2*len(policies)+members)
 	args = append(args, cost)
 	for i, p := range policies {
-		keys[i] = "rl:{" + tag + "}:" + p.Name
+		keys[i] = windowKey(tag, p.Name)
 		args = append(args, p.Limit, p.Window.Microseconds())
 	}
 	args = append(args, id)
@@ -258,7 +259,7 @@ func (l *Limiter) AllowN(ctx context.Context, id, subject string, cost int, poli
 		if parent.Err() == nil {
 			// Not counted when the caller gave up (a client that went
 			// away): that says nothing about Redis.
-			countDecision(policies, resultError)
+			l.countPolicies(policies, resultError)
 		}
 		return Decision{}, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
@@ -292,9 +293,9 @@ func (l *Limiter) AllowN(ctx context.Context, id, subject string, cost int, poli
 		}
 	}
 	if d.Allowed {
-		countDecision(policies, resultAllowed)
+		l.countPolicies(policies, resultAllowed)
 	} else {
-		countDecision(policies, resultLimited)
+		l.countPolicies(policies, resultLimited)
 	}
 	return d, nil
 }
@@ -346,10 +347,8 @@ func hashSubject(subject string) string {
 	return hex.EncodeToString(h[:12])
 }
 
-// Key returns the Redis key of subject under the named policy,
-// rl:{<hashed subject>}:<policy>, for operators and tests.
-func Key(policy, subject string) string {
-	return "rl:{" + hashSubject(subject) + "}:" + policy
-}
+// windowKey returns the Redis key of a policy's sliding-window log,
+// rl:{<hashed subject>}:<policy>, given the subject's hash tag.
+func windowKey(tag, policy string) string { return "rl:{" + tag + "}:" + policy }
 
 func usTime(us int64) time.Time { return time.UnixMicro(us) }

@@ -112,7 +112,7 @@ func TestCostMembers(t *testing.T) {
 	if err != nil || !d.Allowed || d.Remaining != 6 {
 		t.Fatalf("AllowN = %+v, %v", d, err)
 	}
-	zs, err := rdb.ZRangeWithScores(ctx, Key(p.Name, "who"), 0, -1).Result()
+	zs, err := rdb.ZRangeWithScores(ctx, windowKey(hashSubject("who"), p.Name), 0, -1).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestCostAboveLimitStoresNothing(t *testing.T) {
 	if d.Allowed || !d.Never || d.RetryAfter != 0 || d.Remaining != 3 || !d.Reset.Equal(t0) {
 		t.Errorf("cost 4 of 3 = %+v; want refused, Never, no retry, remaining 3, reset now", d)
 	}
-	if n := rdb.Exists(ctx, Key(p.Name, "s")).Val(); n != 0 {
+	if n := rdb.Exists(ctx, windowKey(hashSubject("s"), p.Name)).Val(); n != 0 {
 		t.Errorf("a refused decision created its key")
 	}
 }
@@ -150,8 +150,8 @@ func TestKeyExpiry(t *testing.T) {
 	l, m, rdb := newMini(t, Options{})
 	ctx := ctxT(t)
 	p := Policy{Name: "ttl", Limit: 2, Window: 90 * time.Second}
-	key := Key(p.Name, "s")
-	if _, err := l.Allow(ctx, "s", p); err != nil {
+	key := windowKey(hashSubject("s"), p.Name)
+	if _, err := allow(ctx, l, "s", p); err != nil {
 		t.Fatal(err)
 	}
 	if ttl := rdb.PTTL(ctx, key).Val(); ttl != p.Window {
@@ -160,7 +160,7 @@ func TestKeyExpiry(t *testing.T) {
 	// A later unit pushes the expiry to one window after it.
 	m.FastForward(30 * time.Second)
 	m.SetTime(t0.Add(30 * time.Second))
-	if _, err := l.Allow(ctx, "s", p); err != nil {
+	if _, err := allow(ctx, l, "s", p); err != nil {
 		t.Fatal(err)
 	}
 	if ttl := rdb.PTTL(ctx, key).Val(); ttl != p.Window {
@@ -169,7 +169,7 @@ func TestKeyExpiry(t *testing.T) {
 	// A refusal does not extend it.
 	m.FastForward(10 * time.Second)
 	m.SetTime(t0.Add(40 * time.Second))
-	if d, err := l.Allow(ctx, "s", p); err != nil || d.Allowed {
+	if d, err := allow(ctx, l, "s", p); err != nil || d.Allowed {
 		t.Fatalf("third unit = %+v, %v; want refused", d, err)
 	}
 	if ttl := rdb.PTTL(ctx, key).Val(); ttl != p.Window-10*time.Second {
@@ -184,7 +184,7 @@ func TestKeyExpiry(t *testing.T) {
 		t.Fatal("key outlived one window after its newest unit")
 	}
 	m.SetTime(t0.Add(120 * time.Second))
-	if d, err := l.Allow(ctx, "s", p); err != nil || !d.Allowed || d.Remaining != 1 {
+	if d, err := allow(ctx, l, "s", p); err != nil || !d.Allowed || d.Remaining != 1 {
 		t.Fatalf("after expiry = %+v, %v; want a fresh window", d, err)
 	}
 }
@@ -194,7 +194,7 @@ func TestPoliciesAllOrNone(t *testing.T) {
 	ctx := ctxT(t)
 	short := Policy{Name: "short", Limit: 2, Window: 10 * time.Second}
 	long := Policy{Name: "long", Limit: 3, Window: time.Minute}
-	card := func(p Policy) int64 { return rdb.ZCard(ctx, Key(p.Name, "s")).Val() }
+	card := func(p Policy) int64 { return rdb.ZCard(ctx, windowKey(hashSubject("s"), p.Name)).Val() }
 	allow := func(at time.Duration) Decision {
 		t.Helper()
 		m.SetTime(t0.Add(at))
@@ -265,7 +265,7 @@ func TestReplayCountsOnce(t *testing.T) {
 				}
 			}
 			for _, p := range tc.policies {
-				if n := rdb.ZCard(ctx, Key(p.Name, "s")).Val(); n != int64(tc.cost) {
+				if n := rdb.ZCard(ctx, windowKey(hashSubject("s"), p.Name)).Val(); n != int64(tc.cost) {
 					t.Errorf("%s holds %d units, want %d", p.Name, n, tc.cost)
 				}
 			}
@@ -322,12 +322,12 @@ func TestNewNeedsContextTimeouts(t *testing.T) {
 	}
 }
 
-func TestKey(t *testing.T) {
-	k := Key("token", "ip:192.0.2.1")
+func TestWindowKey(t *testing.T) {
+	k := windowKey(hashSubject("ip:192.0.2.1"), "token")
 	if !regexp.MustCompile(`^rl:\{[0-9a-f]{24}\}:token$`).MatchString(k) {
-		t.Errorf("Key = %q", k)
+		t.Errorf("windowKey = %q", k)
 	}
-	if Key("token", "ip:192.0.2.2") == k || Key("login", "ip:192.0.2.1")[:29] != k[:29] {
+	if windowKey(hashSubject("ip:192.0.2.2"), "token") == k || windowKey(hashSubject("ip:192.0.2.1"), "login")[:29] != k[:29] {
 		t.Error("keys of different subjects collide, or keys of one subject differ in their hash tag")
 	}
 }

@@ -21,8 +21,8 @@ type SubjectFunc func(r *http.Request) (subject string, ok bool)
 //	mux.Handle("GET /userinfo", lim.Middleware(pol[ratelimit.Userinfo], identity)(userinfoHandler))
 //
 // The subject is subject(r) prefixed with "sub:" when subject is non-nil
-// and returns ok and a non-empty string, else the client IP (IPSubject of Proxies.ClientIP with
-// the Limiter's trusted proxies). For subject-keyed routes, put the
+// and returns ok and a non-empty string, else the client IP (IPSubject of
+// Proxies.ClientIP with the Limiter's trusted proxies). For subject-keyed routes, put the
 // authentication middleware before this one: it must record the identity
 // in the request context without failing the request, so that subject can
 // read it and an unauthenticated request is counted against its client IP
@@ -65,12 +65,13 @@ func (l *Limiter) Middleware(p Policy, subject SubjectFunc) func(http.Handler) h
 				return err
 			}
 			h := w.Header()
-			setLegacy(h, limit, d.Remaining, ceilSeconds(d.Reset.UnixMicro()), !d.Allowed)
+			setLegacy(h, limit, d.Remaining, unixCeil(d.Reset), !d.Allowed)
 			h.Add("RateLimit-Policy", policyField)
-			h.Add("RateLimit", `"`+p.Name+`";r=`+strconv.Itoa(d.Remaining)+";t="+strconv.FormatInt(ceilSeconds(d.Reset.Sub(d.Time).Microseconds()), 10))
+			h.Add("RateLimit", `"`+p.Name+`";r=`+strconv.Itoa(d.Remaining)+";t="+strconv.FormatInt(httperr.DelaySeconds(d.Reset.Sub(d.Time)), 10))
 			if !d.Allowed {
-				// Whole seconds, so that Retry-After, retry_after and t agree.
-				retry := time.Duration(ceilSeconds(d.RetryAfter.Microseconds())) * time.Second
+				// Rounded up as t is, so that Retry-After, retry_after
+				// and t agree; at least a second.
+				retry := time.Duration(httperr.DelaySeconds(d.RetryAfter)) * time.Second
 				return errors.E(errors.RateLimitExceeded, desc).WithCause(op, nil).WithRetryAfter(max(retry, time.Second))
 			}
 			next.ServeHTTP(w, r)
@@ -79,12 +80,14 @@ func (l *Limiter) Middleware(p Policy, subject SubjectFunc) func(http.Handler) h
 	}
 }
 
-// ceilSeconds converts microseconds to whole seconds, rounding up.
-func ceilSeconds(us int64) int64 {
-	if us <= 0 {
-		return 0
+// unixCeil returns t as Unix seconds, rounded up: when a reset has
+// happened, not a second before.
+func unixCeil(t time.Time) int64 {
+	s := t.Unix()
+	if t.Nanosecond() != 0 {
+		s++
 	}
-	return (us + 999_999) / 1_000_000
+	return s
 }
 
 // setLegacy sets the X-RateLimit fields, which can describe one policy
@@ -157,7 +160,7 @@ func (l *Limiter) SpendRequest(w http.ResponseWriter, r *http.Request, subject S
 	for i := range s.Quotas {
 		st := &s.Quotas[i]
 		h.Add("RateLimit-Policy", st.Quota.policyField())
-		h.Add("RateLimit", `"`+st.Quota.Name+`";r=`+strconv.FormatInt(st.Remaining, 10)+";t="+strconv.FormatInt(ceilSeconds(st.Reset.Sub(s.Time).Microseconds()), 10))
+		h.Add("RateLimit", `"`+st.Quota.Name+`";r=`+strconv.FormatInt(st.Remaining, 10)+";t="+strconv.FormatInt(httperr.DelaySeconds(st.Reset.Sub(s.Time)), 10))
 		if !st.Allowed && (refusing == nil || st.Reset.After(refusing.Reset)) {
 			refusing = st
 		}
@@ -168,8 +171,8 @@ func (l *Limiter) SpendRequest(w http.ResponseWriter, r *http.Request, subject S
 	q := refusing.Quota
 	h.Set("X-RateLimit-Limit", strconv.FormatInt(q.Limit, 10))
 	h.Set("X-RateLimit-Remaining", strconv.FormatInt(refusing.Remaining, 10))
-	h.Set("X-RateLimit-Reset", strconv.FormatInt(ceilSeconds(refusing.Reset.UnixMicro()), 10))
-	retry := time.Duration(ceilSeconds(refusing.Reset.Sub(s.Time).Microseconds())) * time.Second
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(unixCeil(refusing.Reset), 10))
+	retry := time.Duration(httperr.DelaySeconds(refusing.Reset.Sub(s.Time))) * time.Second
 	unit := "requests"
 	if q.Unit == UnitContentBytes {
 		unit = "bytes"

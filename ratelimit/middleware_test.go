@@ -315,8 +315,11 @@ func TestEveryResponseCarriesHeaders(t *testing.T) {
 	}
 }
 
-func TestDecisionMetrics(t *testing.T) {
-	l, m, _ := newMini(t, Options{Timeout: 200 * time.Millisecond})
+// TestDecisionCounts: every decision is reported through Options.Count,
+// under each of its policies or quotas, with its result.
+func TestDecisionCounts(t *testing.T) {
+	var c counts
+	l, m, _ := newMini(t, Options{Timeout: 200 * time.Millisecond, Count: c.count})
 	name := testenv.Name("m")
 	h := serve(l, Policy{Name: name, Limit: 1, Window: time.Minute}, nil, nil)
 	do(h, nil)
@@ -328,9 +331,18 @@ func TestDecisionMetrics(t *testing.T) {
 	if w.Code != http.StatusServiceUnavailable {
 		t.Errorf("with Redis failing: %d, want 503", w.Code)
 	}
-	for result, want := range map[string]float64{"allowed": 1, "limited": 2, "error": 1} {
-		if got := counterValue(t, name, result); got != want {
-			t.Errorf("authd_ratelimit_decisions_total{policy=%q,result=%q} = %v, want %v", name, result, got, want)
+	for result, want := range map[string]int{"allowed": 1, "limited": 2, "error": 1} {
+		if got := c.get(name, result); got != want {
+			t.Errorf("Count(%q, %q) called %d times, want %d", name, result, got, want)
+		}
+	}
+
+	// Quotas: one decision over two quotas counts once under each.
+	spend(t, l, "ip:192.0.2.1", 60, 1)
+	spend(t, l, "ip:192.0.2.1", 60, 1)
+	for _, q := range []Quota{testBytes, testCreates} {
+		if a, l := c.get(q.Name, "allowed"), c.get(q.Name, "limited"); a != 1 || l != 1 {
+			t.Errorf("quota %s: allowed %d, limited %d; want 1 and 1", q.Name, a, l)
 		}
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/authd-dev/authd/errors"
 )
 
-// Names of the default policies (DESIGN §5). A policy name is part of the
+// Names of the default policies (Defaults). A policy name is part of the
 // Redis key, of the metric label and of the RateLimit-Policy header.
 const (
 	// Token limits POST /token per client IP.
@@ -32,6 +32,9 @@ const (
 	Introspect = "introspect"
 	// Revoke limits POST /revoke per client IP.
 	Revoke = "revoke"
+	// Register limits POST /register (dynamic client registration) per
+	// client IP.
+	Register = "register"
 )
 
 // Names of the backup quotas per client IP, whose limits the server reads
@@ -105,7 +108,7 @@ func validName(s string) bool {
 // Policies maps a policy name to its policy.
 type Policies map[string]Policy
 
-// Defaults returns the default policies of DESIGN §5:
+// Defaults returns the default policies:
 //
 //	token         10/1m  client IP   POST /token
 //	authorize     20/1m  client IP   GET|POST /authorize
@@ -116,6 +119,7 @@ type Policies map[string]Policy
 //	backup_ip     60/1m  client IP   every /backup request
 //	introspect   600/1m  client IP   POST /introspect
 //	revoke        60/1m  client IP   POST /revoke
+//	register      10/1h  client IP   POST /register
 //
 // introspect is generous because resource servers introspect a token per
 // request they serve; each is one client IP, usually.
@@ -130,6 +134,7 @@ func Defaults() Policies {
 		BackupIP:    {Name: BackupIP, Limit: 60, Window: time.Minute},
 		Introspect:  {Name: Introspect, Limit: 600, Window: time.Minute},
 		Revoke:      {Name: Revoke, Limit: 60, Window: time.Minute},
+		Register:    {Name: Register, Limit: 10, Window: time.Hour},
 	}
 }
 
@@ -139,10 +144,11 @@ func Defaults() Policies {
 //	name=limit/window
 //
 // where name is one of the default policy names (token, authorize, login,
-// userinfo, backup_read, backup_write, backup_ip, introspect, revoke), limit an integer in 1..1000000 and
-// window a Go duration that is a whole number of seconds from 1s to 24h
-// ("30s", "1m", "1h30m"). Spaces around entries are ignored; an empty spec
-// keeps every default. Example:
+// userinfo, backup_read, backup_write, backup_ip, introspect, revoke,
+// register), limit an integer in 1..1000000 and window a Go duration that
+// is a whole number of seconds from 1s to 24h ("30s", "1m", "1h30m").
+// Spaces around entries are ignored; an empty spec keeps every default.
+// Example:
 //
 //	AUTHD_RATE_LIMITS="token=100/1m, login=3/30s"
 //

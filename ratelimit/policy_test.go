@@ -14,6 +14,7 @@ func TestDefaults(t *testing.T) {
 		Token: {10, time.Minute}, Authorize: {20, time.Minute}, Login: {5, time.Minute},
 		Userinfo: {100, time.Minute}, BackupRead: {20, time.Minute}, BackupWrite: {10, time.Minute},
 		BackupIP: {60, time.Minute}, Introspect: {600, time.Minute}, Revoke: {60, time.Minute},
+		Register: {10, time.Hour},
 	}
 	ps := Defaults()
 	if len(ps) != len(want) {

@@ -136,7 +136,7 @@ func (l *Limiter) Spend(ctx context.Context, id, subject string, quotas []Quota,
 	res, err := l.runQuota(ctx, keys, args, 2+3*len(quotas))
 	if err != nil {
 		if ctx.Err() == nil {
-			countQuotas(quotas, resultError)
+			l.countQuotas(quotas, resultError)
 		}
 		return Spent{}, errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
@@ -150,9 +150,9 @@ func (l *Limiter) Spend(ctx context.Context, id, subject string, quotas []Quota,
 		s.Quotas[i] = st
 	}
 	if s.Allowed {
-		countQuotas(quotas, resultAllowed)
+		l.countQuotas(quotas, resultAllowed)
 	} else {
-		countQuotas(quotas, resultLimited)
+		l.countQuotas(quotas, resultLimited)
 	}
 	return s, nil
 }
@@ -211,12 +211,6 @@ func quotaKeys(id, subject string, quotas []Quota) []string {
 	return keys
 }
 
-// QuotaKey returns the Redis key of subject's quota name,
-// q:{<hashed subject>}:<name>, for operators and tests.
-func QuotaKey(name, subject string) string {
-	return "q:{" + hashSubject(subject) + "}:" + name
-}
-
 func checkQuotas(id string, quotas []Quota, costs []int64) error {
 	if id == "" || strings.Contains(id, ":") {
 		return errors.Errorf("decision id %q is empty or holds a colon", id)
@@ -238,12 +232,6 @@ func checkQuotas(id string, quotas []Quota, costs []int64) error {
 		}
 	}
 	return nil
-}
-
-func countQuotas(quotas []Quota, result string) {
-	for _, q := range quotas {
-		decisionsTotal.WithLabelValues(q.Name, result).Inc()
-	}
 }
 
 // policyField returns q's member of RateLimit-Policy:

@@ -118,7 +118,7 @@ func testWindowProperty(t *testing.T, clients []redis.UniversalClient) {
 			// The log in Redis holds exactly the admissions of the last
 			// window before the last decision, at their reported times,
 			// unless it expired since: one window after its newest unit.
-			v, err := readLog.Run(ctx, clients[0], []string{Key(p.Name, s.name)}).Slice()
+			v, err := readLog.Run(ctx, clients[0], []string{windowKey(hashSubject(s.name), p.Name)}).Slice()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -208,7 +208,7 @@ func TestMembersNeverFromLuaNumbers(t *testing.T) {
 			rdb := b.rdb(t)
 			ctx := ctxT(t)
 			subject := testenv.Name("fmt-")
-			key := Key("fmt", subject)
+			key := windowKey(hashSubject(subject), "fmt")
 
 			// The pitfall itself: Lua's tostring of a microsecond time.
 			naive := redis.NewScript(`local t = redis.call('TIME') local now = tonumber(t[1]) * 1000000 + tonumber(t[2]) return {now, tostring(now)}`)
@@ -288,7 +288,7 @@ func TestClusterKeysShareASlot(t *testing.T) {
 	ps := Defaults()
 	for _, name := range ps.Names() {
 		policies = append(policies, ps[name])
-		slot, err := rdb.ClusterKeySlot(ctx, Key(name, subject)).Result()
+		slot, err := rdb.ClusterKeySlot(ctx, windowKey(hashSubject(subject), name)).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -299,7 +299,7 @@ func TestClusterKeysShareASlot(t *testing.T) {
 	}
 	l := newLimiter(t, rdb, Options{})
 	for i := 0; i < 6; i++ {
-		d, err := l.Allow(ctx, subject, policies...)
+		d, err := allow(ctx, l, subject, policies...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,8 +7,9 @@ import (
 )
 
 // TestDependencies: an API links the resource SDK without the server's
-// dependencies: its non-test imports are the standard library and authd's
-// error model, with no Redis, SQL, Prometheus, OAuth or JOSE library.
+// dependencies: its non-test imports are the standard library, authd's
+// error model and the charset of its error responses, with no Redis, SQL,
+// Prometheus, OAuth or JOSE library.
 func TestDependencies(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
 	if err != nil {
@@ -22,7 +23,8 @@ func TestDependencies(t *testing.T) {
 		switch {
 		case d == "database/sql" || strings.HasPrefix(d, "database/sql/"):
 			t.Errorf("imports %s", d)
-		case d == "github.com/authd-dev/authd/errors" || d == "github.com/authd-dev/authd/resource":
+		case d == "github.com/authd-dev/authd/errors" || d == "github.com/authd-dev/authd/resource" ||
+			d == "github.com/authd-dev/authd/internal/charset":
 		case strings.Contains(first, "."):
 			// Outside the standard library: Redis, SQL drivers,
 			// Prometheus, go-oauth2, x/oauth2, JOSE libraries...

@@ -169,8 +169,8 @@ func (v *Verifier) discover(ctx context.Context) (string, error) {
 	return m.JWKSURI, nil
 }
 
-// issuerMetadataURL is where issuer publishes its metadata (RFC 8414
-// §3.1): the well-known path inserted before the issuer's path.
+// issuerMetadataURL is where issuer publishes its metadata (RFC 8414 §3.1):
+// the well-known path inserted before the issuer's path.
 func issuerMetadataURL(issuer string) string {
 	u, _ := url.Parse(issuer) // checked by NewVerifier
 	return u.Scheme + "://" + u.Host + "/.well-known/oauth-authorization-server" + strings.TrimSuffix(u.EscapedPath(), "/")

@@ -7,14 +7,15 @@ import (
 	"strings"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/internal/charset"
 )
 
 // wellKnown is the well-known URI suffix of protected resource metadata
 // (RFC 9728 §3).
 const wellKnown = "/.well-known/oauth-protected-resource"
 
-// metadataURL returns where the metadata of resource is published (RFC
-// 9728 §3.1): the well-known suffix inserted between the host and the
+// metadataURL returns where the metadata of resource is published
+// (RFC 9728 §3.1): the well-known suffix inserted between the host and the
 // resource identifier's path and query.
 func metadataURL(resource string) string {
 	u, _ := url.Parse(resource) // checked by NewVerifier
@@ -85,7 +86,7 @@ func MetadataHandler(v *Verifier) http.Handler {
 			return
 		default:
 			h.Set("Allow", "GET, HEAD, OPTIONS")
-			v.writeError(w, r, errors.E(errors.MethodNotAllowed, "Method "+sanitizeText(r.Method)+" is not allowed here; use GET"))
+			v.writeError(w, r, errors.E(errors.MethodNotAllowed, "Method "+charset.SanitizeText(r.Method)+" is not allowed here; use GET"))
 			return
 		}
 		h.Set("Content-Type", "application/json")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/internal/charset"
 )
 
 type claimsKey struct{}
@@ -168,8 +169,8 @@ func (v *Verifier) writeError(w http.ResponseWriter, r *http.Request, err error)
 	if desc == "" || status >= 500 {
 		desc = entry.Description
 	}
-	desc = sanitizeText(desc)
-	uri := sanitizeURI(v.errorURIBase + "#" + string(entry.Code))
+	desc = charset.SanitizeText(desc)
+	uri := charset.SanitizeURI(v.errorURIBase + "#" + string(entry.Code))
 	reqID := requestID(r.Header.Get("X-Request-Id"))
 
 	level := slog.LevelDebug
@@ -197,14 +198,14 @@ func (v *Verifier) writeError(w http.ResponseWriter, r *http.Request, err error)
 	}
 	switch entry.Code {
 	case errors.InvalidToken, errors.InsufficientScope:
-		c := `Bearer realm="` + sanitizeText(v.cfg.Realm) + `"`
+		c := `Bearer realm="` + charset.SanitizeText(v.cfg.Realm) + `"`
 		if entry.Code == errors.InsufficientScope || r.Header.Get("Authorization") != "" {
 			c += `, error="` + string(entry.Code) + `", error_description="` + desc + `", error_uri="` + uri + `"`
 			if entry.Code == errors.InsufficientScope && e.Scope != "" {
-				c += `, scope="` + sanitizeText(e.Scope) + `"`
+				c += `, scope="` + charset.SanitizeText(e.Scope) + `"`
 			}
 		}
-		c += `, resource_metadata="` + sanitizeURI(v.metadataURL) + `"`
+		c += `, resource_metadata="` + charset.SanitizeURI(v.metadataURL) + `"`
 		h.Set("WWW-Authenticate", c)
 	}
 	var buf bytes.Buffer
@@ -229,43 +230,4 @@ func requestID(in string) string {
 	var b [12]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// sanitizeText forces s into the charset of error and error_description
-// (RFC 6749 Appendix A: %x20-21 / %x23-5B / %x5D-7E), which is also safe
-// inside a quoted-string: a double quote becomes a single quote, a
-// backslash a slash, anything else outside the set '?'.
-func sanitizeText(s string) string {
-	var b strings.Builder
-	for _, c := range s {
-		switch {
-		case c == '"':
-			b.WriteByte('\'')
-		case c == '\\':
-			b.WriteByte('/')
-		case c >= 0x20 && c <= 0x7e:
-			b.WriteRune(c)
-		default:
-			b.WriteByte('?')
-		}
-	}
-	return b.String()
-}
-
-// sanitizeURI forces s into the charset of error_uri (RFC 6749 Appendix
-// A: %x21 / %x23-5B / %x5D-7E) by percent-encoding every other byte.
-func sanitizeURI(s string) string {
-	var b strings.Builder
-	const hexDigits = "0123456789ABCDEF"
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x21 && c <= 0x7e && c != '"' && c != '\\' {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hexDigits[c>>4])
-		b.WriteByte(hexDigits[c&0xf])
-	}
-	return b.String()
 }

@@ -158,8 +158,14 @@ start_all() {
   cd "$pgdir"
   "${runas[@]}" "$PGBIN/initdb" -D "$pgdir/data" -U postgres --auth=trust -E UTF8 --no-locale >"$dir/pg-initdb.log" 2>&1 \
     || { cat "$dir/pg-initdb.log" >&2; die "initdb failed"; }
+  # pg_stat_statements lets the load benchmarks count the statements each
+  # operation runs; it can only be loaded at start.
+  local preload=""
+  if [ -e "$("$PGBIN/pg_config" --pkglibdir 2>/dev/null)/pg_stat_statements.so" ]; then
+    preload="-c shared_preload_libraries=pg_stat_statements"
+  fi
   "${runas[@]}" "$PGBIN/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -t 60 \
-    -o "-k $pgdir -p $pport -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null \
+    -o "-k $pgdir -p $pport -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 $preload" start >/dev/null \
     || { cat "$pgdir/server.log" >&2; die "PostgreSQL did not start"; }
   echo "$pport" > "$dir/pg.port"
   cd - >/dev/null

@@ -56,8 +56,3 @@ type TokenOptions = authtoken.TokenOptions
 func Token(wif string, opts TokenOptions) (string, error) {
 	return authtoken.Token(wif, opts)
 }
-
-// GenerateKey makes a new random key: it is authtoken.GenerateKey.
-func GenerateKey() (wif, address string, err error) {
-	return authtoken.GenerateKey()
-}

@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Escalating lockout (DESIGN §3.2): failures are counted per client IP and
+// Escalating lockout: failures are counted per client IP and
 // per (client IP, address), never per address alone, or anyone could lock a
 // victim out. lockoutThreshold failures lock a subject for the next step of
 // lockoutSteps; lockoutQuiet without failures resets it, and so does a

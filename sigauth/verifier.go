@@ -24,7 +24,6 @@ import (
 
 	"github.com/authd-dev/authd/authtoken"
 	"github.com/authd-dev/authd/errors"
-	"github.com/authd-dev/authd/httperr"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -96,12 +95,6 @@ type Config struct {
 	// uncompressed address is listed cannot sign as its compressed address
 	// (in any syntax): each key has one identity.
 	UncompressedAddresses []string
-	// CacheSize, when positive, keeps that many recently verified
-	// signatures in memory so that a token presented again (a client
-	// polling with one token) skips the curve work. Only successes are
-	// cached, keyed on signer, message and signature bytes; the window,
-	// the replay guard and the lockout are checked every time.
-	CacheSize int
 }
 
 // Verifier authenticates requests. It is safe for concurrent use.
@@ -117,7 +110,6 @@ type Verifier struct {
 	log            *slog.Logger
 	prefix         string
 	timeout        time.Duration
-	cache          *verifiedCache
 }
 
 // NewVerifier returns a Verifier for cfg, with the defaults documented on
@@ -160,9 +152,6 @@ func NewVerifier(cfg Config) *Verifier {
 	if v.timeout <= 0 {
 		v.timeout = DefaultRedisTimeout
 	}
-	if cfg.CacheSize > 0 {
-		v.cache = newVerifiedCache(cfg.CacheSize)
-	}
 	for _, a := range cfg.UncompressedAddresses {
 		if v.uncompressed == nil {
 			v.uncompressed = make(map[string]bool)
@@ -186,26 +175,8 @@ func RemoteIP(r *http.Request) netip.Addr {
 	return a.Unmap()
 }
 
-// HasToken reports whether r carries Bitcoin credentials: an X-Auth-Token
-// header or Authorization: Bitcoin-Auth. A route that also takes Bearer
-// tokens uses it to pick the authenticator.
-func HasToken(r *http.Request) bool {
-	for _, v := range r.Header.Values("X-Auth-Token") {
-		if v != "" {
-			return true
-		}
-	}
-	for _, a := range r.Header.Values("Authorization") {
-		if c, ok := bitcoinAuthCredentials(a); ok && c != "" {
-			return true
-		}
-	}
-	return false
-}
-
-// bitcoinAuthCredentials returns the credentials of an Authorization
-// header value with the Bitcoin-Auth scheme (case-insensitive, RFC 9110
-// §11.1).
+// bitcoinAuthCredentials returns the credentials of an Authorization header
+// value with the Bitcoin-Auth scheme (case-insensitive, RFC 9110 §11.1).
 func bitcoinAuthCredentials(a string) (string, bool) {
 	const scheme = "bitcoin-auth "
 	if len(a) < len(scheme) || !strings.EqualFold(a[:len(scheme)], scheme) {
@@ -360,7 +331,7 @@ func (v *Verifier) authenticate(r *http.Request, once bool) (Identity, error) {
 	var msg string
 	var signer authtoken.SignerKey
 	if err == nil {
-		id, msg, signer, err = v.verifyRequest(r, raw, &tok, now)
+		id, msg, signer, err = v.verifyRequest(r, &tok, now)
 	}
 	if err == nil {
 		// Every accepted message is recorded; an unsafe method is accepted
@@ -453,7 +424,7 @@ func (v *Verifier) checkForm(tok *authtoken.ParsedToken, acts bool) error {
 // verifyRequest does everything but Redis I/O: public key, window, request
 // target, body, signature. It returns the identity, the signed message and
 // the key that signed it.
-func (v *Verifier) verifyRequest(r *http.Request, raw string, tok *authtoken.ParsedToken, now time.Time) (Identity, string, authtoken.SignerKey, error) {
+func (v *Verifier) verifyRequest(r *http.Request, tok *authtoken.ParsedToken, now time.Time) (Identity, string, authtoken.SignerKey, error) {
 	const op = "sigauth.Authenticate"
 	req := authtoken.Request{Method: r.Method, Target: RequestTarget(r), Issuer: v.issuer}
 	target, err := tok.Check(req, now, v.window)
@@ -465,7 +436,7 @@ func (v *Verifier) verifyRequest(r *http.Request, raw string, tok *authtoken.Par
 		return Identity{}, "", authtoken.SignerKey{}, err
 	}
 	msg := authtoken.SignedMessage(target, tok.Timestamp, bodyHash)
-	signer, ok := v.verifySignature(raw, tok, msg)
+	signer, ok := tok.VerifySignature(msg)
 	if !ok {
 		return Identity{}, "", authtoken.SignerKey{}, errors.E(errors.InvalidSignature, descSignature).WithCause(op, errors.New("signature does not verify"))
 	}
@@ -477,24 +448,6 @@ func (v *Verifier) verifyRequest(r *http.Request, raw string, tok *authtoken.Par
 		return Identity{}, "", authtoken.SignerKey{}, errors.E(errors.InvalidSignature, descSignature).WithCause(op, errors.New("compressed form of a key configured as uncompressed"))
 	}
 	return identityOf(tok), msg, signer, nil
-}
-
-// verifySignature checks the token's signature over msg, through the
-// cache of verified signatures when there is one, and returns the key
-// that made it.
-func (v *Verifier) verifySignature(raw string, tok *authtoken.ParsedToken, msg string) (authtoken.SignerKey, bool) {
-	if v.cache == nil {
-		return tok.VerifySignature(msg)
-	}
-	k := cacheKey(raw, msg)
-	if signer, ok := v.cache.get(k); ok {
-		return signer, true
-	}
-	signer, ok := tok.VerifySignature(msg)
-	if ok {
-		v.cache.add(k, signer)
-	}
-	return signer, ok
 }
 
 func identityOf(tok *authtoken.ParsedToken) Identity {
@@ -568,31 +521,4 @@ func (v *Verifier) VerifyLogin(r *http.Request, address, message, signature stri
 		v.reset(ctx, keys, address)
 	}
 	return Identity{Address: address, Scheme: SchemeBSM}, nil
-}
-
-// Middleware authenticates each request with Authenticate and passes it
-// on with the Identity in its context (FromContext); a failure goes to
-// httperr.Write and the request stops there.
-func (v *Verifier) Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := v.Authenticate(r)
-		if err != nil {
-			httperr.Write(w, r, err)
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), id)))
-	})
-}
-
-type identityKey struct{}
-
-// NewContext returns a copy of ctx carrying id.
-func NewContext(ctx context.Context, id Identity) context.Context {
-	return context.WithValue(ctx, identityKey{}, id)
-}
-
-// FromContext returns the Identity Middleware put in ctx.
-func FromContext(ctx context.Context) (Identity, bool) {
-	id, ok := ctx.Value(identityKey{}).(Identity)
-	return id, ok
 }

@@ -17,7 +17,7 @@ import (
 const clientUsage = `usage:
   authd client create --name NAME --redirect-uri URI [--redirect-uri URI2 ...]
                       [--public] [--scope "S1 S2"] [--grant G1,G2]
-                      [--id-token-alg RS256|ES256]
+                      [--id-token-alg RS256|ES256] [--resource URI ...]
                       [--post-logout-redirect-uri URI ...]
   authd client list
   authd client delete CLIENT_ID
@@ -28,9 +28,20 @@ is shown this once and cannot be recovered. Defaults: --scope profile,
 for, and never for --public clients). Redirect URIs must be absolute, without
 a fragment, and https, except http on 127.0.0.1, [::1] or localhost and
 private-use schemes such as com.example.app:/callback. ID Tokens (scope
-openid) are signed RS256 unless --id-token-alg ES256 is given.
---post-logout-redirect-uri (repeatable, same rules) lists where /logout may
-send the client's users after signing out, matched exactly.
+openid) are signed RS256 unless --id-token-alg ES256 is given. --resource
+names an API (an RFC 8707 resource indicator: an absolute URI without a
+fragment) the client may ask tokens for, besides the server-wide
+AUTHD_RESOURCES. --post-logout-redirect-uri (repeatable, the rules of
+redirect URIs) lists where /logout may send the client's users after
+signing out, matched exactly.
+
+list prints every client, with "registration" saying how it came: operator
+(client create), dynamic (it registered itself at /register) or
+metadata_document (its client_id is the URL of its metadata document; such
+a client is listed once it has been granted something). delete removes any
+of them with its refresh tokens; its access tokens stop working within a
+second. A deleted metadata_document client comes back, as a new client, when
+its client_id is used again while AUTHD_CLIENT_METADATA_DOCUMENTS is on.
 `
 
 // runClient is `authd client …`: it registers, lists and deletes OAuth
@@ -86,16 +97,18 @@ func clientCreate(ctx context.Context, db *store.DB, args []string, stdout, stde
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, clientUsage) }
 	var (
-		name   = fs.String("name", "", "client name shown to users on the login page")
-		public = fs.Bool("public", false, "public client (no secret; PKCE required): native and browser apps")
-		scope  = fs.String("scope", "", `space-separated scopes the client may ask for (default "profile")`)
-		idAlg  = fs.String("id-token-alg", "", "algorithm of the client's ID Tokens: RS256 (default) or ES256")
-		uris   listFlag
-		grants listFlag
-		logout listFlag
+		name      = fs.String("name", "", "client name shown to users on the login page")
+		public    = fs.Bool("public", false, "public client (no secret; PKCE required): native and browser apps")
+		scope     = fs.String("scope", "", `space-separated scopes the client may ask for (default "profile")`)
+		idAlg     = fs.String("id-token-alg", "", "algorithm of the client's ID Tokens: RS256 (default) or ES256")
+		uris      listFlag
+		grants    listFlag
+		resources listFlag
+		logout    listFlag
 	)
 	fs.Var(&uris, "redirect-uri", "redirect URI (repeat for several)")
 	fs.Var(&logout, "post-logout-redirect-uri", "where /logout may send users after signing out (repeat for several)")
+	fs.Var(&resources, "resource", "resource URI (RFC 8707) the client may ask tokens for (repeat for several)")
 	fs.Var(&grants, "grant", "comma-separated grant types (default authorization_code,refresh_token)")
 	if err := fs.Parse(args); err != nil {
 		return errors.Errorf("client create: %w", err)
@@ -108,7 +121,7 @@ func clientCreate(ctx context.Context, db *store.DB, args []string, stdout, stde
 		fs.Usage()
 		return errors.New("client create: --name is required")
 	}
-	reg := oauth.ClientRegistration{Name: *name, RedirectURIs: uris, Public: *public, IDTokenAlg: *idAlg, PostLogoutRedirectURIs: logout}
+	reg := oauth.ClientRegistration{Name: *name, RedirectURIs: uris, Public: *public, IDTokenAlg: *idAlg, Resources: resources, PostLogoutRedirectURIs: logout}
 	if *scope != "" {
 		reg.Scopes = strings.Fields(*scope)
 	}
@@ -140,10 +153,11 @@ func clientCreate(ctx context.Context, db *store.DB, args []string, stdout, stde
 		{"client_secret", mustJSON(secret)},
 		{"client_secret_expires_at", mustJSON(0)},
 	}
-	for _, k := range []string{"client_name", "redirect_uris", "grant_types", "scope", "token_endpoint_auth_method", "id_token_signed_response_alg", "client_id_issued_at", "post_logout_redirect_uris"} {
-		if v, ok := fields[k]; ok {
-			ordered = append(ordered, kv{k, v})
+	for _, k := range []string{"client_name", "redirect_uris", "grant_types", "scope", "token_endpoint_auth_method", "id_token_signed_response_alg", "post_logout_redirect_uris", "resources", "registration", "client_id_issued_at"} {
+		if k == "post_logout_redirect_uris" && fields[k] == nil {
+			continue // only for a client that registered some
 		}
+		ordered = append(ordered, kv{k, fields[k]})
 	}
 	return printJSON(stdout, ordered)
 }

@@ -8,12 +8,12 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/authd-dev/authd/authtoken"
+	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/provider"
 	"github.com/authd-dev/authd/ratelimit"
 )
@@ -49,6 +49,8 @@ type config struct {
 	Google, GitHub                           providerConfig
 	LogFormat                                string
 	LogLevel                                 slog.Level
+	// Onboarding: resource indicators, metadata documents, registration.
+	Onboarding onboardingConfig
 	// KeyFile holds the key-encryption keys of the signing keys
 	// (AUTHD_KEY_ENCRYPTION_KEY_FILE, or the SQLite default beside the
 	// database); see keyFile.
@@ -113,7 +115,7 @@ type setting struct {
 // settings lists every serve setting. Each has a flag and an env twin;
 // a flag beats the environment, which beats the default.
 func settings() []*setting {
-	return []*setting{
+	return append([]*setting{
 		{flag: "addr", env: "AUTHD_ADDR", def: "127.0.0.1:8080", help: "listen address (host:port)"},
 		{flag: "issuer", env: "AUTHD_ISSUER", help: "issuer URL (default http://<addr>, localhost for an unspecified host); https unless loopback"},
 		{flag: "database-url", env: "AUTHD_DATABASE_URL", def: "sqlite://authd.db", help: "sqlite://<path> or postgres://…"},
@@ -134,7 +136,7 @@ func settings() []*setting {
 		{flag: "sigauth-require-binding", env: "AUTHD_SIGAUTH_REQUIRE_BINDING", def: "false", help: "refuse X-Auth-Tokens that sign the path alone (not <METHOD> <absolute URL>) on POST, PUT, PATCH, DELETE and /authorize"},
 		{flag: "sigauth-uncompressed-addresses", env: "AUTHD_SIGAUTH_UNCOMPRESSED_ADDRESSES", help: "comma-separated addresses of uncompressed (5… WIF) keys that may sign sigma tokens; every other uncompressed-key signature is refused"},
 		{flag: "trusted-proxies", env: "AUTHD_TRUSTED_PROXIES", help: "comma-separated CIDRs whose X-Forwarded-For is trusted"},
-		{flag: "rate-limits", env: "AUTHD_RATE_LIMITS", help: "rate-limit overrides, name=limit/window,… (token, authorize, login, userinfo, backup_read, backup_write, backup_ip, introspect, revoke)"},
+		{flag: "rate-limits", env: "AUTHD_RATE_LIMITS", help: "rate-limit overrides, name=limit/window,… (token, authorize, login, userinfo, backup_read, backup_write, backup_ip, introspect, revoke, register)"},
 		{flag: "backup-ip-daily-bytes", env: "AUTHD_BACKUP_IP_DAILY_BYTES", def: defaultBackupIPDailyBytes, help: "body bytes of PUT /backup one client IP may send per UTC day (KiB, MiB, GiB suffixes; 0: no cap)"},
 		{flag: "backup-ip-daily-creates", env: "AUTHD_BACKUP_IP_DAILY_CREATES", def: defaultBackupIPDailyCreates, help: "backups one client IP may create per UTC day (0: no cap)"},
 		{flag: "google-client-id", env: "AUTHD_GOOGLE_CLIENT_ID", help: "Google OAuth client id (empty: Google sign-in off)"},
@@ -148,7 +150,7 @@ func settings() []*setting {
 		{flag: "github-api-url", env: "AUTHD_GITHUB_API_URL", def: provider.DefaultGitHub.APIURL, help: "GitHub REST API URL (GitHub Enterprise Server: <base>/api/v3)"},
 		{flag: "log-format", env: "AUTHD_LOG_FORMAT", def: "text", help: "text or json"},
 		{flag: "log-level", env: "AUTHD_LOG_LEVEL", def: "info", help: "debug, info, warn or error"},
-	}
+	}, onboardingSettings()...)
 }
 
 // settingError names the setting that is wrong, by its env name and flag,
@@ -161,7 +163,7 @@ type settingError struct {
 func (e *settingError) Error() string {
 	v := e.s.value
 	switch {
-	case strings.HasSuffix(e.s.env, "_SECRET"):
+	case strings.HasSuffix(e.s.env, "_SECRET"), strings.HasSuffix(e.s.env, "_TOKEN"):
 		v = "(hidden)"
 	case strings.HasSuffix(e.s.env, "_URL"):
 		v = redactURL(v) // never print a password
@@ -224,8 +226,8 @@ func validate(get func(string) *setting) (*config, error) {
 		s.value = issuerForAddr(host, port)
 		c.issuerFromAddr = true
 	}
-	if reason := checkIssuer(s.value); reason != "" {
-		return nil, fail("AUTHD_ISSUER", reason)
+	if err := oauth.CheckIssuer(s.value); err != nil {
+		return nil, fail("AUTHD_ISSUER", err.Error())
 	}
 	c.Issuer = s.value
 
@@ -392,6 +394,10 @@ func validate(get func(string) *setting) (*config, error) {
 		}
 	}
 
+	if err := validateOnboarding(c, get); err != nil {
+		return nil, err
+	}
+
 	s = get("AUTHD_LOG_FORMAT")
 	if s.value != "text" && s.value != "json" {
 		return nil, fail("AUTHD_LOG_FORMAT", "want text or json")
@@ -404,55 +410,17 @@ func validate(get func(string) *setting) (*config, error) {
 	return c, nil
 }
 
-// checkIssuer returns why u cannot be an issuer (RFC 8414 §2), or "".
-func checkIssuer(u string) string {
-	p, err := url.Parse(u)
-	switch {
-	case err != nil || !p.IsAbs() || p.Host == "":
-		return "want an absolute URL such as https://auth.example.com"
-	case p.RawQuery != "" || p.Fragment != "" || p.User != nil:
-		return "must not have a query, fragment or user info"
-	case strings.HasSuffix(u, "/"):
-		return "must not end with a slash"
-	case p.Scheme == "https":
-		return ""
-	case p.Scheme == "http" && isLoopbackHost(p.Hostname()):
-		return ""
-	case p.Scheme == "http":
-		return "https is required unless the host is loopback"
-	}
-	return "want an https URL"
-}
-
 // behindProxyWarning returns the warning authd logs at start when its
 // issuer is a public name but no proxy is trusted, or "". Behind a
 // reverse proxy every request then comes from the proxy's address, so all
 // users share one client IP for rate limits and sign-in lockouts.
 func (c *config) behindProxyWarning() string {
 	u, err := url.Parse(c.Issuer)
-	if err != nil || isLoopbackHost(u.Hostname()) || c.proxiesSet {
+	if err != nil || oauth.LoopbackHost(u.Hostname()) || c.proxiesSet {
 		return ""
 	}
 	return "AUTHD_TRUSTED_PROXIES is empty but the issuer is not loopback: if authd runs behind a reverse proxy or load balancer, " +
 		"every client shares the proxy's IP for rate limits and sign-in lockouts; set AUTHD_TRUSTED_PROXIES to the proxy's addresses"
-}
-
-func isLoopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(h)
-	return err == nil && ip.IsLoopback()
-}
-
-// envNames returns the environment variables authd serve reads, sorted.
-func envNames() []string {
-	var names []string
-	for _, s := range settings() {
-		names = append(names, s.env)
-	}
-	sort.Strings(names)
-	return names
 }
 
 // Defaults of the daily per-IP backup quotas (AUTHD_BACKUP_IP_DAILY_BYTES,

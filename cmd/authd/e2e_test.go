@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd-dev/authd/authtoken"
 	"github.com/authd-dev/authd/internal/testenv"
 	"github.com/authd-dev/authd/sigauth"
 	"golang.org/x/oauth2"
@@ -82,7 +83,7 @@ func newE2E(t testing.TB, env map[string]string, embedded bool, tweak ...func(*c
 	srv.Config.Handler = a.handler()
 	srv.Start()
 	t.Cleanup(srv.Close)
-	wif, addr, err := sigauth.GenerateKey()
+	wif, addr, err := authtoken.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +338,8 @@ func TestLoginPageFlow(t *testing.T) {
 }
 
 // TestSignedFailuresAreNotRedirected: a bad X-Auth-Token at /authorize is
-// answered directly (DESIGN §2.4), never sent to the client.
+// answered directly, never sent to the client: a signature failure is
+// not an authorization error of RFC 6749 §4.1.2.1.
 func TestSignedFailuresAreNotRedirected(t *testing.T) {
 	e := newE2E(t, nil, false)
 	id, _ := e.client("--redirect-uri", "https://app.example.com/cb")
@@ -514,7 +516,8 @@ func TestBackupEndToEnd(t *testing.T) {
 	if r.StatusCode != 413 || !strings.Contains(string(b), "backup_too_large") {
 		t.Fatalf("50 MiB declared: %d %s", r.StatusCode, b)
 	}
-	// Refused without reading, but still counted (DESIGN §5).
+	// Refused without reading, but still counted: the rate limiter runs
+	// before the body limit.
 	if r.Header.Get("X-RateLimit-Limit") == "" || r.Header.Get("RateLimit") == "" {
 		t.Fatalf("50 MiB declared: no rate-limit headers: %v", r.Header)
 	}

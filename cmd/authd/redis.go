@@ -40,7 +40,10 @@ func (c *redisConn) Close() error {
 
 // openRedis connects to the configured Redis: a cluster when
 // AUTHD_REDIS_CLUSTER_ADDRS is set; Sentinel when AUTHD_REDIS_URL names a
-// master_name (redis://:pw@sentinel1:26379/0?master_name=mymaster&addr=sentinel2:26379);
+// master_name, as in
+//
+//	redis://:pw@sentinel1:26379/0?master_name=mymaster&addr=sentinel2:26379
+//
 // one server for any other AUTHD_REDIS_URL; or else an embedded miniredis
 // whose clock is advanced on a ticker so keys expire.
 func openRedis(cfg *config, log *slog.Logger) (*redisConn, error) {

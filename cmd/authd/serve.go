@@ -48,6 +48,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if w := cfg.behindProxyWarning(); w != "" {
 		log.Warn(w, slog.String("issuer", cfg.Issuer))
 	}
+	if w := cfg.onboardingWarning(); w != "" {
+		log.Warn(w)
+	}
 
 	// Listen first, so a bad or busy address fails before anything else.
 	ln, err := net.Listen("tcp", cfg.Addr)

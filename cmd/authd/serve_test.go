@@ -338,7 +338,8 @@ func TestMigrateCommand(t *testing.T) {
 			var out bytes.Buffer
 			ctx := context.Background()
 			if err := run(ctx, []string{"migrate", "status", "--database-url", u}, envFunc(nil), nil, &out, io.Discard); err == nil {
-				// status before up is fine on Postgres/SQLite alike; it must list pending work
+				// status before up is fine on Postgres and SQLite
+				// alike; it must list pending work
 				if !strings.Contains(out.String(), "pending") {
 					t.Fatalf("status before up:\n%s", out.String())
 				}
@@ -388,7 +389,7 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the authd binary")
@@ -513,7 +514,7 @@ func TestBinarySIGTERMDrains(t *testing.T) {
 	}
 }
 
-func waitListening(t *testing.T, url string, logs *syncBuffer) {
+func waitListening(t testing.TB, url string, logs *syncBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -527,7 +528,7 @@ func waitListening(t *testing.T, url string, logs *syncBuffer) {
 }
 
 // freeAddr returns a loopback address nothing listens on right now.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/authd-dev/authd/authtoken"
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/httperr"
 	"github.com/authd-dev/authd/sigauth"
 	"github.com/redis/go-redis/v9"
 )
@@ -164,9 +165,11 @@ func TestTokenSignCurl(t *testing.T) {
 	issuer := "http://" + srv.Listener.Addr().String()
 	v := sigauth.NewVerifier(sigauth.Config{Redis: rdb, RequireBinding: true, Issuer: issuer})
 	var got sigauth.Identity
-	srv.Config.Handler = v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, _ = sigauth.FromContext(r.Context())
-	}))
+	srv.Config.Handler = httperr.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		id, err := v.Authenticate(r)
+		got = id
+		return err
+	})
 	srv.Start()
 	defer srv.Close()
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/authd-dev/authd/clientdoc"
 	"log/slog"
 	"net/http"
 	"time"
@@ -50,6 +51,12 @@ func serverConfig(cfg *config, log *slog.Logger, db *store.DB, rdb *redisConn) s
 		SessionIdle:                  cfg.SessionIdle,
 		SessionMax:                   cfg.SessionMax,
 		SessionsOff:                  cfg.SessionIdle == 0 || cfg.SessionMax == 0,
+
+		Resources:               cfg.Onboarding.Resources,
+		Registration:            cfg.Onboarding.Registration,
+		RegistrationToken:       cfg.Onboarding.RegistrationToken,
+		ClientMetadataDocuments: cfg.Onboarding.ClientMetadataDocuments,
+		ClientMetadata:          clientdoc.Config{AllowLoopback: cfg.Onboarding.ClientMetadataAllowLoopback},
 	}
 }
 

@@ -257,7 +257,7 @@ var envName = regexp.MustCompile(`^AUTHD_[A-Z0-9_]+$`)
 
 // envNamesRead returns the AUTHD_* names cmd/authd reads: every string
 // literal in its non-test sources that is exactly such a name. cmd/authd
-// is the only package that reads the environment (DESIGN §1), and it names
+// is the only package that reads the environment, and it names
 // each variable as a literal, so this list cannot drift from the code.
 func envNamesRead(t *testing.T) map[string]bool {
 	t.Helper()

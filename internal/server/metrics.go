@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
-	"github.com/authd-dev/authd/ratelimit"
+	"github.com/authd-dev/authd/oauth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -44,9 +44,10 @@ func methodLabel(m string) string {
 
 // metrics are one server's Prometheus metrics, in a registry of its own.
 type metrics struct {
-	registry *prometheus.Registry
-	requests *prometheus.HistogramVec
-	errors   *prometheus.CounterVec
+	registry  *prometheus.Registry
+	requests  *prometheus.HistogramVec
+	errors    *prometheus.CounterVec
+	decisions *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -60,14 +61,39 @@ func newMetrics() *metrics {
 		Name: "authd_errors_total",
 		Help: "Error responses written, by error code and HTTP status (302 for authorization redirects).",
 	}, []string{"code", "status"})
+	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authd_ratelimit_decisions_total",
+		Help: "Rate-limit decisions, by policy and result: allowed, limited, or error when Redis failed or did not answer in time (the request was refused with 503).",
+	}, []string{"policy", "result"})
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.errors,
 		m.requests,
-		ratelimit.Collector(),
+		m.decisions,
 	)
 	return m
+}
+
+// tokenCacheCollector exports the hits and misses of the cache of
+// verified access tokens, read from the oauth server when scraped.
+type tokenCacheCollector struct {
+	desc  *prometheus.Desc
+	stats func() oauth.TokenCacheStats
+}
+
+func newTokenCacheCollector(stats func() oauth.TokenCacheStats) *tokenCacheCollector {
+	return &tokenCacheCollector{stats: stats, desc: prometheus.NewDesc("authd_access_token_cache_lookups_total",
+		"Access-token verifications by result: hit (answered from the cache of verified tokens) or miss (signature verified).",
+		[]string{"result"}, nil)}
+}
+
+func (c *tokenCacheCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *tokenCacheCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.stats()
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(st.Hits), "hit")
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(st.Misses), "miss")
 }
 
 // observe records one request under labels from closed sets: route is a
@@ -81,6 +107,13 @@ func (m *metrics) observe(route, method string, status int, d time.Duration) {
 // sends only catalog codes, and statuses from the catalog or 302.
 func (m *metrics) countError(code errors.Code, status int) {
 	m.errors.WithLabelValues(string(code), strconv.Itoa(status)).Inc()
+}
+
+// countDecision counts one rate-limit decision under one policy or quota
+// (ratelimit.Options.Count). Policy and quota names come from the server's
+// configuration, results from a closed set.
+func (m *metrics) countDecision(policy, result string) {
+	m.decisions.WithLabelValues(policy, result).Inc()
 }
 
 // handler serves the registry in the Prometheus exposition format.

@@ -1,20 +1,27 @@
 package server
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/oauth"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// TestMetricsLint: the server's metrics pass the Prometheus lint, and
-// the writer's counter is authd_errors_total{code,status}.
+// TestMetricsLint: the server's metrics pass the Prometheus lint, the
+// writer's counter is authd_errors_total{code,status} and the rate
+// limiter's authd_ratelimit_decisions_total{policy,result}.
 func TestMetricsLint(t *testing.T) {
 	m := newMetrics()
 	m.countError(errors.InvalidGrant, 400)
 	m.countError(errors.InvalidGrant, 400)
+	m.countDecision("token", "limited")
+	if got := testutil.ToFloat64(m.decisions.WithLabelValues("token", "limited")); got != 1 {
+		t.Errorf("authd_ratelimit_decisions_total{token,limited} = %v, want 1", got)
+	}
 	m.observe("POST /token", "BREW", 418, time.Millisecond)
 	if got := testutil.ToFloat64(m.errors.WithLabelValues("invalid_grant", "400")); got != 2 {
 		t.Errorf("authd_errors_total{invalid_grant,400} = %v, want 2", got)
@@ -63,5 +70,32 @@ func TestMetricsLint(t *testing.T) {
 		if strings.HasPrefix(p.Metric, "authd_") {
 			t.Errorf("lint: %s: %s", p.Metric, p.Text)
 		}
+	}
+}
+
+// TestTokenCacheMetric: the verified-token cache's counters are exported
+// as authd_access_token_cache_lookups_total{result="hit"|"miss"}, read
+// when scraped, and pass the lint.
+func TestTokenCacheMetric(t *testing.T) {
+	stats := oauth.TokenCacheStats{Hits: 7, Misses: 3}
+	m := newMetrics()
+	m.registry.MustRegister(newTokenCacheCollector(func() oauth.TokenCacheStats { return stats }))
+	want := func(hits, misses uint64) {
+		t.Helper()
+		exp := fmt.Sprintf(`# HELP authd_access_token_cache_lookups_total Access-token verifications by result: hit (answered from the cache of verified tokens) or miss (signature verified).
+# TYPE authd_access_token_cache_lookups_total counter
+authd_access_token_cache_lookups_total{result="hit"} %d
+authd_access_token_cache_lookups_total{result="miss"} %d
+`, hits, misses)
+		if err := testutil.GatherAndCompare(m.registry, strings.NewReader(exp), "authd_access_token_cache_lookups_total"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want(7, 3)
+	stats = oauth.TokenCacheStats{Hits: 8, Misses: 5}
+	want(8, 5)
+	problems, err := testutil.GatherAndLint(m.registry, "authd_access_token_cache_lookups_total")
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %v", problems, err)
 	}
 }

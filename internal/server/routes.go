@@ -80,17 +80,34 @@ func (s *Server) routes(rt *routeTable) {
 	rt.handle("GET /.well-known/oauth-authorization-server", cors(hf(o.Metadata)))
 	rt.handle("GET /.well-known/openid-configuration", cors(hf(o.OpenIDConfiguration)))
 	rt.handle("GET /.well-known/jwks.json", cors(hf(o.JWKS)))
-	for _, p := range []struct {
+	type preflight struct {
 		path    string
 		methods []string
-	}{
+	}
+	preflights := []preflight{
 		{"/token", []string{"POST"}},
 		{"/revoke", []string{"POST"}},
 		{"/userinfo", []string{"GET", "POST"}},
 		{"/.well-known/oauth-authorization-server", []string{"GET"}},
 		{"/.well-known/openid-configuration", []string{"GET"}},
 		{"/.well-known/jwks.json", []string{"GET"}},
-	} {
+	}
+
+	// Dynamic client registration (RFC 7591) and its management (RFC
+	// 7592), when on: registrations limited per client IP.
+	if o.RegistrationEnabled() {
+		reg := func(h http.Handler) http.Handler {
+			return httperr.LimitBody(oauth.MaxRegistrationBody, errors.RequestTooLarge, h)
+		}
+		rt.handle("POST /register", cors(byIP(ratelimit.Register)(reg(hf(o.Register)))))
+		rt.handle("GET /register/{client_id}", cors(hf(o.ReadRegistration)))
+		rt.handle("PUT /register/{client_id}", cors(reg(hf(o.UpdateRegistration))))
+		rt.handle("DELETE /register/{client_id}", cors(hf(o.DeleteRegistration)))
+		preflights = append(preflights,
+			preflight{"/register", []string{"POST"}},
+			preflight{"/register/{client_id}", []string{"GET", "PUT", "DELETE"}})
+	}
+	for _, p := range preflights {
 		rt.handle("OPTIONS "+p.path, oauth.Preflight(p.methods...))
 	}
 

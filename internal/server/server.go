@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/backup"
+	"github.com/authd-dev/authd/clientdoc"
 	"github.com/authd-dev/authd/errors"
 	"github.com/authd-dev/authd/httperr"
 	"github.com/authd-dev/authd/oauth"
@@ -102,6 +103,19 @@ type Config struct {
 	// sessions off: every authorization needs a sign-in.
 	SessionIdle, SessionMax time.Duration
 	SessionsOff             bool
+
+	// Resources are the resource indicators (RFC 8707) every client may
+	// ask tokens for (see oauth.Config.Resources).
+	Resources []string
+	// Registration and RegistrationToken turn on dynamic client
+	// registration at /register (see oauth.Config.Registration).
+	Registration      oauth.RegistrationMode
+	RegistrationToken string
+	// ClientMetadataDocuments turns on Client ID Metadata Documents,
+	// fetched as ClientMetadata says (its zero value is the production
+	// configuration).
+	ClientMetadataDocuments bool
+	ClientMetadata          clientdoc.Config
 }
 
 // Server is authd's HTTP server: its services and the handler that serves
@@ -158,9 +172,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		RequireBinding:        cfg.SigauthRequireBinding,
 		UncompressedAddresses: cfg.SigauthUncompressedAddresses,
 	})
+	s.metrics = newMetrics()
 	var err error
-	if s.limiter, err = ratelimit.New(cfg.Redis, ratelimit.Options{Proxies: cfg.TrustedProxies}); err != nil {
+	if s.limiter, err = ratelimit.New(cfg.Redis, ratelimit.Options{Proxies: cfg.TrustedProxies, Count: s.metrics.countDecision}); err != nil {
 		return nil, err
+	}
+	var docs oauth.DocumentFetcher
+	if cfg.ClientMetadataDocuments {
+		docs = clientdoc.New(cfg.ClientMetadata)
 	}
 	s.oauth, err = oauth.New(ctx, oauth.Config{
 		Issuer:           cfg.Issuer,
@@ -182,6 +201,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		SessionIdle:      cfg.SessionIdle,
 		SessionMax:       cfg.SessionMax,
 		SessionsOff:      cfg.SessionsOff,
+
+		Resources:         cfg.Resources,
+		Registration:      cfg.Registration,
+		RegistrationToken: cfg.RegistrationToken,
+		ClientDocuments:   docs,
 	})
 	if err != nil {
 		return nil, err
@@ -190,7 +214,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Creates: newCreateQuota(s.limiter, cfg.BackupIPDailyCreates)}); err != nil {
 		return nil, err
 	}
-	s.metrics = newMetrics()
+	s.metrics.registry.MustRegister(newTokenCacheCollector(s.oauth.TokenCacheStats))
 	rt := &routeTable{mux: http.NewServeMux(), patterns: map[string]bool{}}
 	s.routes(rt)
 	s.handler = httperr.Middleware(

@@ -196,6 +196,22 @@ func TestMetricLabelsAreClosed(t *testing.T) {
 	}
 }
 
+// TestRateLimitDecisionsOnMetrics: the rate limiter's decisions are
+// counted on this server's /metrics, by policy and result.
+func TestRateLimitDecisionsOnMetrics(t *testing.T) {
+	s := newTestServer(t)
+	const want = `authd_ratelimit_decisions_total{policy="token",result="allowed"}`
+	if slices.Contains(s.series(), want) {
+		t.Fatalf("%s before any request to /token", want)
+	}
+	if resp, _ := s.do("POST", "/token", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "grant_type=x"); resp.StatusCode != 400 {
+		t.Fatalf("POST /token: %d, want 400", resp.StatusCode)
+	}
+	if !slices.Contains(s.series(), want) {
+		t.Errorf("no %s after a request to /token", want)
+	}
+}
+
 // TestMetricsElsewhere: /metrics is on Handler only without
 // MetricsElsewhere, and MetricsHandler serves it in any case.
 func TestMetricsElsewhere(t *testing.T) {
@@ -207,6 +223,34 @@ func TestMetricsElsewhere(t *testing.T) {
 	s.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "go_goroutines") {
 		t.Errorf("MetricsHandler: %d", rec.Code)
+	}
+}
+
+// TestTokenCacheServed: /metrics reports the server's own verified-token
+// cache: a Bearer token that has to be verified is one miss.
+func TestTokenCacheServed(t *testing.T) {
+	s := newTestServer(t)
+	value := func(series string) string {
+		t.Helper()
+		_, body := s.do("GET", "/metrics", nil, "")
+		for _, l := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(l, series+" "); ok {
+				return v
+			}
+		}
+		t.Fatalf("no %s on /metrics", series)
+		return ""
+	}
+	const hit, miss = `authd_access_token_cache_lookups_total{result="hit"}`, `authd_access_token_cache_lookups_total{result="miss"}`
+	if h, m := value(hit), value(miss); h != "0" || m != "0" {
+		t.Fatalf("a new server: %s hits, %s misses", h, m)
+	}
+	resp, body := s.do("GET", "/userinfo", map[string]string{"Authorization": "Bearer eyJh.eyJz.c2ln"}, "")
+	if resp.StatusCode != 401 {
+		t.Fatalf("/userinfo with a forged token: %d %s", resp.StatusCode, body)
+	}
+	if h, m := value(hit), value(miss); h != "0" || m != "1" {
+		t.Fatalf("after one forged token: %s hits, %s misses, want 0 and 1", h, m)
 	}
 }
 

@@ -91,6 +91,14 @@ func Name(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
+// PostgresServerURL returns the URL of the test PostgreSQL server's
+// maintenance database, for a caller that creates and drops databases
+// that outlive one test (PostgresURL does both within a test).
+func PostgresServerURL(t testing.TB) string {
+	t.Helper()
+	return need(t, "AUTHD_TEST_DATABASE_URL")
+}
+
 // PostgresURL creates a fresh, empty database on the test PostgreSQL server
 // and returns its URL; the database is dropped when t ends.
 func PostgresURL(t testing.TB) string {
