@@ -78,15 +78,21 @@ type Pending struct {
 	// only when Scope has openid: the nonce to echo in the ID Token, the
 	// validated prompt values, max_age, the subject of a verified
 	// id_token_hint (the user who must sign in) and a login_hint to
-	// pre-fill the login page with. With no sessions every sign-in is
-	// fresh, so max_age and prompt=login always hold; they are kept for
-	// sign-ins that a session could answer.
+	// pre-fill the login page with. A fresh sign-in meets max_age and
+	// prompt=login; a session is used only when it meets them too
+	// (session.go).
 	Nonce       string `json:"nonce,omitempty"`
 	Prompt      string `json:"prompt,omitempty"`
 	MaxAge      int64  `json:"max_age,omitempty"`
 	HasMaxAge   bool   `json:"has_max_age,omitempty"`
 	HintSubject string `json:"hint_subject,omitempty"`
 	LoginHint   string `json:"login_hint,omitempty"`
+
+	// Consented is set when the person chose a provider on the login
+	// page, which lists the client and scopes: the sign-in is consent, as
+	// a signed message is. A provider sign-in the client started itself
+	// is not (see signedIn).
+	Consented bool `json:"consented,omitempty"`
 }
 
 // redirect is where errors about p go (RFC 6749 §4.1.2.1, RFC 9207).
@@ -225,8 +231,10 @@ func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup cli
 // the request (see validateAuthorize), then signs the user in: with an
 // X-Auth-Token (or Authorization: Bitcoin-Auth) over this exact request,
 // which is sign-in and consent at once, it redirects to the client with a
-// code; without one it shows the login page (or, to a client that prefers
-// JSON, missing_auth_token).
+// code and starts a session; without one, a live session of the browser
+// answers (with a code, or the consent page when the client lacks consent
+// for the scopes; see session.go), and otherwise the login page (or, to a
+// client that prefers JSON, missing_auth_token).
 //
 // Wallet failures, 429 and 503 are answered directly, never redirected
 // (only errors about the authorization request itself go back to the
@@ -235,11 +243,11 @@ func (s *Server) validateAuthorize(ctx context.Context, v url.Values, lookup cli
 //
 // With openid in the scope it is an OpenID Connect authentication request
 // (OpenID Connect Core 1.0 §3.1.2): see readOIDC for its parameters.
-// prompt=none is honoured only by a wallet-signed request, the one kind
-// that needs no page.
+// prompt=none is honoured by a wallet-signed request and by a session
+// whose consent covers the request, the kinds that need no page.
 //
 // Errors: invalid_request, unsupported_response_type, unauthorized_client,
-// invalid_scope, login_required, request_not_supported,
+// invalid_scope, login_required, consent_required, request_not_supported,
 // request_uri_not_supported, registration_not_supported (redirected once
 // the client and redirect_uri are valid); missing_auth_token,
 // malformed_auth_token, invalid_public_key, invalid_signature,
@@ -260,9 +268,9 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) error {
 	}
 	// prompt=none: no page may be shown (OpenID Connect Core 1.0
 	// §3.1.2.1). A wallet-signed request signs the user in and consents
-	// without one; anything else would need the login page or the
-	// provider's.
-	if p.promptNone() && (v.Has("provider") || !hasWalletToken(r)) {
+	// without one, and a session may answer without one (session.go);
+	// anything else would need the login page or the provider's.
+	if p.promptNone() && v.Has("provider") {
 		return s.errLoginRequired(p)
 	}
 	if v.Has("provider") {
@@ -270,6 +278,12 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) error {
 	}
 	if hasWalletToken(r) {
 		return s.walletAuthorize(w, r, p, body)
+	}
+	if done, err := s.authorizeFromSession(w, r, p); done {
+		return err
+	}
+	if p.promptNone() {
+		return s.errLoginRequired(p)
 	}
 	if !httperr.PrefersHTML(r) {
 		return errors.E(errors.MissingAuthToken, "X-Auth-Token header is required for Bitcoin authentication: sign this exact request URI, or open it in a browser to sign in")
@@ -562,14 +576,7 @@ func appendQuery(u string, params [][2]string) (string, error) {
 // line, and bound to this server and this request, so a signature made for
 // one sign-in is worthless for any other.
 func (s *Server) loginMessage(p *Pending) string {
-	dest := p.RedirectURI
-	if u, err := url.Parse(p.RedirectURI); err == nil {
-		if u.Host != "" {
-			dest = u.Host
-		} else {
-			dest = u.Scheme + ":"
-		}
-	}
+	dest := redirectHost(p.RedirectURI)
 	clean := func(x string) string {
 		return strings.Map(func(r rune) rune {
 			if isControl(r) {
@@ -659,6 +666,7 @@ func (s *Server) Login(w http.ResponseWriter, r *http.Request) error {
 			return onPage(err)
 		}
 		http.SetCookie(w, s.loginCookie(id, "", -1))
+		p.Consented = true // the page listed the client and scopes
 		return onPage(s.startUpstream(w, r, p, prov))
 	}
 	if address == "" {
@@ -679,20 +687,16 @@ func (s *Server) Login(w http.ResponseWriter, r *http.Request) error {
 	return s.finishWallet(w, r, p, u)
 }
 
-// finishWallet completes p for the wallet user u: it records u, issues the
-// code and sends the browser to the client.
+// finishWallet completes p for the wallet user u, whose signature over a
+// message naming the client and scopes is their consent: it records u,
+// starts their session, issues the code and sends the browser to the
+// client (signedIn).
 func (s *Server) finishWallet(w http.ResponseWriter, r *http.Request, p *Pending, u WalletUser) error {
-	ctx := r.Context()
-	sub, err := s.signInWallet(ctx, u)
+	sub, err := s.signInWallet(r.Context(), u)
 	if err != nil {
 		return err
 	}
-	loc, err := s.FinishAuthorization(ctx, p, s.walletSignIn(sub))
-	if err != nil {
-		return err
-	}
-	redirectTo(w, r, loc)
-	return nil
+	return s.signedIn(w, r, p, s.walletSignIn(sub), true)
 }
 
 // signInWallet records the wallet user and returns their subject: the

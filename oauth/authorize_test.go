@@ -313,7 +313,9 @@ func TestWalletFailuresAreAnsweredDirectly(t *testing.T) {
 	if resp.StatusCode != http.StatusFound {
 		t.Errorf("Bitcoin-Auth: %d", resp.StatusCode)
 	}
-	// No token, JSON preferred: missing_auth_token, not a login page.
+	// No token, JSON preferred: missing_auth_token, not a login page (in
+	// a browser without the session the signed requests started).
+	h.c = h.browser()
 	resp, body := h.get(path, map[string]string{"Accept": "application/json"})
 	if resp.StatusCode != 401 || !strings.Contains(string(body), "missing_auth_token") || resp.Header.Get("WWW-Authenticate") != `Bitcoin-Auth realm="authd"` {
 		t.Errorf("no token, JSON: %d %s", resp.StatusCode, body)
@@ -341,7 +343,9 @@ func TestAuthorizePOST(t *testing.T) {
 	if resp.StatusCode != 401 {
 		t.Errorf("body not covered by the signature: %d", resp.StatusCode)
 	}
-	// Unsigned: the login page.
+	// Unsigned, from a browser without the session the signed POST
+	// started: the login page.
+	h.c = h.browser()
 	resp, b := h.postForm("/authorize", form, nil)
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `name="login_id"`) {
 		t.Errorf("unsigned POST: %d", resp.StatusCode)

@@ -411,7 +411,7 @@ func TestMetadata(t *testing.T) {
 		}
 	}
 	// No endpoint the server does not have.
-	for _, k := range []string{"end_session_endpoint", "registration_endpoint", "check_session_iframe"} {
+	for _, k := range []string{"registration_endpoint", "check_session_iframe"} {
 		if _, ok := op[k]; ok {
 			t.Errorf("advertises %s", k)
 		}

@@ -142,7 +142,8 @@ func TestMetadataDocumentClient(t *testing.T) {
 		}
 
 		// Shown as unverified, with its host, on the login page and in
-		// the message the user signs.
+		// the message the user signs (in a browser without a session).
+		h.c = h.browser()
 		resp, page := h.get(authorizeURL(docParams(d.id, challenge, apiB)), map[string]string{"Accept": "text/html"})
 		host := strings.TrimPrefix(d.srv.URL, "http://")
 		if resp.StatusCode != 200 || !strings.Contains(string(page), "Unverified application") || !strings.Contains(string(page), "published at <strong>"+host+"</strong>") {

@@ -44,6 +44,11 @@ type Client struct {
 	CreatedAt    time.Time `json:"-"`
 	secretHash   []byte    // SHA-256 of the secret; nil for public clients
 
+	// PostLogoutRedirectURIs are where /logout may send the browser
+	// after signing out (OpenID Connect RP-Initiated Logout 1.0 §3.1),
+	// matched exactly.
+	PostLogoutRedirectURIs []string `json:"-"`
+
 	// Registration says who registered the client: an operator, the
 	// client itself (RFC 7591), or nobody (a metadata document).
 	Registration Registration `json:"-"`
@@ -149,7 +154,8 @@ func (c *Client) MarshalJSON() ([]byte, error) {
 		IDTokenAlg   string       `json:"id_token_signed_response_alg"`
 		Registration Registration `json:"registration"`
 		IssuedAt     int64        `json:"client_id_issued_at"`
-	}{c.ID, c.Name, uris, c.Grants, strings.Join(c.Scopes, " "), c.authMethod(), res, c.ApplicationType, c.IDTokenAlg, reg, c.CreatedAt.Unix()})
+		LogoutURIs   []string     `json:"post_logout_redirect_uris,omitempty"`
+	}{c.ID, c.Name, uris, c.Grants, strings.Join(c.Scopes, " "), c.authMethod(), res, c.ApplicationType, c.IDTokenAlg, reg, c.CreatedAt.Unix(), c.PostLogoutRedirectURIs})
 }
 
 // redirectAllowed reports whether uri is one of the client's redirect
@@ -228,7 +234,7 @@ type cachedClient struct {
 }
 
 const clientColumns = `id, secret_hash, name, redirect_uris, grant_types, scope, public, id_token_alg, created_ms,
-	registration, resources, application_type, registration_token_hash, metadata`
+	registration, resources, application_type, registration_token_hash, metadata, post_logout_redirect_uris`
 
 // prepare prepares the hot statements.
 func (cs *clientStore) prepare(ctx context.Context) error {
@@ -337,9 +343,10 @@ func scanClient(row scanner) (*Client, error) {
 		public                          int
 		created                         int64
 		resources, regHash, metadata    string
+		logoutURIs                      string
 	)
 	if err := row.Scan(&c.ID, &secretHex, &c.Name, &uris, &grants, &scopes, &public, &c.IDTokenAlg, &created,
-		&c.Registration, &resources, &c.ApplicationType, &regHash, &metadata); err != nil {
+		&c.Registration, &resources, &c.ApplicationType, &regHash, &metadata, &logoutURIs); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(uris), &c.RedirectURIs); err != nil {
@@ -350,6 +357,9 @@ func scanClient(row scanner) (*Client, error) {
 	}
 	if err := json.Unmarshal([]byte(metadata), &c.metadata); err != nil {
 		return nil, errors.Errorf("client %s: metadata: %w", c.ID, err)
+	}
+	if err := json.Unmarshal([]byte(logoutURIs), &c.PostLogoutRedirectURIs); err != nil {
+		return nil, errors.Errorf("client %s: post_logout_redirect_uris: %w", c.ID, err)
 	}
 	c.Grants = strings.Fields(grants)
 	c.Scopes = strings.Fields(scopes)
@@ -402,6 +412,9 @@ type ClientRegistration struct {
 	// tokens for besides the server-wide ones: absolute URIs without a
 	// fragment.
 	Resources []string
+	// PostLogoutRedirectURIs are where /logout may send the browser
+	// after signing out; the same rules as RedirectURIs.
+	PostLogoutRedirectURIs []string
 }
 
 // CreateClient validates reg, stores a new client and returns it with its
@@ -423,6 +436,8 @@ func CreateClient(ctx context.Context, db *sql.DB, reg ClientRegistration, now t
 		Resources:    reg.Resources,
 		Registration: RegisteredByOperator,
 		CreatedAt:    time.UnixMilli(now.UnixMilli()).UTC(),
+
+		PostLogoutRedirectURIs: reg.PostLogoutRedirectURIs,
 	}
 	if c.Name == "" {
 		return nil, "", errors.E(errors.InvalidClientMetadata, "Client name must be 1-200 characters without control characters")
@@ -491,6 +506,15 @@ func (c *Client) check() *errors.Error {
 		}
 	}
 	c.RedirectURIs = dedupe(c.RedirectURIs)
+	if len(c.PostLogoutRedirectURIs) > maxListLen {
+		return errors.E(errors.InvalidClientMetadata, "At most "+strconv.Itoa(maxListLen)+" post-logout redirect URIs")
+	}
+	for _, u := range c.PostLogoutRedirectURIs {
+		if err := checkURI("Post-logout redirect URI", errors.InvalidClientMetadata, u); err != nil {
+			return err
+		}
+	}
+	c.PostLogoutRedirectURIs = dedupe(c.PostLogoutRedirectURIs)
 	if len(c.Resources) > maxListLen {
 		return errors.E(errors.InvalidClientMetadata, "At most "+strconv.Itoa(maxListLen)+" resources")
 	}
@@ -528,12 +552,13 @@ func insertClient(ctx context.Context, db *sql.DB, c *Client, withRegistrationTo
 	uris, _ := json.Marshal(c.RedirectURIs)
 	res, _ := json.Marshal(nonNil(c.Resources))
 	md, _ := json.Marshal(c.metadata)
+	logoutURIs, _ := json.Marshal(nonNil(c.PostLogoutRedirectURIs))
 	if _, err := db.ExecContext(ctx, `INSERT INTO oauth_clients
 		(id, secret_hash, name, redirect_uris, grant_types, scope, public, id_token_alg, created_ms,
-		 registration, resources, application_type, registration_token_hash, metadata)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		 registration, resources, application_type, registration_token_hash, metadata, post_logout_redirect_uris)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		c.ID, hexOrEmpty(c.secretHash), c.Name, string(uris), strings.Join(c.Grants, " "), strings.Join(c.Scopes, " "), boolInt(c.Public), c.IDTokenAlg, c.CreatedAt.UnixMilli(),
-		string(c.Registration), string(res), c.ApplicationType, hexOrEmpty(c.registrationHash), string(md)); err != nil {
+		string(c.Registration), string(res), c.ApplicationType, hexOrEmpty(c.registrationHash), string(md), string(logoutURIs)); err != nil {
 		return "", "", errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return secret, regToken, nil
@@ -588,12 +613,13 @@ func ListClients(ctx context.Context, db *sql.DB) ([]*Client, error) {
 // an unknown id.
 var ErrNoClient = errors.New("oauth: no such client")
 
-// DeleteClient removes the client and its refresh tokens, however it was
-// registered. Access tokens already issued to it are refused by every
-// resource check from then on (running servers notice within a second,
-// the client cache's lifetime). A metadata document client is forgotten
-// with its tokens; it is known again, as a new client, the next time its
-// client_id is used while metadata documents are on.
+// DeleteClient removes the client, its refresh tokens and the consents
+// people gave it, however it was registered. Access tokens already
+// issued to it are refused by every resource check from then on (running
+// servers notice within a second, the client cache's lifetime). A
+// metadata document client is forgotten with its tokens; it is known
+// again, as a new client, the next time its client_id is used while
+// metadata documents are on.
 //
 // Errors: invalid_request (wrapping ErrNoClient) for an unknown id;
 // temporarily_unavailable.
@@ -616,6 +642,9 @@ func DeleteClient(ctx context.Context, db *sql.DB, id string) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_refresh_tokens WHERE client_id = $1`, id); err != nil {
 		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_consents WHERE client_id = $1`, id); err != nil {
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+	}
 	if err := tx.Commit(); err != nil {
 		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
@@ -630,8 +659,13 @@ func DeleteClient(ctx context.Context, db *sql.DB, id string) error {
 //
 // Errors: invalid_redirect_uri saying what is wrong.
 func CheckRedirectURI(raw string) *errors.Error {
+	return checkURI("Redirect URI", errors.InvalidRedirectURI, raw)
+}
+
+// checkURI is CheckRedirectURI for a URI called what, failing with code.
+func checkURI(what string, code errors.Code, raw string) *errors.Error {
 	bad := func(why string) *errors.Error {
-		return errors.E(errors.InvalidRedirectURI, "Redirect URI "+strconv.Quote(printable(raw, 200))+" "+why)
+		return errors.E(code, what+" "+strconv.Quote(printable(raw, 200))+" "+why)
 	}
 	if raw == "" || len(raw) > 2000 {
 		return bad("must be 1-2000 characters")

@@ -114,6 +114,7 @@ func TestLoginChallengeDeadline(t *testing.T) {
 		before := loginForm(t, h, c, ru, addr)
 		mr.FastForward(DefaultLoginTTL - time.Millisecond)
 		wantLogin(t, h, before, true)
+		h.c = h.browser() // without the session that sign-in started
 		at := loginForm(t, h, c, ru, addr)
 		mr.FastForward(DefaultLoginTTL)
 		wantLogin(t, h, at, false)
@@ -129,6 +130,7 @@ func TestUpstreamStateDeadline(t *testing.T) {
 		google := newFakeUpstream(KindGoogle)
 		h := newHarness(t, testenv.DB(t, store.SQLite), rdb, func(c *server.Config) { c.Upstreams = []Upstream{google} })
 		c, _ := h.client(ClientRegistration{RedirectURIs: []string{ru}})
+		grantConsent(t, h, c, "google:4242")
 		return h, google, c
 	}
 	start := func(t *testing.T, h *harness, up *fakeUpstream, c *Client) url.Values {

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"log/slog"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -260,4 +261,46 @@ func randomKEK() []byte {
 	k := make([]byte, KEKSize)
 	rand.Read(k)
 	return k
+}
+
+// TestCrossSite: the rule every form of authd's pages is posted under.
+// Fetch metadata, which browsers alone set, decides; only without it does
+// Origin; a browser's own form posted from a page whose referrer policy
+// hides the origin ("Origin: null") passes on its metadata.
+func TestCrossSite(t *testing.T) {
+	s := &Server{}
+	s.issuerURL, _ = url.Parse("https://auth.example.com")
+	for _, tc := range []struct {
+		name    string
+		site    []string
+		origin  []string
+		foreign bool
+	}{
+		{name: "no headers"},
+		{name: "same-origin", site: []string{"same-origin"}, origin: []string{"https://auth.example.com"}},
+		{name: "same-origin, Origin null", site: []string{"same-origin"}, origin: []string{"null"}},
+		{name: "same-origin, no Origin", site: []string{"same-origin"}},
+		{name: "same-origin with another Origin", site: []string{"same-origin"}, origin: []string{"https://evil.example"}, foreign: true},
+		{name: "typed by the person", site: []string{"none"}},
+		{name: "same-site", site: []string{"same-site"}, origin: []string{"https://app.example.com"}, foreign: true},
+		{name: "same-site, Origin null", site: []string{"same-site"}, origin: []string{"null"}, foreign: true},
+		{name: "cross-site", site: []string{"cross-site"}, foreign: true},
+		{name: "cross-site with the issuer's Origin", site: []string{"cross-site"}, origin: []string{"https://auth.example.com"}, foreign: true},
+		{name: "unknown metadata", site: []string{"nearby"}, foreign: true},
+		{name: "two metadata headers", site: []string{"same-origin", "cross-site"}, foreign: true},
+		{name: "Origin alone", origin: []string{"https://auth.example.com"}},
+		{name: "Origin with the default port", origin: []string{"https://auth.example.com:443"}},
+		{name: "Origin null alone", origin: []string{"null"}, foreign: true},
+		{name: "another Origin", origin: []string{"https://evil.example"}, foreign: true},
+		{name: "another port", origin: []string{"https://auth.example.com:8443"}, foreign: true},
+		{name: "http", origin: []string{"http://auth.example.com"}, foreign: true},
+		{name: "two Origins", origin: []string{"https://auth.example.com", "https://evil.example"}, foreign: true},
+	} {
+		r := httptest.NewRequest("POST", "https://auth.example.com/authorize/consent", nil)
+		r.Header["Sec-Fetch-Site"] = tc.site
+		r.Header["Origin"] = tc.origin
+		if got := s.crossSite(r); (got != "") != tc.foreign {
+			t.Errorf("%s: crossSite = %q, want foreign %v", tc.name, got, tc.foreign)
+		}
+	}
 }

@@ -3,7 +3,6 @@ package oauth
 import (
 	"bytes"
 	"crypto/subtle"
-	"html/template"
 	"io"
 	"net/http"
 	"net/url"
@@ -60,6 +59,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, v loginView) error {
 		h.Set("Content-Security-Policy", loginCSP(v.Pending))
 	}
 	httperr.SetHTMLHeaders(h)
+	h.Set("Referrer-Policy", pageReferrerPolicy)
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	w.WriteHeader(http.StatusOK)
@@ -77,23 +77,10 @@ func (s *Server) executeLogin(w io.Writer, v loginView) error {
 		if d.Address == "" {
 			d.Address = p.LoginHint
 		}
-		d.RedirectHost = p.RedirectURI
-		if u, err := url.Parse(p.RedirectURI); err == nil {
-			if u.Host != "" {
-				d.RedirectHost = u.Host
-			} else {
-				d.RedirectHost = u.Scheme + ":"
-			}
-		}
+		d.RedirectHost = redirectHost(p.RedirectURI)
+		d.Scopes = scopeList(p.Scope)
 		if u, err := url.Parse(p.ClientOrigin); err == nil {
 			d.ClientHost = u.Host
-		}
-		for _, sc := range splitScope(p.Scope) {
-			t := scopeTexts[sc]
-			if t == "" {
-				t = "Access " + sc
-			}
-			d.Scopes = append(d.Scopes, scopeText{sc, t})
 		}
 		for _, name := range []string{KindGoogle, KindGitHub} {
 			if s.upstreams[name] == nil {
@@ -119,9 +106,7 @@ func (s *Server) loginPage(p *Pending, address string) httperr.Page {
 // with form-action widened to the validated redirect target, because
 // Chrome and Safari apply form-action to the redirect that follows the
 // form post, and that redirect goes to the client.
-func loginCSP(p *Pending) string {
-	return strings.Replace(httperr.DefaultCSP, "form-action 'self'", "form-action 'self' "+redirectSource(p.RedirectURI), 1)
-}
+func loginCSP(p *Pending) string { return formCSP(p.RedirectURI) }
 
 // redirectSource is the CSP source expression (CSP3 §2.3.1) matching a
 // redirect URI: its origin, its scheme for a private-use scheme, or its
@@ -160,25 +145,37 @@ func splitScope(s string) []string {
 	return out
 }
 
-var loginTemplate = template.Must(template.New("login").Parse(`<!doctype html>
+// scopeList is how pages list the scopes of an authorization.
+func scopeList(scope string) []scopeText {
+	var out []scopeText
+	for _, sc := range splitScope(scope) {
+		t := scopeTexts[sc]
+		if t == "" {
+			t = "Access " + sc
+		}
+		out = append(out, scopeText{sc, t})
+	}
+	return out
+}
+
+// redirectHost is how pages and the signed message name where a redirect
+// URI leads: its host, or its scheme for a private-use scheme.
+func redirectHost(uri string) string {
+	u, err := url.Parse(uri)
+	switch {
+	case err != nil:
+		return uri
+	case u.Host != "":
+		return u.Host
+	}
+	return u.Scheme + ":"
+}
+
+var loginTemplate = newPage("login", `<!doctype html>
 <html lang="en">
 <head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+{{template "head"}}
 <title>Sign in{{with .Pending}} to {{.ClientName}}{{end}} - authd</title>
-<style>
-body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}
-label{display:block;font-weight:600;margin-top:1rem}
-textarea,input{box-sizing:border-box;width:100%;font:14px/1.4 ui-monospace,monospace;padding:.5rem;border:1px solid #888;border-radius:4px}
-textarea[readonly]{background:#f4f4f4}
-button{margin-top:1rem;font-size:1rem;padding:.5rem 1.25rem;border-radius:4px;border:1px solid #1a1a1a;background:#1a1a1a;color:#fff;cursor:pointer}
-button.alt{background:#fff;color:#1a1a1a}
-.error{border:2px solid #b00020;border-radius:4px;padding:.5rem 1rem;margin:1rem 0;background:#fff4f4}
-.meta{color:#555;font-size:.9rem}
-.unverified{border:2px solid #8a5a00;border-radius:4px;padding:.5rem 1rem;margin:1rem 0;background:#fff8e6}
-code{background:#f2f2f2;padding:0 .25rem}
-</style>
 </head>
 <body>
 <main>
@@ -223,7 +220,7 @@ You will be sent back to <strong>{{$.RedirectHost}}</strong>.</p>
 </main>
 </body>
 </html>
-`))
+`)
 
 // startLogin stores p as a pending login for a login page (SavePending)
 // bound to the browser it is shown to: a random nonce goes to that browser
@@ -283,24 +280,54 @@ func (s *Server) boundLogin(r *http.Request, p *Pending) error {
 	return nil
 }
 
-// sameOrigin refuses a request another site made a browser send: one with
-// Sec-Fetch-Site: cross-site, or with an Origin other than the issuer's
-// (Fetch; RFC 6454 §7). A request with neither header (an older browser,
-// a script) passes: the login cookie still binds it.
+// sameOrigin refuses a request another site made a browser send (see
+// crossSite).
 //
 // Errors: access_denied.
 func (s *Server) sameOrigin(r *http.Request) error {
-	if strings.EqualFold(r.Header.Get("Sec-Fetch-Site"), "cross-site") {
-		return errForeignLogin("Sec-Fetch-Site: cross-site")
-	}
-	origin := r.Header.Values("Origin")
-	if len(origin) == 0 {
-		return nil
-	}
-	if len(origin) > 1 || !s.isIssuerOrigin(origin[0]) {
-		return errForeignLogin("cross-origin post")
+	if cause := s.crossSite(r); cause != "" {
+		return errForeignLogin(cause)
 	}
 	return nil
+}
+
+// crossSite returns why r is a request another site made a browser send,
+// or "" when it is not known to be one: the rule for every form of
+// authd's pages. Fetch metadata, which browsers alone set, must not say
+// same-site or cross-site: only Sec-Fetch-Site: same-origin (or none, a
+// request the person made themselves) passes. An Origin header, when
+// present, must be the issuer's (RFC 6454 §7), except that "Origin: null"
+// passes with that metadata: a page whose referrer policy is no-referrer
+// makes the browser send it even for its own forms (Fetch, "serializing a
+// request origin"). A request with neither header (an older browser, a
+// script) passes: the cookies binding each form still apply.
+func (s *Server) crossSite(r *http.Request) string {
+	sameOrigin := false
+	switch site := r.Header.Values("Sec-Fetch-Site"); len(site) {
+	case 0:
+	case 1:
+		switch v := strings.ToLower(strings.TrimSpace(site[0])); v {
+		case "same-origin", "none":
+			sameOrigin = true
+		case "same-site", "cross-site":
+			return "Sec-Fetch-Site: " + v
+		default:
+			return "unknown Sec-Fetch-Site"
+		}
+	default:
+		return "several Sec-Fetch-Site headers"
+	}
+	switch origin := r.Header.Values("Origin"); {
+	case len(origin) == 0:
+		return ""
+	case len(origin) > 1:
+		return "several Origin headers"
+	case origin[0] == "null" && sameOrigin:
+		return ""
+	case !s.isIssuerOrigin(origin[0]):
+		return "cross-origin post"
+	}
+	return ""
 }
 
 // isIssuerOrigin reports whether origin (an Origin header's value) is the

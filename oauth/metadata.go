@@ -37,6 +37,9 @@ type metadata struct {
 	// ProtectedResources (RFC 9728 §4) are the server-wide resource
 	// indicators; resources registered for one client are not listed.
 	ProtectedResources []string `json:"protected_resources,omitempty"`
+	// EndSessionEndpoint is /logout (OpenID Connect RP-Initiated Logout
+	// 1.0 §2.1, which registers it for RFC 8414 metadata too).
+	EndSessionEndpoint string `json:"end_session_endpoint"`
 }
 
 // providerMetadata is the OpenID Provider metadata (OpenID Connect
@@ -52,17 +55,12 @@ type providerMetadata struct {
 	RequestParameterSupported        bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported     bool     `json:"request_uri_parameter_supported"`
 	ClaimsParameterSupported         bool     `json:"claims_parameter_supported"`
-	// EndSessionEndpoint (OpenID Connect RP-Initiated Logout 1.0 §2.1)
-	// stays empty, and so absent, until the server has /logout. The
-	// registration_endpoint of OpenID Connect Discovery 1.0 §3 is the
-	// RFC 8414 member of metadata, with the same value.
-	EndSessionEndpoint string `json:"end_session_endpoint,omitempty"`
 }
 
 // claimsSupported are the claims authd can give: in the ID Token, and at
 // /userinfo by scope.
 var claimsSupported = []string{
-	"iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "at_hash", "amr",
+	"iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "sid",
 	"preferred_username", "name", "picture", "email", "email_verified", "address", "pubkey",
 }
 
@@ -90,6 +88,7 @@ func (s *Server) buildMetadata() (oauthDoc, openidDoc []byte) {
 		ClientIDMetadataDocumentSupported: s.docs != nil,
 		ProtectedResources:                s.cfg.Resources,
 		RegistrationEndpoint:              s.registrationEndpoint(),
+		EndSessionEndpoint:                s.endpoint("/logout"),
 	}
 	op := providerMetadata{
 		metadata:                         m,

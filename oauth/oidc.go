@@ -143,11 +143,11 @@ func (s *Server) readOIDC(ctx context.Context, v url.Values, p *Pending) *errors
 		p.MaxAge, p.HasMaxAge = n, true
 	}
 	if hint := v.Get("id_token_hint"); hint != "" {
-		sub, err := s.verifyIDTokenHint(ctx, hint)
+		h, err := s.verifyIDTokenHint(ctx, hint)
 		if err != nil {
 			return err
 		}
-		p.HintSubject = sub
+		p.HintSubject = h.Subject
 	}
 	if lh := v.Get("login_hint"); len(lh) <= maxLoginHintLen && printable(lh, maxLoginHintLen) == lh {
 		// Only pre-fills the login page: a hint that could not be an
@@ -240,16 +240,25 @@ func atHash(access string) string {
 	return base64.RawURLEncoding.EncodeToString(h[:len(h)/2])
 }
 
+// idTokenHint is what authd reads from an id_token_hint.
+type idTokenHint struct {
+	Subject string
+	// ClientID is the ID Token's audience, the client it was issued to.
+	ClientID string
+	// SessionID is its sid: the session it was issued in, if any.
+	SessionID string
+}
+
 // verifyIDTokenHint checks that hint is an ID Token authd issued (its
 // signature by a key still in the keyring, its issuer, a subject; an
-// expired one is fine, OpenID Connect Core 1.0 §3.1.2.1) and returns its
-// subject.
+// expired one is fine, OpenID Connect Core 1.0 §3.1.2.1, RP-Initiated
+// Logout 1.0 §2) and returns what it says.
 //
 // Errors: invalid_request.
-func (s *Server) verifyIDTokenHint(ctx context.Context, hint string) (string, *errors.Error) {
+func (s *Server) verifyIDTokenHint(ctx context.Context, hint string) (idTokenHint, *errors.Error) {
 	const op = "oauth.verifyIDTokenHint"
-	bad := func(cause error) (string, *errors.Error) {
-		return "", errors.E(errors.InvalidRequest, "id_token_hint is not an ID Token issued by this server, or its signing key was retired").WithCause(op, cause)
+	bad := func(cause error) (idTokenHint, *errors.Error) {
+		return idTokenHint{}, errors.E(errors.InvalidRequest, "id_token_hint is not an ID Token issued by this server, or its signing key was retired").WithCause(op, cause)
 	}
 	if len(hint) > maxTokenLen {
 		return bad(errors.New("too long"))
@@ -267,16 +276,21 @@ func (s *Server) verifyIDTokenHint(ctx context.Context, hint string) (string, *e
 	if sk == nil || sk.alg != hdr.Algorithm {
 		return bad(errors.Errorf("unknown kid %q for %s", hdr.KeyID, hdr.Algorithm))
 	}
-	var std jwt.Claims
-	if err := t.Claims(sk.public(), &std); err != nil {
+	var (
+		std jwt.Claims
+		sid struct {
+			Sid string `json:"sid"`
+		}
+	)
+	if err := t.Claims(sk.public(), &std, &sid); err != nil {
 		return bad(err)
 	}
 	std.Expiry = nil // an expired hint still names its user
 	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: s.issuer, Time: s.now()}, clockSkew); err != nil {
 		return bad(err)
 	}
-	if std.Subject == "" {
-		return bad(errors.New("no sub"))
+	if std.Subject == "" || len(std.Audience) != 1 {
+		return bad(errors.New("no sub, or not one aud"))
 	}
-	return std.Subject, nil
+	return idTokenHint{Subject: std.Subject, ClientID: std.Audience[0], SessionID: sid.Sid}, nil
 }

@@ -112,7 +112,8 @@ func TestIDToken(t *testing.T) {
 				if hdr.Algorithm != alg || hdr.ExtraHeaders[jose.HeaderType] != "JWT" {
 					t.Errorf("header %+v, want alg %s typ JWT", hdr, alg)
 				}
-				if got := claimKeys(claims); !slices.Equal(got, []string{"amr", "at_hash", "aud", "auth_time", "azp", "exp", "iat", "iss", "nonce", "sub"}) {
+				// sid: the wallet-signed sign-in started a session.
+				if got := claimKeys(claims); !slices.Equal(got, []string{"amr", "at_hash", "aud", "auth_time", "azp", "exp", "iat", "iss", "nonce", "sid", "sub"}) {
 					t.Errorf("claims %v", got)
 				}
 				sum := sha256.Sum256([]byte(tr.AccessToken))
@@ -199,6 +200,7 @@ func TestIDTokenSignInMethods(t *testing.T) {
 	google := newFakeUpstream(KindGoogle)
 	h := newHarness(t, testenv.DB(t, store.SQLite), nil, func(c *server.Config) { c.Upstreams = []Upstream{google} })
 	c, secret := h.oidcClient("")
+	grantConsent(t, h, c, "google:4242")
 	browser := map[string]string{"Accept": "text/html"}
 
 	t.Run("login page", func(t *testing.T) {
@@ -257,6 +259,7 @@ func (h *harness) authorizeRedirect(t *testing.T, addr string, v url.Values) url
 	if addr != "" {
 		resp, body = h.signedAuthorize(addr, authorizeURL(v), nil)
 	} else {
+		h.c = h.browser() // a browser without a session
 		resp, body = h.get(authorizeURL(v), map[string]string{"Accept": "text/html"})
 	}
 	if resp.StatusCode != http.StatusFound {
@@ -430,6 +433,7 @@ func TestUserInfoByScope(t *testing.T) {
 		github := newFakeUpstream(KindGitHub)
 		h := newHarness(t, db, nil, func(c *server.Config) { c.Upstreams = []Upstream{github} })
 		c, secret := h.oidcClient("")
+		grantConsent(t, h, c, "github:4242")
 		addr := h.wallet.user()
 		viaGitHub := func(scope string) string {
 			resp, body := h.get(authorizeURL(oidcRequest(c, map[string]string{"scope": scope, "provider": "github"})), nil)

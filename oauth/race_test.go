@@ -58,6 +58,7 @@ func TestLoginChallengeRace(t *testing.T) {
 		c, _ := h.client(ClientRegistration{RedirectURIs: []string{ru}})
 		addr := h.wallet.user()
 		for trial := range raceTrials() {
+			h.c = h.browser() // without the session of the last trial's sign-in
 			resp, body := h.get(authorizeURL(codeParams(c, ru, "")), nil)
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("login page: %d %s", resp.StatusCode, body)
@@ -106,6 +107,7 @@ func TestUpstreamStateRace(t *testing.T) {
 		h := newHarness(t, db, nil, func(c *server.Config) { c.Upstreams = []Upstream{google} })
 		const ru = "https://app.example.com/cb"
 		c, _ := h.client(ClientRegistration{RedirectURIs: []string{ru}})
+		grantConsent(t, h, c, "google:4242")
 		for trial := range raceTrials() {
 			v := codeParams(c, ru, "")
 			v.Set("provider", KindGoogle)

@@ -147,7 +147,9 @@ func TestRegister(t *testing.T) {
 		code := h.code(addr, url.Values{"response_type": {"code"}, "client_id": {cid}, "redirect_uri": {apiRu}, "scope": {"profile"}})
 		h.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {apiRu}, "client_id": {cid}, "client_secret": {secret}}, "", "").wantOK(t)
 
-		// Unverified on the login page, with the host it sends users to.
+		// Unverified on the login page, with the host it sends users to
+		// (in a browser without a session).
+		h.c = h.browser()
 		_, page := h.get(authorizeURL(url.Values{"response_type": {"code"}, "client_id": {cid}, "redirect_uri": {apiRu}}), map[string]string{"Accept": "text/html"})
 		if !strings.Contains(string(page), "Unverified application") || !strings.Contains(string(page), "where it sends you back: <strong>app.example.com</strong>") {
 			t.Errorf("login page of a self-registered client:\n%s", page)

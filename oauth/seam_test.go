@@ -147,6 +147,7 @@ func TestRedisCluster(t *testing.T) {
 	if resp, _ := h.userinfo(first.AccessToken); resp.StatusCode != 401 {
 		t.Errorf("reused code did not revoke: %d", resp.StatusCode)
 	}
+	h.c = h.browser() // without the session the signed requests started
 	_, body := h.get(authorizeURL(codeParams(c, ru, "")), nil)
 	id, msg := loginPage(t, body)
 	resp, _ := h.postForm("/authorize/login", url.Values{"login_id": {id}, "address": {addr}, "signature": {h.wallet.sign(addr, msg)}}, nil)

@@ -40,7 +40,10 @@
 //	GET  /authorize                     html → limit → Authorize
 //	POST /authorize                     html → limit → form → Authorize
 //	POST /authorize/login               html → limit → form → Login
+//	POST /authorize/consent             html → limit → form → Consent
 //	GET  /callback/{provider}           html → Callback
+//	GET  /logout                        html → limit → Logout
+//	POST /logout                        html → limit → form → Logout
 //	POST /token                         CORS → limit → form → Token
 //	GET|POST /userinfo                  CORS → Identify → limit(subject) → UserInfo
 //	POST /revoke                        CORS → form → Revoke
@@ -69,6 +72,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/errors"
+	"github.com/authd-dev/authd/oauth/session"
 	"github.com/go-oauth2/oauth2/v4"
 	"github.com/go-oauth2/oauth2/v4/manage"
 	"github.com/redis/go-redis/v9"
@@ -144,6 +148,15 @@ type Config struct {
 	// Timeout bounds each Redis or SQL operation; default 3s.
 	Timeout time.Duration
 
+	// SessionIdle and SessionMax are the lifetimes of sign-in sessions
+	// (single sign-on, see session.go): a session ends after SessionIdle
+	// without use, and SessionMax after its sign-in whatever its use.
+	// Zero means DefaultSessionIdle and DefaultSessionMax; an idle
+	// lifetime longer than the maximum is cut to it. SessionsOff turns
+	// sessions off: every authorization then needs a sign-in.
+	SessionIdle, SessionMax time.Duration
+	SessionsOff             bool
+
 	// Resources are the resource indicators (RFC 8707) every client may
 	// ask tokens for, besides those registered for it: absolute URIs
 	// without a fragment (see CheckResource).
@@ -204,6 +217,8 @@ type Server struct {
 	upstreams map[string]Upstream
 	// verified remembers access tokens whose signature verified.
 	verified *verifiedTokens
+	// sessions keeps sign-in sessions; nil when they are off.
+	sessions *session.Store
 	// docs are the metadata document clients; nil when they are off.
 	docs *docClients
 }
@@ -266,6 +281,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		{&cfg.LoginTTL, DefaultLoginTTL, "LoginTTL"},
 		{&cfg.RefreshFamilyMax, DefaultRefreshFamilyMax, "RefreshFamilyMax"},
 		{&cfg.Timeout, DefaultTimeout, "Timeout"},
+		{&cfg.SessionIdle, DefaultSessionIdle, "SessionIdle"},
+		{&cfg.SessionMax, DefaultSessionMax, "SessionMax"},
 	} {
 		if err := def(d.p, d.v, d.name); err != nil {
 			return nil, err
@@ -296,6 +313,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		now:       cfg.Now,
 		upstreams: upstreams,
 		verified:  newVerifiedTokens(verifiedTokensSize),
+	}
+	if !cfg.SessionsOff {
+		s.sessions = session.New(cfg.Redis, session.Config{Idle: cfg.SessionIdle, Max: cfg.SessionMax, Now: cfg.Now, Timeout: cfg.Timeout})
 	}
 	if cfg.ClientDocuments != nil {
 		s.docs = newDocClients(cfg.ClientDocuments, cfg.ClientDocumentCacheSize, cfg.Now)

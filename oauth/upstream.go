@@ -195,12 +195,7 @@ func (s *Server) Callback(w http.ResponseWriter, r *http.Request) error {
 		Login: user.Login, Name: user.Name, Picture: user.Picture}); err != nil {
 		return direct(err, op)
 	}
-	loc, err := s.FinishAuthorization(ctx, p, SignIn{Subject: user.Subject, AuthTime: s.now()})
-	if err != nil {
-		return err
-	}
-	redirectTo(w, r, loc)
-	return nil
+	return s.signedIn(w, r, p, SignIn{Subject: user.Subject, AuthTime: s.now()}, p.Consented)
 }
 
 // failUpstream is up's error with providerError, answered directly.

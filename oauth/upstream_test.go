@@ -117,6 +117,9 @@ func testUpstreamSignIn(t *testing.T, db *store.DB) {
 	h := newHarness(t, db, nil, func(c *server.Config) { c.Upstreams = []Upstream{google, github} })
 	const ru = "https://app.example.com/cb"
 	c, secret := h.client(ClientRegistration{RedirectURIs: []string{ru}, Scopes: []string{"profile"}})
+	// The users allowed the client before: a sign-in the client starts at
+	// the provider then needs no consent page (see TestProviderConsent).
+	grantConsent(t, h, c, "google:4242", "github:4242")
 	verifier, challenge := pkce()
 	params := codeParams(c, ru, challenge)
 	params.Set("state", "client-state")
@@ -287,6 +290,7 @@ func testUpstreamSignIn(t *testing.T, db *store.DB) {
 		}
 	})
 	t.Run("from the login page", func(t *testing.T) {
+		h.c = h.browser() // without the session of the sign-ins above
 		resp, body := h.get(authorizeURL(params), map[string]string{"Accept": "text/html"})
 		if resp.StatusCode != 200 || !strings.Contains(string(body), "Sign in with GitHub") {
 			t.Fatalf("login page %d", resp.StatusCode)

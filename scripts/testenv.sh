@@ -2,7 +2,8 @@
 # testenv.sh starts throwaway servers on loopback for authd's tests: one
 # redis-server, a 3-master Redis Cluster and a PostgreSQL cluster, each on
 # free ports away from the defaults, so a developer's own servers are never
-# touched. Missing servers are installed with apt-get (when run as root).
+# touched. Missing servers, and the headless Chromium the browser tests
+# drive, are installed with apt-get (when run as root).
 #
 #   scripts/testenv.sh run CMD [ARGS...]   start, run CMD with the servers'
 #                                          addresses exported, stop whatever happens
@@ -52,6 +53,15 @@ ensure_tools() {
   command -v redis-server >/dev/null || pkgs+=(redis-server)
   command -v redis-cli >/dev/null || pkgs+=(redis-tools)
   [ -n "$(pg_bindir)" ] || pkgs+=(postgresql)
+  # The browser tests drive a headless Chromium. Without root it is not
+  # fatal: those tests skip (and fail under CI=true, which runs as root).
+  if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null && ! command -v google-chrome >/dev/null; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+      pkgs+=(chromium)
+    else
+      log "no chromium: the browser tests will be skipped (apt-get install chromium)"
+    fi
+  fi
   if [ ${#pkgs[@]} -gt 0 ]; then
     apt_install "${pkgs[@]}"
   fi

@@ -18,6 +18,7 @@ const clientUsage = `usage:
   authd client create --name NAME --redirect-uri URI [--redirect-uri URI2 ...]
                       [--public] [--scope "S1 S2"] [--grant G1,G2]
                       [--id-token-alg RS256|ES256] [--resource URI ...]
+                      [--post-logout-redirect-uri URI ...]
   authd client list
   authd client delete CLIENT_ID
 
@@ -30,7 +31,9 @@ private-use schemes such as com.example.app:/callback. ID Tokens (scope
 openid) are signed RS256 unless --id-token-alg ES256 is given. --resource
 names an API (an RFC 8707 resource indicator: an absolute URI without a
 fragment) the client may ask tokens for, besides the server-wide
-AUTHD_RESOURCES.
+AUTHD_RESOURCES. --post-logout-redirect-uri (repeatable, the rules of
+redirect URIs) lists where /logout may send the client's users after
+signing out, matched exactly.
 
 list prints every client, with "registration" saying how it came: operator
 (client create), dynamic (it registered itself at /register) or
@@ -101,8 +104,10 @@ func clientCreate(ctx context.Context, db *store.DB, args []string, stdout, stde
 		uris      listFlag
 		grants    listFlag
 		resources listFlag
+		logout    listFlag
 	)
 	fs.Var(&uris, "redirect-uri", "redirect URI (repeat for several)")
+	fs.Var(&logout, "post-logout-redirect-uri", "where /logout may send users after signing out (repeat for several)")
 	fs.Var(&resources, "resource", "resource URI (RFC 8707) the client may ask tokens for (repeat for several)")
 	fs.Var(&grants, "grant", "comma-separated grant types (default authorization_code,refresh_token)")
 	if err := fs.Parse(args); err != nil {
@@ -116,7 +121,7 @@ func clientCreate(ctx context.Context, db *store.DB, args []string, stdout, stde
 		fs.Usage()
 		return errors.New("client create: --name is required")
 	}
-	reg := oauth.ClientRegistration{Name: *name, RedirectURIs: uris, Public: *public, IDTokenAlg: *idAlg, Resources: resources}
+	reg := oauth.ClientRegistration{Name: *name, RedirectURIs: uris, Public: *public, IDTokenAlg: *idAlg, Resources: resources, PostLogoutRedirectURIs: logout}
 	if *scope != "" {
 		reg.Scopes = strings.Fields(*scope)
 	}
@@ -148,7 +153,10 @@ func clientCreate(ctx context.Context, db *store.DB, args []string, stdout, stde
 		{"client_secret", mustJSON(secret)},
 		{"client_secret_expires_at", mustJSON(0)},
 	}
-	for _, k := range []string{"client_name", "redirect_uris", "grant_types", "scope", "token_endpoint_auth_method", "id_token_signed_response_alg", "resources", "registration", "client_id_issued_at"} {
+	for _, k := range []string{"client_name", "redirect_uris", "grant_types", "scope", "token_endpoint_auth_method", "id_token_signed_response_alg", "post_logout_redirect_uris", "resources", "registration", "client_id_issued_at"} {
+		if k == "post_logout_redirect_uris" && fields[k] == nil {
+			continue // only for a client that registered some
+		}
 		ordered = append(ordered, kv{k, fields[k]})
 	}
 	return printJSON(stdout, ordered)

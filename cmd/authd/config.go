@@ -56,6 +56,10 @@ type config struct {
 	// database); see keyFile.
 	KeyFile *keyFile
 
+	// SessionIdle and SessionMax are the sign-in session lifetimes; 0 in
+	// either turns sessions off.
+	SessionIdle, SessionMax time.Duration
+
 	// proxiesSet is whether AUTHD_TRUSTED_PROXIES names any proxy.
 	proxiesSet bool
 
@@ -123,7 +127,9 @@ func settings() []*setting {
 		{flag: "refresh-token-ttl", env: "AUTHD_REFRESH_TOKEN_TTL", def: "720h", help: "refresh token lifetime"},
 		{flag: "refresh-family-max", env: "AUTHD_REFRESH_FAMILY_MAX", def: "2160h", help: "maximum lifetime of a grant's refresh tokens, however often they rotate"},
 		{flag: "code-ttl", env: "AUTHD_CODE_TTL", def: "10m", help: "authorization code lifetime"},
-		{flag: "login-ttl", env: "AUTHD_LOGIN_TTL", def: "10m", help: "lifetime of a login page's challenge and of an upstream sign-in"},
+		{flag: "login-ttl", env: "AUTHD_LOGIN_TTL", def: "10m", help: "lifetime of a login page's challenge, an upstream sign-in, and a consent or sign-out form"},
+		{flag: "session-idle", env: "AUTHD_SESSION_IDLE", def: "1h", help: "a sign-in session ends after this long unused (single sign-on); 0 turns sessions off"},
+		{flag: "session-max", env: "AUTHD_SESSION_MAX", def: "12h", help: "a sign-in session ends this long after its sign-in, however used; 0 turns sessions off"},
 		{flag: "metrics-addr", env: "AUTHD_METRICS_ADDR", help: "separate listen address for /metrics (default: on the main listener)"},
 		{flag: "error-uri-base", env: "AUTHD_ERROR_URI_BASE", help: "base of error_uri (default <issuer>/docs/errors)"},
 		{flag: "sigauth-window", env: "AUTHD_SIGAUTH_WINDOW", def: "5m", help: "accepted clock difference of X-Auth-Token timestamps"},
@@ -292,6 +298,22 @@ func validate(get func(string) *setting) (*config, error) {
 	}
 	if c.RefreshFamilyMax < c.AccessTokenTTL {
 		return nil, fail("AUTHD_REFRESH_FAMILY_MAX", "shorter than AUTHD_ACCESS_TOKEN_TTL")
+	}
+	for _, d := range []struct {
+		env string
+		dst *time.Duration
+	}{
+		{"AUTHD_SESSION_IDLE", &c.SessionIdle},
+		{"AUTHD_SESSION_MAX", &c.SessionMax},
+	} {
+		v, err := time.ParseDuration(get(d.env).value)
+		if err != nil || v < 0 || (v > 0 && v < time.Second) {
+			return nil, fail(d.env, "want a duration of at least 1s such as 30m or 12h, or 0 to turn sessions off")
+		}
+		*d.dst = v
+	}
+	if c.SessionIdle > c.SessionMax && c.SessionMax > 0 {
+		return nil, fail("AUTHD_SESSION_IDLE", "longer than AUTHD_SESSION_MAX, which ends every session first")
 	}
 
 	s = get("AUTHD_SIGAUTH_REQUIRE_BINDING")

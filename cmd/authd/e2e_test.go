@@ -730,9 +730,18 @@ func testProviderSignIn(t *testing.T, kind, name, subject, other string) {
 	t.Run("success", func(t *testing.T) {
 		q := start()
 		resp, body := callback(q)
+		// The client sent the person straight to the provider, so authd
+		// never showed what it asks for: the consent page comes first,
+		// in the session the sign-in started.
+		m := regexp.MustCompile(`name="consent_id" value="([^"]+)"`).FindSubmatch(body)
+		if resp.StatusCode != http.StatusOK || m == nil || !strings.Contains(string(body), "wants to:") {
+			t.Fatalf("callback: %d %s, want the consent page", resp.StatusCode, body)
+		}
+		resp, body = e.do("POST", "/authorize/consent", []byte(url.Values{"consent_id": {string(m[1])}, "decision": {"allow"}}.Encode()),
+			map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Origin": e.issuer})
 		loc, _ := url.Parse(resp.Header.Get("Location"))
-		if resp.StatusCode != http.StatusFound || loc.Query().Get("code") == "" || loc.Query().Get("state") != "app-state" {
-			t.Fatalf("callback: %d %s %s", resp.StatusCode, loc, body)
+		if resp.StatusCode != http.StatusSeeOther || loc.Query().Get("code") == "" || loc.Query().Get("state") != "app-state" {
+			t.Fatalf("consent: %d %s %s", resp.StatusCode, loc, body)
 		}
 		conf := &oauth2.Config{ClientID: id, ClientSecret: secret, RedirectURL: "https://app.example.com/cb",
 			Endpoint: oauth2.Endpoint{TokenURL: e.issuer + "/token"}}

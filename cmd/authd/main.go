@@ -5,6 +5,7 @@
 //
 //	authd [serve] [flags]       run the server (the default command)
 //	authd migrate [up|status]   apply or list database migrations
+//	authd sessions list|revoke  list or end sign-in sessions
 //	authd version               print the version
 //
 // Every serve setting has a flag and an AUTHD_* environment twin; run
@@ -71,6 +72,8 @@ Commands:
   keys list        list token-signing keys
   keys retire      delete a token-signing key that no longer signs
   keys reencrypt   rewrite the signing keys under the first key-encryption key
+  sessions list    list a subject's sign-in sessions (reads AUTHD_REDIS_URL)
+  sessions revoke  end a subject's sign-in sessions, or one by its handle
   token sign       make an X-Auth-Token for a request, signed with a Bitcoin key
   version          print the version
 
@@ -100,6 +103,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return withDB(ctx, args, getenv, stderr, func(db *store.DB, args []string) error {
 			return runKeys(ctx, db, args, getenv, stdout, stderr)
 		})
+	case "sessions":
+		return runSessions(ctx, args, getenv, stdout, stderr)
 	case "token":
 		if len(args) == 0 || args[0] != "sign" {
 			return &usageError{"usage: authd token sign --path P [flags] (authd token sign -h for the flags)"}

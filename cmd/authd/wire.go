@@ -48,6 +48,9 @@ func serverConfig(cfg *config, log *slog.Logger, db *store.DB, rdb *redisConn) s
 		Upstreams:                    ups,
 		MetricsElsewhere:             cfg.MetricsAddr != "",
 		Logger:                       log,
+		SessionIdle:                  cfg.SessionIdle,
+		SessionMax:                   cfg.SessionMax,
+		SessionsOff:                  cfg.SessionIdle == 0 || cfg.SessionMax == 0,
 
 		Resources:               cfg.Onboarding.Resources,
 		Registration:            cfg.Onboarding.Registration,

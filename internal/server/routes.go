@@ -30,7 +30,8 @@ func (t *routeTable) handle(pattern string, h http.Handler) {
 // routes registers every route of authd, each with its middleware,
 // outermost first. This table is the whole HTTP surface.
 //
-// Browser-facing routes (/authorize, /authorize/login, /callback/…) are
+// Browser-facing routes (/authorize, /authorize/login, /authorize/consent,
+// /callback/…, /logout) are
 // wrapped in httperr.HTML outermost, so that every error on them — the
 // rate limiter's 429 and 503 as much as the handler's own — reaches a
 // person as a page, and a client that asks for JSON as JSON.
@@ -63,7 +64,11 @@ func (s *Server) routes(rt *routeTable) {
 	rt.handle("GET /authorize", html(byIP(ratelimit.Authorize)(hf(o.Authorize))))
 	rt.handle("POST /authorize", html(byIP(ratelimit.Authorize)(form(hf(o.Authorize)))))
 	rt.handle("POST /authorize/login", html(byIP(ratelimit.Login)(form(hf(o.Login)))))
+	rt.handle("POST /authorize/consent", html(byIP(ratelimit.Authorize)(form(hf(o.Consent)))))
 	rt.handle("GET /callback/{provider}", html(hf(o.Callback)))
+	// RP-initiated logout: the end of single sign-on.
+	rt.handle("GET /logout", html(byIP(ratelimit.Authorize)(hf(o.Logout))))
+	rt.handle("POST /logout", html(byIP(ratelimit.Authorize)(form(hf(o.Logout)))))
 
 	// OAuth 2.0: endpoints for clients, browser-based ones included (CORS).
 	rt.handle("POST /token", cors(byIP(ratelimit.Token)(form(hf(o.Token)))))

@@ -98,6 +98,11 @@ type Config struct {
 	// StoreTimeout bounds each Redis or SQL operation of the
 	// authorization server; zero means oauth.DefaultTimeout.
 	StoreTimeout time.Duration
+	// SessionIdle and SessionMax are the lifetimes of sign-in sessions
+	// (single sign-on); zero means oauth's defaults. SessionsOff turns
+	// sessions off: every authorization needs a sign-in.
+	SessionIdle, SessionMax time.Duration
+	SessionsOff             bool
 
 	// Resources are the resource indicators (RFC 8707) every client may
 	// ask tokens for (see oauth.Config.Resources).
@@ -193,6 +198,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Logger:           cfg.Logger,
 		Now:              cfg.Now,
 		Timeout:          cfg.StoreTimeout,
+		SessionIdle:      cfg.SessionIdle,
+		SessionMax:       cfg.SessionMax,
+		SessionsOff:      cfg.SessionsOff,
 
 		Resources:         cfg.Resources,
 		Registration:      cfg.Registration,
