@@ -41,6 +41,13 @@ type Identity struct {
 // value keeps the stored one); it is written only when something
 // changed.
 //
+// A returning user whose identity would not change (every wallet sign-in
+// after the first) costs one read-only SELECT: no INSERT … ON CONFLICT,
+// which would lock the row, take a transaction id and flush the WAL to
+// change nothing. When the SELECT finds the row missing or different, the
+// upsert runs with the same rules in its WHERE clause, so concurrent
+// sign-ins of one user still converge.
+//
 // Errors: server_error for an identity that breaks the rules of its kind
 // (a caller's bug); temporarily_unavailable.
 func (s *Server) UpsertIdentity(ctx context.Context, id Identity) error {
@@ -57,13 +64,27 @@ func (s *Server) UpsertIdentity(ctx context.Context, id Identity) error {
 	default:
 		return errors.E(errors.ServerError, "").WithCause(op, errors.Errorf("unknown identity kind %q", id.Kind))
 	}
-	now := s.now().UnixMilli()
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
 	verified := 0
 	if id.EmailVerified && id.Email != "" {
 		verified = 1
 	}
+	var stored Identity
+	var storedVerified int
+	err := s.db.QueryRowContext(ctx, `SELECT pubkey, email, email_verified, login, name, picture FROM identities WHERE subject = $1`, id.Subject).
+		Scan(&stored.PubKey, &stored.Email, &storedVerified, &stored.Login, &stored.Name, &stored.Picture)
+	switch {
+	case err == sql.ErrNoRows:
+	case err != nil:
+		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
+	default:
+		stored.EmailVerified = storedVerified == 1
+		if !identityChanges(&stored, &id) {
+			return nil
+		}
+	}
+	now := s.now().UnixMilli()
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO identities
 		(subject, kind, address, pubkey, email, email_verified, login, name, picture, created_ms, updated_ms)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
@@ -84,6 +105,17 @@ func (s *Server) UpsertIdentity(ctx context.Context, id Identity) error {
 		return errors.E(errors.TemporarilyUnavailable, "").WithCause(op, err)
 	}
 	return nil
+}
+
+// identityChanges reports whether upserting id would change the stored
+// identity: the rules of UpsertIdentity's ON CONFLICT … WHERE, in Go.
+func identityChanges(stored, id *Identity) bool {
+	verified := id.EmailVerified && id.Email != ""
+	return (stored.PubKey == "" && id.PubKey != "") ||
+		(id.Email != "" && (id.Email != stored.Email || verified != stored.EmailVerified)) ||
+		(id.Login != "" && id.Login != stored.Login) ||
+		(id.Name != "" && id.Name != stored.Name) ||
+		(id.Picture != "" && id.Picture != stored.Picture)
 }
 
 // LookupIdentity returns the identity with subject, or nil when there is

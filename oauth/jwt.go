@@ -2,7 +2,13 @@ package oauth
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"sync"
@@ -118,16 +124,88 @@ func (sk *signingKey) sign(claims *accessClaims) (string, error) {
 // serialization. (go-jose's jwt.Signed builder would encode the claims,
 // decode them into a map and encode that again: a third of the cost of
 // an ES256 token.)
-func signJWT(signer jose.Signer, claims any) (string, error) {
+func signJWT(signer *jwsSigner, claims any) (string, error) {
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", err
 	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return "", err
+	return signer.sign(payload)
+}
+
+// jwsSigner signs JWS compact serializations (RFC 7515 §7.1) with one key
+// and one protected header. The header is made once, by go-jose, when the
+// key is loaded, and its bytes are reused for every token: go-jose would
+// build the same header as a map and encode it again for each one. The
+// signature is the one go-jose makes: for ES256, R and S as 32 big-endian
+// bytes each (RFC 7518 §3.4); for RS256, RSASSA-PKCS1-v1_5 with SHA-256
+// (RFC 7518 §3.3).
+type jwsSigner struct {
+	header string // BASE64URL(UTF8(JWS Protected Header))
+	priv   crypto.Signer
+}
+
+// newJWSSigner returns a signer of tokens whose header names alg, kid and
+// typ, signed by priv (an *ecdsa.PrivateKey on P-256 for ES256, an
+// *rsa.PrivateKey for RS256).
+func newJWSSigner(alg, kid, typ string, priv crypto.Signer) (*jwsSigner, error) {
+	switch k := priv.(type) {
+	case *ecdsa.PrivateKey:
+		if alg != AlgES256 || k.Curve != elliptic.P256() {
+			return nil, errors.Errorf("jws: an ECDSA key signs ES256 on P-256 only, not %s", alg)
+		}
+	case *rsa.PrivateKey:
+		if alg != AlgRS256 {
+			return nil, errors.Errorf("jws: an RSA key signs RS256 only, not %s", alg)
+		}
+	default:
+		return nil, errors.Errorf("jws: unsupported key type %T", priv)
 	}
-	return jws.CompactSerialize()
+	js, err := jose.NewSigner(
+		jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: jose.JSONWebKey{Key: priv, KeyID: kid, Algorithm: alg}},
+		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
+	if err != nil {
+		return nil, err
+	}
+	jws, err := js.Sign([]byte("{}"))
+	if err != nil {
+		return nil, err
+	}
+	compact, err := jws.CompactSerialize()
+	if err != nil {
+		return nil, err
+	}
+	header, _, _ := strings.Cut(compact, ".")
+	return &jwsSigner{header: header, priv: priv}, nil
+}
+
+// sign returns payload signed in the JWS compact serialization:
+// header.payload.signature, each BASE64URL without padding.
+func (j *jwsSigner) sign(payload []byte) (string, error) {
+	enc := base64.RawURLEncoding
+	buf := make([]byte, 0, len(j.header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(512))
+	buf = append(buf, j.header...)
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, payload)
+	digest := sha256.Sum256(buf)
+	var sig []byte
+	switch k := j.priv.(type) {
+	case *ecdsa.PrivateKey:
+		r, s, err := ecdsa.Sign(rand.Reader, k, digest[:])
+		if err != nil {
+			return "", err
+		}
+		sig = make([]byte, 64)
+		r.FillBytes(sig[:32])
+		s.FillBytes(sig[32:])
+	case *rsa.PrivateKey:
+		var err error
+		if sig, err = rsa.SignPKCS1v15(rand.Reader, k, crypto.SHA256, digest[:]); err != nil {
+			return "", err
+		}
+	}
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, sig)
+	return string(buf), nil
 }
 
 // errBadToken is the one answer for every way a token can fail to verify:

@@ -100,7 +100,7 @@ type signingKey struct {
 	jwk     jose.JSONWebKey // the public key as published
 	// access signs access tokens (ES256 keys only; nil for RSA keys);
 	// idToken signs ID Tokens.
-	access, idToken jose.Signer
+	access, idToken *jwsSigner
 }
 
 // public returns the key to verify the key's signatures with.
@@ -363,11 +363,7 @@ func parseSigningKey(kid, alg string, der []byte, created int64) (*signingKey, e
 		return nil, errors.Errorf("signing key %s: kid does not match the key's thumbprint", kid)
 	}
 	sk := &signingKey{kid: kid, alg: alg, priv: priv, created: time.UnixMilli(created).UTC(), jwk: pub}
-	signer := func(typ string) (jose.Signer, error) {
-		return jose.NewSigner(
-			jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: jose.JSONWebKey{Key: priv, KeyID: kid, Algorithm: alg}},
-			(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
-	}
+	signer := func(typ string) (*jwsSigner, error) { return newJWSSigner(alg, kid, typ, priv) }
 	if alg == AlgES256 {
 		if sk.access, err = signer(typAccessToken); err != nil {
 			return nil, errors.Errorf("signing key %s: %w", kid, err)

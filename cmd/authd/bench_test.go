@@ -47,8 +47,9 @@ package main
 //     rate limiter's script in Redis and signs a new JWT (ES256).
 //   - Each wallet sign-in verifies its X-Auth-Token signature, checks the
 //     sign-in lockout and the replay guard in Redis, writes and redeems its
-//     code in Redis, writes the user's identity and the refresh token in
-//     SQL, and reads the identity back at /userinfo.
+//     code in Redis, reads the user's identity in SQL (and writes it only
+//     when it changed: never in these flows, which all sign in one wallet),
+//     inserts the refresh token, and reads the identity back at /userinfo.
 
 import (
 	"context"
@@ -245,8 +246,9 @@ func randomNonce() string {
 // (authorize, token, userinfo), the sign-in lockout check (two HMGET in
 // one pipeline), the replay guard (SET NX), the code written (MULTI,
 // HSET, PEXPIRE, EXEC) and redeemed (a script), one deny-list EXISTS; in
-// SQL, the identity written (INSERT … ON CONFLICT) and read back at
-// /userinfo, and the grant's refresh token inserted.
+// SQL, the identity read at sign-in (one wallet signs every flow, so it
+// is never rewritten) and again at /userinfo, and the grant's refresh
+// token inserted.
 func walletFlowScenario(name string, clientArgs []string, params func() url.Values, check func(tokenResponse []byte) error) scenario {
 	return scenario{
 		name: name, unit: "flows/s", setups: []setup{redisPostgres, embedded},
